@@ -1,0 +1,5 @@
+"""fno-forecast: Fourier neural operator weather forecasting on gridded reanalysis."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""The `fno-forecast` command line.
+
+Each subcommand lives in its own module of this package with two functions:
+`add_arguments(parser)` and `run(args) -> int`. Command modules import heavy libraries (torch, xarray)
+inside `run`, so `fno-forecast --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from fno_forecast import __version__
+from fno_forecast.errors import FnoForecastError
+
+COMMANDS: dict[str, str] = {
+    "inspect": "Show the detected schema of gridded data files (time, grid, channels).",
+    "train": "Train a neural operator and write a model bundle to OUT/model.",
+    "info": "Print a model bundle's metadata.",
+    "forecast": "Roll a model out from an initial state and write CF NetCDF or Zarr.",
+    "evaluate": "Score a model against persistence and climatology over a period.",
+    "serve": "Serve forecasts over HTTP.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fno-forecast", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fno-forecast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"fno_forecast.cli.{name}_cmd")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except FnoForecastError as error:
+        print(f"fno-forecast {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fno-forecast {args.command}: interrupted", file=sys.stderr)
+        return 130

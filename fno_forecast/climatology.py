@@ -1,0 +1,92 @@
+"""Harmonic climatology: the expected state at a time of year and time of day.
+
+The climatology is a least-squares fit, per channel and grid point, of a constant plus `annual`
+harmonics of the year and `diurnal` harmonics of the day (the baseline in the shared data notes uses 3
+annual and 2 diurnal). It is small (terms x channel x lat x lon), travels inside the model bundle, and
+serves three jobs: the climatology baseline, the anomalies for ACC, and an input feature of the model.
+The fit streams over time in chunks, accumulating the normal equations, so data larger than memory
+works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+HOURS_PER_YEAR = 365.2425 * 24.0
+
+
+def hours_since_epoch(times: np.ndarray) -> np.ndarray:
+    """Hours since 1970-01-01 as float64, from datetime64 values (any unit)."""
+    values = np.asarray(times).astype("datetime64[s]").astype(np.int64)
+    return values.astype(np.float64) / 3600.0
+
+
+def harmonic_design(hours: np.ndarray, *, annual: int, diurnal: int) -> np.ndarray:
+    """Design matrix `(time, 1 + 2*annual + 2*diurnal)` for hours since the epoch."""
+    hours = np.asarray(hours, dtype=np.float64)
+    columns = [np.ones_like(hours)]
+    year_phase = 2.0 * np.pi * hours / HOURS_PER_YEAR
+    day_phase = 2.0 * np.pi * hours / 24.0
+    for k in range(1, annual + 1):
+        columns += [np.sin(k * year_phase), np.cos(k * year_phase)]
+    for k in range(1, diurnal + 1):
+        columns += [np.sin(k * day_phase), np.cos(k * day_phase)]
+    return np.stack(columns, axis=-1)
+
+
+@dataclass(frozen=True)
+class Climatology:
+    """Fitted harmonic coefficients `(terms, channel, lat, lon)` in physical units."""
+
+    coefficients: np.ndarray
+    annual: int
+    diurnal: int
+
+    def __post_init__(self) -> None:
+        expected = 1 + 2 * self.annual + 2 * self.diurnal
+        if self.coefficients.ndim != 4 or self.coefficients.shape[0] != expected:
+            raise ValueError(
+                f"Climatology.coefficients: expected shape ({expected}, channel, lat, lon), "
+                f"got {self.coefficients.shape}"
+            )
+
+    def at_hours(self, hours: np.ndarray) -> np.ndarray:
+        """Climatological states `(time, channel, lat, lon)` float32 at hours since the epoch."""
+        design = harmonic_design(hours, annual=self.annual, diurnal=self.diurnal)
+        out = np.tensordot(design, self.coefficients.astype(np.float64), axes=(1, 0))
+        return out.astype(np.float32)
+
+    def at_times(self, times: np.ndarray) -> np.ndarray:
+        """Climatological states `(time, channel, lat, lon)` at datetime64 times."""
+        return self.at_hours(hours_since_epoch(times))
+
+
+def fit_climatology(
+    state: xr.DataArray, *, annual: int = 3, diurnal: int = 2, chunk_steps: int = 512
+) -> Climatology:
+    """Fit a harmonic climatology to a canonical array `(time, channel, lat, lon)`.
+
+    Streams over `chunk_steps` time steps at a time; only the normal equations stay in memory.
+    """
+    if tuple(state.dims) != ("time", "channel", "lat", "lon"):
+        raise ValueError(f"fit_climatology: expected dims (time, channel, lat, lon), got {state.dims}")
+    n_time = state.sizes["time"]
+    n_terms = 1 + 2 * annual + 2 * diurnal
+    if n_time < 2 * n_terms:
+        raise ValueError(f"fit_climatology: {n_time} time steps are too few for {n_terms} harmonic terms")
+    spatial = int(np.prod([state.sizes[d] for d in ("channel", "lat", "lon")]))
+    gram = np.zeros((n_terms, n_terms))
+    moment = np.zeros((n_terms, spatial))
+    hours_all = hours_since_epoch(state["time"].values)
+    for start in range(0, n_time, chunk_steps):
+        stop = min(start + chunk_steps, n_time)
+        design = harmonic_design(hours_all[start:stop], annual=annual, diurnal=diurnal)
+        values = np.asarray(state.isel(time=slice(start, stop)).values, dtype=np.float64)
+        gram += design.T @ design
+        moment += design.T @ values.reshape(stop - start, spatial)
+    coefficients = np.linalg.solve(gram + 1e-9 * np.eye(n_terms), moment)
+    shape = (n_terms, state.sizes["channel"], state.sizes["lat"], state.sizes["lon"])
+    return Climatology(coefficients.reshape(shape).astype(np.float32), annual=annual, diurnal=diurnal)
