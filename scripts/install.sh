@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One install recipe for the README, CI and the Dockerfile.
 #   scripts/install.sh [VENV_DIR]   (default .venv; VENV_DIR=system installs into the current Python)
-# Extras come from FNO_EXTRAS (default "dev,grib"). pip, not uv or poetry: those ignore a local torch
+# Extras come from FNO_EXTRAS (default "dev,grib"); FNO_EDITABLE=0 installs a regular (non-editable) copy. pip, not uv or poetry: those ignore a local torch
 # wheel and download a multi-GB CUDA build. The torch pin in pyproject.toml (<2.14) resolves to a CPU
 # wheel where one is on disk and to PyPI's CUDA build on a GPU machine; TORCH_INDEX_URL picks another.
 set -euo pipefail
@@ -22,6 +22,10 @@ fi
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
   "$py" -m pip install -q "torch>=2.4,<2.14" --index-url "$TORCH_INDEX_URL"
 fi
-"$py" -m pip install -q -e ".[${extras}]"
+if [ "${FNO_EDITABLE:-1}" = 1 ]; then
+  "$py" -m pip install -q -e ".[${extras}]"
+else
+  "$py" -m pip install -q ".[${extras}]"
+fi
 "$py" -c "from neuralop.models import FNO, SFNO" # neuraloperator drops SFNO silently without torch-harmonics
 [ "$venv" = system ] || echo "$stamp_src-$extras" > "$venv/.installed"
