@@ -1,0 +1,1 @@
+"""Forecast evaluation: metrics, baselines, score cards and plots."""

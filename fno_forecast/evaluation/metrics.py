@@ -1,0 +1,132 @@
+"""Forecast skill metrics on a latitude/longitude grid.
+
+Every grid cell of a regular lat/lon grid covers an area proportional to cos(latitude), so spatial means
+weight each row by cos(lat) normalised to mean 1 (WeatherBench). The metrics work on arrays
+`(batch, channel, lat, lon)` and return one number per `(batch, channel)`; `SkillAccumulator` sums those
+over many inits so that a whole period is scored lead by lead without keeping the fields:
+
+- RMSE: the square root of the time mean of the weighted spatial mean squared error (the definition of
+  the baselines in the shared data notes, so the numbers are comparable).
+- ACC: the anomaly correlation of forecast and truth against a climatology, per init (weighted, centred
+  on the climatology, not on the spatial mean), then averaged over inits.
+- Bias: the time mean of the weighted spatial mean of forecast minus truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+METRICS: tuple[str, ...] = ("rmse", "acc", "bias")
+
+
+def latitude_weights(lat: np.ndarray) -> np.ndarray:
+    """cos(latitude) weights `(lat,)` float64, normalised to mean 1; `lat` in degrees."""
+    lat = np.asarray(lat, dtype=np.float64)
+    if lat.ndim != 1 or lat.size == 0:
+        raise ValueError(f"latitude_weights: lat must be a non-empty 1-D array, got shape {lat.shape}")
+    if np.any(np.abs(lat) > 90.0):
+        raise ValueError("latitude_weights: lat must lie within [-90, 90] degrees")
+    weights = np.clip(np.cos(np.deg2rad(lat)), 0.0, None)
+    if weights.sum() <= 0.0:
+        raise ValueError("latitude_weights: all latitudes are at the poles; the weights sum to zero")
+    return weights / weights.mean()
+
+
+def _check(name: str, *arrays: np.ndarray) -> None:
+    shape = arrays[0].shape
+    if len(shape) != 4:
+        raise ValueError(f"{name}: expected arrays (batch, channel, lat, lon), got shape {shape}")
+    for array in arrays[1:]:
+        if array.shape != shape:
+            raise ValueError(f"{name}: shapes differ, {shape} vs {array.shape}")
+
+
+def _spatial_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over (lat, lon) of `(batch, channel, lat, lon)` -> `(batch, channel)`."""
+    return np.einsum("bchw,h->bc", values, weights) / (weights.sum() * values.shape[-1])
+
+
+def weighted_mse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Latitude-weighted spatial mean squared error `(batch, channel)`."""
+    _check("weighted_mse", forecast, truth)
+    error = np.asarray(forecast, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
+    return _spatial_mean(error * error, weights)
+
+
+def weighted_bias(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Latitude-weighted spatial mean of forecast minus truth `(batch, channel)`."""
+    _check("weighted_bias", forecast, truth)
+    error = np.asarray(forecast, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
+    return _spatial_mean(error, weights)
+
+
+def anomaly_correlation(
+    forecast: np.ndarray, truth: np.ndarray, climatology: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Latitude-weighted anomaly correlation `(batch, channel)`, anomalies taken from `climatology`.
+
+    A field identical to the climatology has no anomaly and no defined correlation: NaN there.
+    """
+    _check("anomaly_correlation", forecast, truth, climatology)
+    clim = np.asarray(climatology, dtype=np.float64)
+    fa = np.asarray(forecast, dtype=np.float64) - clim
+    ta = np.asarray(truth, dtype=np.float64) - clim
+    covariance = _spatial_mean(fa * ta, weights)
+    variance = _spatial_mean(fa * fa, weights) * _spatial_mean(ta * ta, weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance > 0.0, covariance / np.sqrt(variance), np.nan)
+
+
+@dataclass
+class SkillAccumulator:
+    """Running sums of per-init scores for one forecast system, keyed by lead hours.
+
+    `add(lead, forecast, truth, climatology)` takes a batch of inits `(batch, channel, lat, lon)`;
+    `result()` gives `{metric: {lead: (channel,) array}}` over everything added; ACC averages only the
+    inits where it is defined (NaN where it never is, as for the climatology forecast itself).
+    """
+
+    weights: np.ndarray
+    n_channels: int
+    _sums: dict[float, np.ndarray] = field(default_factory=dict)
+    _counts: dict[float, int] = field(default_factory=dict)
+
+    def add(
+        self, lead_hours: float, forecast: np.ndarray, truth: np.ndarray, climatology: np.ndarray
+    ) -> None:
+        if forecast.shape[1] != self.n_channels:
+            raise ValueError(
+                f"SkillAccumulator.add: expected {self.n_channels} channels, got {forecast.shape[1]}"
+            )
+        acc = anomaly_correlation(forecast, truth, climatology, self.weights)
+        rows = np.stack(
+            [
+                weighted_mse(forecast, truth, self.weights).sum(axis=0),
+                np.nan_to_num(acc, nan=0.0).sum(axis=0),
+                weighted_bias(forecast, truth, self.weights).sum(axis=0),
+                np.isfinite(acc).sum(axis=0).astype(np.float64),
+            ]
+        )
+        key = float(lead_hours)
+        self._sums[key] = self._sums.get(key, 0.0) + rows
+        self._counts[key] = self._counts.get(key, 0) + forecast.shape[0]
+
+    @property
+    def leads(self) -> tuple[float, ...]:
+        return tuple(sorted(self._sums))
+
+    def count(self, lead_hours: float) -> int:
+        return self._counts.get(float(lead_hours), 0)
+
+    def result(self) -> dict[str, dict[float, np.ndarray]]:
+        out: dict[str, dict[float, np.ndarray]] = {metric: {} for metric in METRICS}
+        for lead in self.leads:
+            sums = self._sums[lead]
+            count = self._counts[lead]
+            out["rmse"][lead] = np.sqrt(sums[0] / count)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["acc"][lead] = np.where(sums[3] > 0, sums[1] / sums[3], np.nan)
+            out["bias"][lead] = sums[2] / count
+        return out

@@ -1,0 +1,119 @@
+"""PNG plots of forecast skill: score curves against lead time, and truth/forecast/error maps.
+
+Matplotlib runs on the Agg backend (no display); the figure objects are closed after writing. Files are
+written atomically through a temporary file in the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fno_forecast.evaluation.scorecard import SYSTEMS, Scorecard
+
+STYLES: dict[str, dict[str, str]] = {
+    "model": {"color": "tab:blue", "marker": "o", "label": "model"},
+    "persistence": {"color": "tab:orange", "marker": "s", "label": "persistence"},
+    "climatology": {"color": "tab:green", "marker": "^", "label": "climatology"},
+}
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float]):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    return figure, axes
+
+
+def _save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=110)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_skill_curves(card: Scorecard, directory: str | Path) -> list[Path]:
+    """One PNG per variable, `skill_{variable}.png`: RMSE and ACC against lead for every system."""
+    out: list[Path] = []
+    leads = np.asarray(card.leads, dtype=float)
+    for variable in card.variables:
+        units = card.units.get(variable, "")
+        figure, axes = _figure(1, 2, (10.0, 4.0))
+        for ax, metric, ylabel in (
+            (axes[0, 0], "rmse", f"latitude-weighted RMSE ({units})" if units else "latitude-weighted RMSE"),
+            (axes[0, 1], "acc", "anomaly correlation (ACC)"),
+        ):
+            for system in SYSTEMS:
+                values = card.series(variable=variable, metric=metric, system=system)
+                y = np.array([np.nan if v is None else v for v in values], dtype=float)
+                if np.isfinite(y).any():
+                    ax.plot(leads, y, **STYLES[system])
+            ax.set_xlabel("lead time (hours)")
+            ax.set_ylabel(ylabel)
+            ax.set_xticks(leads)
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        axes[0, 0].set_ylim(bottom=0.0)
+        axes[0, 1].set_ylim(top=1.0)
+        figure.suptitle(f"{variable}: {card.inits} inits, {card.period[0]} .. {card.period[1]}")
+        out.append(_save(figure, Path(directory) / f"skill_{variable}.png"))
+    return out
+
+
+def plot_map_panel(
+    *,
+    truth: np.ndarray,
+    forecast: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    variable: str,
+    units: str,
+    init_time: str,
+    lead_hours: float,
+    path: str | Path,
+) -> Path:
+    """Truth, forecast and forecast-minus-truth maps `(lat, lon)` side by side, one shared colour scale."""
+    truth = np.asarray(truth, dtype=float)
+    forecast = np.asarray(forecast, dtype=float)
+    if truth.shape != forecast.shape or truth.shape != (len(lat), len(lon)):
+        raise ValueError(
+            f"plot_map_panel: truth {truth.shape} and forecast {forecast.shape} must be (lat, lon) = "
+            f"({len(lat)}, {len(lon)})"
+        )
+    figure, axes = _figure(1, 3, (15.0, 4.2))
+    low = float(np.nanmin([truth.min(), forecast.min()]))
+    high = float(np.nanmax([truth.max(), forecast.max()]))
+    error = forecast - truth
+    span = float(np.nanmax(np.abs(error))) or 1.0
+    unit_text = f" ({units})" if units else ""
+    panels = (
+        (truth, "truth", "viridis", low, high, f"{variable}{unit_text}"),
+        (forecast, "forecast", "viridis", low, high, f"{variable}{unit_text}"),
+        (error, "forecast - truth", "RdBu_r", -span, span, f"error{unit_text}"),
+    )
+    for ax, (field, title, cmap, vmin, vmax, label) in zip(axes[0], panels, strict=True):
+        mesh = ax.pcolormesh(lon, lat, field, cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest")
+        ax.set_title(title)
+        ax.set_xlabel("longitude (degrees east)")
+        ax.set_ylabel("latitude (degrees north)")
+        ax.set_aspect("equal")
+        figure.colorbar(mesh, ax=ax, label=label, shrink=0.8)
+    rmse = float(
+        np.sqrt(np.mean(error**2 * np.cos(np.deg2rad(lat))[:, None]) / np.mean(np.cos(np.deg2rad(lat))))
+    )
+    figure.suptitle(
+        f"{variable}, init {init_time}, lead {lead_hours:g} h (lat-weighted RMSE {rmse:.2f}{units and ' ' + units})"
+    )
+    return _save(figure, Path(path))
