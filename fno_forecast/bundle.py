@@ -1,0 +1,259 @@
+"""Model bundles: everything a forecast needs, in three files that never need unpickling.
+
+```
+model.json           metadata: model name + config, channel schema, grid, step, stepper options,
+                     training data and periods, package version, array shapes, skill card
+weights.safetensors  the network's state dict
+arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon)
+```
+
+FourCastNet shipped its statistics apart from its weights, and its most common issues are users getting
+wrong forecasts from a mismatch. Here the statistics, the climatology and the schema travel with the
+weights, `load_bundle` refuses metadata that disagrees with the arrays, and `check_compatible` refuses
+data whose channels or grid differ from the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fno_forecast import __version__
+from fno_forecast.climatology import Climatology
+from fno_forecast.data.schema import DataSchema
+from fno_forecast.errors import BundleError, ConfigError
+from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
+from fno_forecast.models.stepper import Stepper, stepper_in_channels
+
+BUNDLE_FORMAT = "fno-forecast-bundle"
+BUNDLE_VERSION = 1
+METADATA_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+ARRAYS_FILE = "arrays.safetensors"
+REQUIRED_KEYS = ("format", "format_version", "model", "stepper", "schema", "climatology", "arrays")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded model bundle. `stepper` is in eval mode on the requested device."""
+
+    stepper: Stepper
+    metadata: dict[str, Any]
+    schema: DataSchema
+    climatology: Climatology
+    sha256: str
+    path: Path
+
+    @property
+    def step_hours(self) -> float:
+        return self.schema.step_hours
+
+    @property
+    def skill_card(self) -> dict[str, Any] | None:
+        return self.metadata.get("skill_card")
+
+
+def default_bundle_path() -> Path:
+    """The model directory shipped inside the package (`fno_forecast/default_model`)."""
+    return Path(__file__).resolve().parent / "default_model"
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, fsync, `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_bundle(
+    directory: str | Path,
+    *,
+    stepper: Stepper,
+    metadata: dict[str, Any],
+    climatology: Climatology,
+) -> Path:
+    """Write a bundle to `directory`. `metadata` needs `model` ({name, config}) and `schema` (to_dict).
+
+    Other keys (`training`, `skill_card`, ...) are stored as given. Array shapes and stepper options are
+    filled in from the stepper itself, so the metadata cannot disagree with the weights it describes.
+    """
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    for key in ("model", "schema"):
+        if key not in metadata:
+            raise BundleError(f"save_bundle: metadata needs the key {key!r}")
+    arrays = {
+        "mean": stepper.mean.detach().reshape(-1).cpu().contiguous(),
+        "std": stepper.std.detach().reshape(-1).cpu().contiguous(),
+        "tendency_std": stepper.tendency_std.detach().reshape(-1).cpu().contiguous(),
+        "climatology": torch.from_numpy(np.ascontiguousarray(climatology.coefficients, dtype=np.float32)),
+    }
+    weights = {
+        k: v.detach().cpu().contiguous().clone() for k, v in tensor_state_dict(stepper.network).items()
+    }
+    full = {
+        "skill_card": None,
+        **metadata,
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_VERSION,
+        "package_version": __version__,
+        "stepper": {"use_history": stepper.use_history, "use_climatology": stepper.use_climatology},
+        "climatology": {"annual": climatology.annual, "diurnal": climatology.diurnal},
+        "arrays": {name: list(value.shape) for name, value in arrays.items()},
+    }
+    write_bytes_atomic(directory / WEIGHTS_FILE, save(weights))
+    write_bytes_atomic(directory / ARRAYS_FILE, save(arrays))
+    write_bytes_atomic(directory / METADATA_FILE, (json.dumps(full, indent=2) + "\n").encode())
+    return directory
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The `model.json` of a bundle directory, checked for the required keys."""
+    path = Path(path)
+    meta_path = path / METADATA_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"{path}: not a model bundle (no {METADATA_FILE})")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f"{meta_path}: not valid JSON ({error})") from error
+    if not isinstance(metadata, dict) or metadata.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{meta_path}: not an {BUNDLE_FORMAT} file")
+    missing = [key for key in REQUIRED_KEYS if key not in metadata]
+    if missing:
+        raise BundleError(f"{meta_path}: missing key(s) {', '.join(missing)}")
+    if metadata["format_version"] > BUNDLE_VERSION:
+        raise BundleError(
+            f"{meta_path}: format_version {metadata['format_version']} is newer than this package"
+        )
+    return metadata
+
+
+def _sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in paths:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
+    """Load a bundle directory. Raises `BundleError` on missing files or metadata that lies about shapes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    metadata = read_metadata(path)
+    try:
+        schema = DataSchema.from_dict(metadata["schema"])
+        name = metadata["model"]["name"]
+        config = model_config_from_dict(name, metadata["model"]["config"])
+        options = metadata["stepper"]
+        clim_meta = metadata["climatology"]
+    except (KeyError, TypeError, ValueError, ConfigError) as error:
+        raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
+    n_channels, nlat, nlon = len(schema.channels), schema.grid.nlat, schema.grid.nlon
+    n_terms = 1 + 2 * int(clim_meta["annual"]) + 2 * int(clim_meta["diurnal"])
+    expected = {
+        "mean": (n_channels,),
+        "std": (n_channels,),
+        "tendency_std": (n_channels,),
+        "climatology": (n_terms, n_channels, nlat, nlon),
+    }
+    try:
+        arrays = load_file(str(path / ARRAYS_FILE))
+        weights = load_file(str(path / WEIGHTS_FILE))
+    except (FileNotFoundError, SafetensorError, OSError) as error:
+        raise BundleError(f"{path}: cannot read bundle arrays or weights ({error})") from error
+    for key, shape in expected.items():
+        if key not in arrays:
+            raise BundleError(f"{path / ARRAYS_FILE}: missing array {key!r}")
+        if tuple(arrays[key].shape) != shape or list(shape) != list(metadata["arrays"].get(key, [])):
+            raise BundleError(
+                f"{path / ARRAYS_FILE}: array {key!r} has shape {tuple(arrays[key].shape)}, metadata says "
+                f"{metadata['arrays'].get(key)} and the schema implies {shape}"
+            )
+    use_history = bool(options["use_history"])
+    use_climatology = bool(options["use_climatology"])
+    in_channels = stepper_in_channels(n_channels, use_history=use_history, use_climatology=use_climatology)
+    try:
+        network = build_network(
+            name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
+        )
+        network.load_state_dict(weights, strict=True)
+    except (RuntimeError, ConfigError) as error:
+        raise BundleError(
+            f"{path / WEIGHTS_FILE}: weights do not match the model in metadata ({error})"
+        ) from error
+    climatology = Climatology(
+        arrays["climatology"].numpy(), annual=int(clim_meta["annual"]), diurnal=int(clim_meta["diurnal"])
+    )
+    stepper = Stepper(
+        network,
+        mean=arrays["mean"].numpy(),
+        std=arrays["std"].numpy(),
+        tendency_std=arrays["tendency_std"].numpy(),
+        lat=np.asarray(schema.grid.lat),
+        lon=np.asarray(schema.grid.lon),
+        step_hours=schema.step_hours,
+        use_history=use_history,
+        climatology=climatology.coefficients if use_climatology else None,
+        climatology_annual=climatology.annual,
+        climatology_diurnal=climatology.diurnal,
+    )
+    stepper.to(device).eval()
+    sha = _sha256([path / WEIGHTS_FILE, path / ARRAYS_FILE])
+    return Bundle(stepper, metadata, schema, climatology, sha, path)
+
+
+def update_skill_card(path: str | Path, skill: dict[str, Any]) -> None:
+    """Replace the bundle's skill card (written by evaluation) atomically; weights are untouched."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    metadata["skill_card"] = skill
+    write_bytes_atomic(path / METADATA_FILE, (json.dumps(metadata, indent=2) + "\n").encode())
+
+
+def check_compatible(bundle: Bundle, schema: DataSchema) -> None:
+    """Raise `BundleError` naming the first mismatch between the bundle's schema and the data's."""
+    ours, theirs = bundle.schema, schema
+    if ours.channel_names != theirs.channel_names:
+        raise BundleError(
+            f"{bundle.path}: model channels {list(ours.channel_names)} do not match data channels "
+            f"{list(theirs.channel_names)}"
+        )
+    if (ours.grid.nlat, ours.grid.nlon) != (theirs.grid.nlat, theirs.grid.nlon):
+        raise BundleError(
+            f"{bundle.path}: model grid {ours.grid.nlat}x{ours.grid.nlon} (lat x lon) does not match data "
+            f"grid {theirs.grid.nlat}x{theirs.grid.nlon}"
+        )
+    for axis in ("lat", "lon"):
+        a, b = np.asarray(getattr(ours.grid, axis)), np.asarray(getattr(theirs.grid, axis))
+        if not np.allclose(a, b, atol=1e-4):
+            raise BundleError(
+                f"{bundle.path}: model {axis} {a[0]:g}..{a[-1]:g} does not match data {axis} {b[0]:g}..{b[-1]:g}"
+            )
+    if abs(ours.step_hours - theirs.step_hours) > 1e-6:
+        raise BundleError(
+            f"{bundle.path}: model time step {ours.step_hours:g} h does not match data step {theirs.step_hours:g} h"
+        )

@@ -1,0 +1,1 @@
+"""Neural operator networks (registry) and the one-step `Stepper` that wraps them in physical units."""

@@ -1,0 +1,192 @@
+"""The one-step predictor: physical units in, physical units out.
+
+`Stepper` wraps a network that works in normalised units (the graphcast/makani pattern), so callers never
+see normalisation and can never forget to de-normalise. One step:
+
+1. normalise the current state (and the previous state when `use_history`) with the per-channel mean/std;
+2. add forcings: hour-of-day and day-of-year sin/cos of the *target* time, static lat/lon encodings and,
+   when `use_climatology`, the normalised harmonic climatology at the target time (it lets the network
+   learn relaxation toward climatology, which is what keeps long rollouts from drifting);
+3. run the network, whose output is the tendency in units of the per-channel tendency std;
+4. `next = state + output * tendency_std` in physical units.
+
+The statistics and climatology coefficients are buffers, so they travel with `state_dict` and the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from fno_forecast.climatology import HOURS_PER_YEAR
+
+N_TIME_FEATURES = 4
+N_STATIC_FEATURES = 4
+
+
+def stepper_in_channels(n_channels: int, *, use_history: bool, use_climatology: bool) -> int:
+    """Input channels of the network: state (+ previous) (+ climatology) + time + static features."""
+    return n_channels * (1 + int(use_history) + int(use_climatology)) + N_TIME_FEATURES + N_STATIC_FEATURES
+
+
+class Stepper(nn.Module):
+    """Advance a `(B, C, H, W)` state in physical units by one time step of `step_hours`."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        *,
+        mean: np.ndarray,
+        std: np.ndarray,
+        tendency_std: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        step_hours: float,
+        use_history: bool,
+        climatology: np.ndarray | None = None,
+        climatology_annual: int = 0,
+        climatology_diurnal: int = 0,
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.step_hours = float(step_hours)
+        self.use_history = bool(use_history)
+        self.use_climatology = climatology is not None
+        self.climatology_annual = int(climatology_annual)
+        self.climatology_diurnal = int(climatology_diurnal)
+        n_channels = len(mean)
+        for name, values in (("mean", mean), ("std", std), ("tendency_std", tendency_std)):
+            values = np.asarray(values, dtype=np.float32)
+            if values.shape != (n_channels,):
+                raise ValueError(f"Stepper.{name}: expected shape ({n_channels},), got {values.shape}")
+            if name != "mean" and not np.all(values > 0):
+                raise ValueError(f"Stepper.{name}: every value must be > 0")
+            self.register_buffer(name, torch.from_numpy(values.copy()).view(1, -1, 1, 1))
+        lat_r = np.radians(np.asarray(lat, dtype=np.float64))
+        lon_r = np.radians(np.asarray(lon, dtype=np.float64))
+        lat2, lon2 = np.meshgrid(lat_r, lon_r, indexing="ij")
+        static = np.stack([np.sin(lat2), np.cos(lat2), np.sin(lon2), np.cos(lon2)]).astype(np.float32)
+        self.register_buffer("static", torch.from_numpy(static).unsqueeze(0))
+        if climatology is not None:
+            coefficients = np.asarray(climatology, dtype=np.float32)
+            expected_terms = 1 + 2 * self.climatology_annual + 2 * self.climatology_diurnal
+            if coefficients.shape != (expected_terms, n_channels, len(lat), len(lon)):
+                raise ValueError(
+                    f"Stepper.climatology: expected shape ({expected_terms}, {n_channels}, {len(lat)}, "
+                    f"{len(lon)}), got {coefficients.shape}"
+                )
+            self.register_buffer("climatology", torch.from_numpy(coefficients.copy()))
+        else:
+            self.climatology = None
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.mean.shape[1])
+
+    def normalise(self, state: torch.Tensor) -> torch.Tensor:
+        return (state - self.mean) / self.std
+
+    def time_features(self, time_hours: torch.Tensor) -> torch.Tensor:
+        """`(B, 4, H, W)`: sin/cos of hour of day and of day of year at `time_hours` (float64 `(B,)`)."""
+        hours = time_hours.to(torch.float64)
+        day = 2.0 * math.pi * torch.remainder(hours, 24.0) / 24.0
+        year = 2.0 * math.pi * torch.remainder(hours, HOURS_PER_YEAR) / HOURS_PER_YEAR
+        features = torch.stack([day.sin(), day.cos(), year.sin(), year.cos()], dim=1).to(torch.float32)
+        height, width = self.static.shape[-2:]
+        return features.view(-1, N_TIME_FEATURES, 1, 1).expand(-1, -1, height, width)
+
+    def climatology_at(self, time_hours: torch.Tensor) -> torch.Tensor:
+        """Climatological states `(B, C, H, W)` in physical units at `time_hours`.
+
+        The same harmonic design as `fno_forecast.climatology.harmonic_design`, in torch on the device.
+        """
+        if self.climatology is None:
+            raise ValueError("Stepper.climatology_at: this stepper was built without a climatology")
+        hours = time_hours.to(device=self.climatology.device, dtype=torch.float64)
+        year = 2.0 * math.pi * hours / HOURS_PER_YEAR
+        day = 2.0 * math.pi * hours / 24.0
+        columns = [torch.ones_like(hours)]
+        for k in range(1, self.climatology_annual + 1):
+            columns += [torch.sin(k * year), torch.cos(k * year)]
+        for k in range(1, self.climatology_diurnal + 1):
+            columns += [torch.sin(k * day), torch.cos(k * day)]
+        design_t = torch.stack(columns, dim=1).to(torch.float32)
+        return torch.einsum("bt,tchw->bchw", design_t, self.climatology)
+
+    def network_inputs(
+        self, state: torch.Tensor, *, time_hours: torch.Tensor, previous: torch.Tensor | None
+    ) -> torch.Tensor:
+        target_hours = time_hours.to(torch.float64) + self.step_hours
+        parts = [self.normalise(state)]
+        if self.use_history:
+            parts.append(self.normalise(state if previous is None else previous))
+        if self.use_climatology:
+            parts.append(self.normalise(self.climatology_at(target_hours)))
+        parts.append(self.time_features(target_hours).to(state.device))
+        parts.append(self.static.expand(state.shape[0], -1, -1, -1))
+        return torch.cat(parts, dim=1)
+
+    def forward(
+        self, state: torch.Tensor, *, time_hours: torch.Tensor, previous: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Next state `(B, C, H, W)` from `state` valid at `time_hours` (`(B,)` float64 hours since 1970).
+
+        Without `previous`, a history-using stepper takes the state itself as its previous state.
+        """
+        if state.ndim != 4 or state.shape[1] != self.n_channels:
+            raise ValueError(
+                f"Stepper: expected state (batch, {self.n_channels}, lat, lon), got {tuple(state.shape)}"
+            )
+        inputs = self.network_inputs(state, time_hours=time_hours, previous=previous)
+        tendency = self.network(inputs).float()
+        return state + tendency * self.tendency_std
+
+
+def build_stepper(
+    *,
+    model_name: str,
+    model_config: object,
+    grid_lat: np.ndarray,
+    grid_lon: np.ndarray,
+    step_hours: float,
+    mean: np.ndarray,
+    std: np.ndarray,
+    tendency_std: np.ndarray,
+    use_history: bool,
+    climatology: object | None = None,
+) -> Stepper:
+    """Build the network of a registered model and wrap it in a `Stepper`.
+
+    `climatology` is a `fno_forecast.climatology.Climatology` to feed as a forcing input, or None.
+    """
+    from fno_forecast.data.schema import GridInfo
+    from fno_forecast.models.registry import build_network
+
+    grid = GridInfo.from_arrays(np.asarray(grid_lat), np.asarray(grid_lon))
+    n_channels = len(mean)
+    in_channels = stepper_in_channels(
+        n_channels, use_history=use_history, use_climatology=climatology is not None
+    )
+    network = build_network(
+        model_name,
+        model_config,
+        in_channels=in_channels,
+        out_channels=n_channels,
+        grid=grid,  # type: ignore[arg-type]
+    )
+    return Stepper(
+        network,
+        mean=mean,
+        std=std,
+        tendency_std=tendency_std,
+        lat=np.asarray(grid_lat),
+        lon=np.asarray(grid_lon),
+        step_hours=step_hours,
+        use_history=use_history,
+        climatology=None if climatology is None else climatology.coefficients,  # type: ignore[attr-defined]
+        climatology_annual=0 if climatology is None else climatology.annual,  # type: ignore[attr-defined]
+        climatology_diurnal=0 if climatology is None else climatology.diurnal,  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,115 @@
+"""Model bundles: round trip, no pickle, refusal of lying metadata and of mismatched data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fno_forecast.bundle import (
+    check_compatible,
+    default_bundle_path,
+    load_bundle,
+    read_metadata,
+    update_skill_card,
+)
+from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
+from fno_forecast.errors import BundleError
+from tests.fixtures.bundle import TINY_LAT, TINY_LON, build_tiny_bundle
+
+
+def _copy(bundle: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(bundle, target)
+    return target
+
+
+def test_round_trip_gives_the_same_forecast(tmp_path: Path) -> None:
+    first = build_tiny_bundle(tmp_path / "a", seed=3)
+    second = build_tiny_bundle(tmp_path / "b", seed=3)
+    a, b = load_bundle(first), load_bundle(second)
+    assert a.sha256 == b.sha256
+    state = torch.from_numpy(a.climatology.at_hours(np.array([400_000.0])))
+    hours = torch.tensor([400_000.0], dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(a.stepper(state, time_hours=hours), b.stepper(state, time_hours=hours))
+    assert a.schema.channel_names == ("air", "z500")
+    assert a.metadata["model"]["name"] == "fno"
+    assert a.metadata["skill_card"] is None
+    assert not a.stepper.training
+
+
+def test_bundle_files_are_json_and_safetensors(tiny_bundle: Path) -> None:
+    names = sorted(p.name for p in tiny_bundle.iterdir())
+    assert names == ["arrays.safetensors", "model.json", "weights.safetensors"]
+    metadata = json.loads((tiny_bundle / "model.json").read_text())
+    assert metadata["arrays"]["climatology"] == [1 + 2 * 2 + 2 * 1, 2, 8, 12]
+    assert metadata["stepper"] == {"use_history": True, "use_climatology": True}
+
+
+def test_lying_metadata_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    path = _copy(tiny_bundle, tmp_path)
+    metadata = json.loads((path / "model.json").read_text())
+    metadata["schema"]["channels"].append(dict(metadata["schema"]["channels"][0], name="extra"))
+    (path / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match="array 'mean' has shape \\(2,\\)"):
+        load_bundle(path)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    path = _copy(tiny_bundle, tmp_path)
+    metadata = json.loads((path / "model.json").read_text())
+    metadata["model"]["config"]["hidden_channels"] = 16
+    (path / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match="weights do not match"):
+        load_bundle(path)
+
+
+def test_missing_and_corrupt_files_are_named(tiny_bundle: Path, tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no model.json"):
+        load_bundle(tmp_path)
+    path = _copy(tiny_bundle, tmp_path)
+    (path / "weights.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(BundleError, match="cannot read"):
+        load_bundle(path)
+    (path / "model.json").write_text("{")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        read_metadata(path)
+
+
+def test_update_skill_card_keeps_weights(tiny_bundle: Path, tmp_path: Path) -> None:
+    path = _copy(tiny_bundle, tmp_path)
+    before = load_bundle(path).sha256
+    update_skill_card(path, {"rmse": {"air": {"24": 1.5}}})
+    after = load_bundle(path)
+    assert after.skill_card == {"rmse": {"air": {"24": 1.5}}}
+    assert after.sha256 == before
+
+
+def test_check_compatible_names_the_mismatch(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    check_compatible(bundle, bundle.schema)
+    channels = (bundle.schema.channels[0], ChannelInfo(name="t850", variable="t", level=850.0))
+    with pytest.raises(
+        BundleError, match="channels \\['air', 'z500'\\] do not match data channels \\['air', 't850'\\]"
+    ):
+        check_compatible(bundle, DataSchema(channels=channels, grid=bundle.schema.grid, step_hours=6.0))
+    wider = GridInfo.from_arrays(TINY_LAT, np.linspace(230.0, 260.0, 13))
+    with pytest.raises(BundleError, match="grid 8x12"):
+        check_compatible(bundle, DataSchema(channels=bundle.schema.channels, grid=wider, step_hours=6.0))
+    shifted = GridInfo.from_arrays(TINY_LAT + 1.0, TINY_LON)
+    with pytest.raises(BundleError, match="model lat"):
+        check_compatible(bundle, DataSchema(channels=bundle.schema.channels, grid=shifted, step_hours=6.0))
+    with pytest.raises(BundleError, match="time step 6 h does not match data step 12 h"):
+        check_compatible(
+            bundle, DataSchema(channels=bundle.schema.channels, grid=bundle.schema.grid, step_hours=12.0)
+        )
+
+
+def test_default_bundle_path_is_inside_the_package() -> None:
+    path = default_bundle_path()
+    assert path.name == "default_model" and path.parent.name == "fno_forecast"
