@@ -1,0 +1,159 @@
+"""Training windows: the state at t, optionally the state at t-1, and the targets t+1..t+K.
+
+A window belongs to a period when its state and all its targets lie inside it (the previous state, an
+input only, may lie just before). A window never straddles a gap in the time axis: every step inside it,
+the previous one included, is exactly one data step. When the span the windows need fits in
+`in_memory_limit_bytes`, it is read once into one float32 tensor and a batch is one indexing operation
+(`__getitems__`, which a torch DataLoader with `batch_size` calls with the whole batch); otherwise each
+window is read from the (lazy) array on demand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch.utils.data import Dataset
+
+from fno_forecast.data.timeaxis import consecutive, detect_step, period_mask, times_to_hours
+from fno_forecast.errors import DataError
+
+DEFAULT_IN_MEMORY_LIMIT = 4 * 2**30
+
+
+def window_starts(
+    times: np.ndarray, *, rollout_steps: int, use_history: bool, period: str | tuple[Any, Any] | None = None
+) -> np.ndarray:
+    """Indices t of the valid windows (state at t) over a time axis, as int64."""
+    n = len(times)
+    if n < rollout_steps + 1 + int(use_history):
+        return np.zeros(0, dtype=np.int64)
+    step_hours, step_months = detect_step(times)
+    linked = consecutive(times, step_hours=step_hours, step_months=step_months).astype(np.int64)
+    # broken[j] = number of non-consecutive links among links 0..j-1 (prefix sums).
+    broken = np.concatenate([[0], np.cumsum(1 - linked)])
+    first = 1 if use_history else 0
+    t = np.arange(first, n - rollout_steps)
+    lo = t - first
+    hi = t + rollout_steps
+    ok = broken[hi] - broken[lo] == 0
+    if period is not None:
+        inside = period_mask(times, period).astype(np.int64)
+        count = np.concatenate([[0], np.cumsum(inside)])
+        ok &= count[hi + 1] - count[t] == rollout_steps + 1
+    return t[ok].astype(np.int64)
+
+
+class WindowDataset(Dataset):
+    """Windows over a canonical array `(time, channel, lat, lon)` for training and validation.
+
+    Each item is a dict of tensors in physical units: `state (C, H, W)` float32, `previous (C, H, W)`
+    float32 (only with `use_history`), `targets (K, C, H, W)` float32 with K = `rollout_steps`, and
+    `time_hours` (float64 scalar, hours since 1970-01-01 of the state's valid time).
+    """
+
+    def __init__(
+        self,
+        array: xr.DataArray,
+        *,
+        rollout_steps: int,
+        use_history: bool,
+        in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT,
+        period: str | tuple[Any, Any] | None = None,
+    ) -> None:
+        if tuple(array.dims) != ("time", "channel", "lat", "lon"):
+            raise ValueError(f"WindowDataset.array: dims must be (time, channel, lat, lon), got {array.dims}")
+        if rollout_steps < 1:
+            raise ValueError(f"WindowDataset.rollout_steps must be >= 1, got {rollout_steps}")
+        self.rollout_steps = int(rollout_steps)
+        self.use_history = bool(use_history)
+        times = array["time"].values
+        self._hours = times_to_hours(times)
+        starts = window_starts(
+            times, rollout_steps=self.rollout_steps, use_history=self.use_history, period=period
+        )
+        if starts.size == 0:
+            where = f" in period {period!r}" if period is not None else ""
+            raise DataError(
+                array.attrs.get("source"),
+                f"no window of {self.rollout_steps} step(s){' with history' if use_history else ''} "
+                f"fits{where} ({len(times)} time steps, gaps excluded)",
+            )
+        self._history = int(self.use_history)
+        lo = int(starts[0]) - self._history
+        hi = int(starts[-1]) + self.rollout_steps + 1
+        frame_bytes = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+        self.in_memory = (hi - lo) * frame_bytes <= in_memory_limit_bytes
+        self._offset = lo if self.in_memory else 0
+        self._starts = starts
+        self._array = array
+        self._data: torch.Tensor | None = None
+        if self.in_memory:
+            values = np.asarray(array.isel(time=slice(lo, hi)).values, dtype=np.float32)
+            self._data = torch.from_numpy(np.ascontiguousarray(values))
+            self._array = array.isel(time=slice(0, 0))
+        self._frames = torch.arange(-self._history, self.rollout_steps + 1)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Time indices (into the array given) of each window's state."""
+        return self._starts.copy()
+
+    def __len__(self) -> int:
+        return int(self._starts.size)
+
+    def _check(self, index: int) -> int:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"WindowDataset index {index} out of range for {n} windows")
+        return int(self._starts[index])
+
+    def _read(self, t: int) -> torch.Tensor:
+        """Frames t-h..t+K as `(h+1+K, C, H, W)`."""
+        if self._data is not None:
+            return self._data[t - self._offset - self._history : t - self._offset + self.rollout_steps + 1]
+        block = self._array.isel(time=slice(t - self._history, t + self.rollout_steps + 1)).values
+        return torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+
+    def _item(self, frames: torch.Tensor, t: int) -> dict[str, torch.Tensor]:
+        h = self._history
+        item = {
+            "state": frames[h],
+            "targets": frames[h + 1 :],
+            "time_hours": torch.tensor(self._hours[t], dtype=torch.float64),
+        }
+        if self.use_history:
+            item["previous"] = frames[0]
+        return item
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        t = self._check(int(index))
+        return self._item(self._read(t), t)
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        """A batch of windows, gathered from the in-memory tensor in one indexing operation."""
+        if self._data is None:
+            return [self[i] for i in indices]
+        ts = [self._check(int(i)) for i in indices]
+        rows = torch.as_tensor(ts, dtype=torch.long) - self._offset
+        frames = self._data[rows[:, None] + self._frames[None, :]]
+        return [self._item(frames[b], t) for b, t in enumerate(ts)]
+
+    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A collated batch: `state (B, C, H, W)`, `targets (B, K, C, H, W)`, `time_hours (B,)`, ..."""
+        ts = np.asarray([self._check(int(i)) for i in indices], dtype=np.int64)
+        if self._data is not None:
+            frames = self._data[torch.from_numpy(ts - self._offset)[:, None] + self._frames[None, :]]
+        else:
+            frames = torch.stack([self._read(int(t)) for t in ts])
+        h = self._history
+        out = {
+            "state": frames[:, h],
+            "targets": frames[:, h + 1 :],
+            "time_hours": torch.from_numpy(self._hours[ts].astype(np.float64)),
+        }
+        if self.use_history:
+            out["previous"] = frames[:, 0]
+        return out
