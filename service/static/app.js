@@ -1,0 +1,401 @@
+// fno-forecast dashboard: plain JavaScript, no build step, talks only to this service's /v1 routes.
+//
+// Flow: GET v1/models -> default model; GET v1/forecast at the grid centre -> latest run; POST v1/forecasts
+// for that run -> poll GET v1/forecasts/{id} -> map.png per variable and lead time. A click on the map (or
+// the form) draws GET v1/forecast at that point. Every few minutes the point forecast is re-checked with
+// If-None-Match; a 304 means nothing changed, a 200 with a new run refreshes the map too.
+"use strict";
+
+(() => {
+  const DEFAULT_POLL_S = 300;
+  const DEFAULT_HOURS = 120;
+  const JOB_POLL_MS = 500;
+  const JOB_TIMEOUT_MS = 10 * 60 * 1000;
+
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(window.location.search);
+
+  const state = {
+    model: null,
+    variable: null,
+    hours: DEFAULT_HOURS,
+    step: 6,
+    run: null,
+    forecastId: null,
+    geometry: null, // {extent: [lonMin, lonMax, latMin, latMax], box: [left, top, right, bottom]} in image pixels
+    point: null, // {latitude, longitude}
+    mapUrl: null,
+    mapRequest: 0,
+    cache: new Map(), // url -> {etag, body}: explicit conditional requests, see getConditional
+    pollTimer: null,
+  };
+
+  // ---------------------------------------------------------------------------------------------- HTTP
+  async function failure(response) {
+    let reason = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && (body.reason || body.detail)) reason = body.reason || JSON.stringify(body.detail);
+    } catch (_ignored) {
+      // not JSON: keep the status line
+    }
+    return new Error(`${response.url.replace(window.location.origin, "")}: ${reason}`);
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw await failure(response);
+    return response.json();
+  }
+
+  async function postJSON(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw await failure(response);
+    return response.json();
+  }
+
+  // A conditional GET made explicit: the page keeps the ETag and body of each URL itself and sends
+  // If-None-Match. Setting that header makes fetch bypass the HTTP cache (cache mode "no-store"), so a
+  // 304 reaches this code instead of being turned into a cached 200 behind its back.
+  async function getConditional(url) {
+    const known = state.cache.get(url);
+    const headers = { Accept: "application/json" };
+    if (known && known.etag) headers["If-None-Match"] = known.etag;
+    const response = await fetch(url, { headers, cache: "no-store" });
+    if (response.status === 304 && known) return { body: known.body, changed: false };
+    if (!response.ok) throw await failure(response);
+    const body = await response.json();
+    state.cache.set(url, { etag: response.headers.get("ETag"), body });
+    return { body, changed: true };
+  }
+
+  // ------------------------------------------------------------------------------------- model facts
+  // GET v1/models lists {default, models: [{id, ...}]}; GET v1/models/{id} describes one in full.
+  async function loadModel() {
+    const payload = await getJSON("v1/models");
+    const list = Array.isArray(payload) ? payload : payload.models || [];
+    if (!list.length) throw new Error("the service lists no models");
+    const wanted = params.get("model") || payload.default;
+    const chosen = list.find((m) => m.id === wanted) || list[0];
+    return getJSON(`v1/models/${encodeURIComponent(chosen.id)}`);
+  }
+
+  function channelsOf(model) {
+    return (model.channels || []).map((c) => (typeof c === "string" ? { name: c, units: "" } : c));
+  }
+
+  function gridExtent(model) {
+    const grid = model.grid || {};
+    const lat = grid.lat || [];
+    const lon = grid.lon || [];
+    const latMin = grid.lat_min ?? Math.min(...lat);
+    const latMax = grid.lat_max ?? Math.max(...lat);
+    const lonMin = grid.lon_min ?? Math.min(...lon);
+    const lonMax = grid.lon_max ?? Math.max(...lon);
+    return [lonMin, lonMax, latMin, latMax];
+  }
+
+  function stepHours(model) {
+    return Number(model.step_hours ?? model.step ?? (model.grid && model.grid.step_hours) ?? 6) || 6;
+  }
+
+  function skillOf(model) {
+    return model.skill_card || model.skill || model.scorecard || null;
+  }
+
+  // ---------------------------------------------------------------------------------------- formatting
+  function parseTime(text) {
+    const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`; // Open-Meteo times are GMT
+    return new Date(iso);
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const dayLabel = (d) => `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]}`;
+  const hourLabel = (d) => `${pad(d.getUTCHours())}Z`;
+  const fullLabel = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${hourLabel(d)}`;
+  const fmtLat = (v) => `${Math.abs(v).toFixed(2)}°${v >= 0 ? "N" : "S"}`;
+  const fmtLon = (v) => `${v.toFixed(2)}°E`;
+
+  function fmtNumber(value, digits = 2) {
+    return value === null || value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
+  }
+
+  function showAlert(message) {
+    const alert = $("alert");
+    alert.textContent = message;
+    alert.hidden = !message;
+  }
+
+  function el(tag, attrs = {}, text = null) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== null) node.textContent = text;
+    return node;
+  }
+
+  // ---------------------------------------------------------------------------------------------- map
+  function leadLabel() {
+    const lead = Number($("lead").value);
+    let text = `+${lead} h`;
+    if (state.run) text += ` · valid ${fullLabel(new Date(parseTime(state.run).getTime() + lead * 3600e3))}`;
+    $("lead-label").textContent = text;
+  }
+
+  function mapGeometry(response) {
+    // X-Map-Extent: "lon_min,lon_max,lat_min,lat_max" of the plotting area, degrees.
+    // X-Plot-Box: "left,top,right,bottom" of the plotting area, pixels of the PNG (origin top left).
+    // Without them: the plot is assumed to fill the image and to span the model's grid.
+    const numbers = (text) => (text ? text.split(",").map(Number) : null);
+    const extent = numbers(response.headers.get("X-Map-Extent"));
+    const box = numbers(response.headers.get("X-Plot-Box"));
+    return {
+      extent: extent && extent.length === 4 && extent.every(Number.isFinite) ? extent : gridExtent(state.model),
+      box: box && box.length === 4 && box.every(Number.isFinite) ? box : null,
+    };
+  }
+
+  async function loadMap() {
+    if (!state.forecastId) return;
+    const request = ++state.mapRequest;
+    const query = new URLSearchParams({ variable: state.variable, lead_hours: $("lead").value });
+    const response = await fetch(`v1/forecasts/${state.forecastId}/map.png?${query}`);
+    if (!response.ok) throw await failure(response);
+    const geometry = mapGeometry(response);
+    const blob = await response.blob();
+    if (request !== state.mapRequest) return; // a newer slider position won
+    const url = URL.createObjectURL(blob);
+    const img = $("map");
+    await new Promise((resolve, reject) => {
+      img.onload = resolve;
+      img.onerror = () => reject(new Error("the map image could not be decoded"));
+      img.src = url;
+    });
+    if (state.mapUrl) URL.revokeObjectURL(state.mapUrl);
+    state.mapUrl = url;
+    state.geometry = geometry;
+    $("map-progress").hidden = true;
+    placeMarker();
+  }
+
+  function plotBox(img) {
+    return state.geometry.box || [0, 0, img.naturalWidth, img.naturalHeight];
+  }
+
+  // Click position (CSS pixels within the displayed image) -> latitude, longitude; null outside the plot.
+  function clickToLatLon(img, offsetX, offsetY) {
+    const sx = img.naturalWidth / img.clientWidth;
+    const sy = img.naturalHeight / img.clientHeight;
+    const [left, top, right, bottom] = plotBox(img);
+    const fx = (offsetX * sx - left) / (right - left);
+    const fy = (offsetY * sy - top) / (bottom - top);
+    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
+    const [lonMin, lonMax, latMin, latMax] = state.geometry.extent;
+    return { latitude: latMax - fy * (latMax - latMin), longitude: lonMin + fx * (lonMax - lonMin) };
+  }
+
+  function placeMarker() {
+    const img = $("map");
+    const marker = $("marker");
+    if (!state.point || !state.geometry || !img.naturalWidth) {
+      marker.hidden = true;
+      return;
+    }
+    const [left, top, right, bottom] = plotBox(img);
+    const [lonMin, lonMax, latMin, latMax] = state.geometry.extent;
+    const lon = lonMin + ((((state.point.longitude - lonMin) % 360) + 360) % 360);
+    const fx = (lon - lonMin) / (lonMax - lonMin);
+    const fy = (latMax - state.point.latitude) / (latMax - latMin);
+    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) {
+      marker.hidden = true;
+      return;
+    }
+    marker.style.left = `${(img.offsetLeft + ((left + fx * (right - left)) * img.clientWidth) / img.naturalWidth)}px`;
+    marker.style.top = `${(img.offsetTop + ((top + fy * (bottom - top)) * img.clientHeight) / img.naturalHeight)}px`;
+    marker.hidden = false;
+  }
+
+  // ------------------------------------------------------------------------------------ forecast jobs
+  const DONE = new Set(["done", "complete", "completed", "succeeded", "success", "ready", "finished"]);
+  const FAILED = new Set(["failed", "error", "cancelled", "canceled"]);
+
+  async function prepareForecast() {
+    const body = { model: state.model.id, forecast_hours: state.hours, variables: [state.variable] };
+    if (state.run) body.run = state.run;
+    const job = await postJSON("v1/forecasts", body);
+    const id = job.id || job.forecast_id;
+    const started = Date.now();
+    let status = job;
+    while (!DONE.has(String(status.status || "done").toLowerCase())) {
+      if (FAILED.has(String(status.status).toLowerCase())) {
+        throw new Error(`forecast ${id} ${status.status}: ${status.reason || status.error || "no reason given"}`);
+      }
+      if (Date.now() - started > JOB_TIMEOUT_MS) throw new Error(`forecast ${id} is still ${status.status}`);
+      const progress = Number(status.progress);
+      $("map-progress").textContent = Number.isFinite(progress)
+        ? `Computing the forecast… ${Math.round(progress <= 1 ? progress * 100 : progress)}%`
+        : "Computing the forecast…";
+      await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+      status = await getJSON(`v1/forecasts/${id}`);
+    }
+    state.forecastId = id;
+    if (status.run) state.run = status.run;
+  }
+
+  // ------------------------------------------------------------------------------------------- point
+  function pointUrl(point) {
+    const query = new URLSearchParams({
+      latitude: point.latitude.toFixed(4),
+      longitude: point.longitude.toFixed(4),
+      hourly: state.variable,
+      forecast_hours: String(state.hours),
+      model: state.model.id,
+    });
+    return `v1/forecast?${query}`;
+  }
+
+  async function showPoint(point) {
+    state.point = point;
+    $("lat").value = point.latitude.toFixed(2);
+    $("lon").value = point.longitude.toFixed(2);
+    placeMarker();
+    const { body } = await getConditional(pointUrl(point));
+    drawPoint(body);
+    return body;
+  }
+
+  function drawPoint(body) {
+    const name = state.variable;
+    const times = (body.hourly && body.hourly.time) || [];
+    const values = (body.hourly && body.hourly[name]) || [];
+    const units = (body.hourly_units && body.hourly_units[name]) || "";
+    const series = times.map((t, i) => ({ t: parseTime(t), v: values[i] })).filter((p) => Number.isFinite(p.v));
+    const lead = Number($("lead").value);
+    const marked = state.run ? new Date(parseTime(state.run).getTime() + lead * 3600e3) : null;
+    window.FnoChart.draw($("chart"), series, { variable: name, units, marked });
+    const where = `${fmtLat(body.latitude)}, ${fmtLon(((body.longitude % 360) + 360) % 360)}`;
+    $("point-info").textContent =
+      `${name} at ${where} · run ${body.run ? fullLabel(parseTime(body.run)) : "–"} · ${series.length} steps`;
+    if (body.run && body.run !== state.run) state.run = body.run;
+  }
+
+  // ------------------------------------------------------------------------------------------- skill
+  function renderSkill(model) {
+    window.FnoSkill.render($("skill"), $("skill-summary"), skillOf(model), channelsOf(model));
+  }
+
+  // -------------------------------------------------------------------------------------------- poll
+  async function poll() {
+    try {
+      const before = state.run;
+      const { body, changed } = await getConditional(pointUrl(state.point));
+      if (changed) {
+        drawPoint(body);
+        if (body.run && body.run !== before) await refreshRun(body.run);
+      }
+      $("poll-status").textContent =
+        `Checked ${new Date().toLocaleTimeString()}: ${changed ? "updated" : "no new run"}.`;
+      showAlert("");
+    } catch (error) {
+      showAlert(`Could not check for a new forecast: ${error.message}`);
+    }
+  }
+
+  async function refreshRun(run) {
+    state.run = run;
+    $("run").textContent = run ? fullLabel(parseTime(run)) : "latest";
+    await prepareForecast();
+    leadLabel();
+    await loadMap();
+  }
+
+  // ---------------------------------------------------------------------------------------- controls
+  function setUpControls() {
+    const select = $("variable");
+    for (const c of channelsOf(state.model)) {
+      select.append(el("option", { value: c.name }, c.units ? `${c.name} (${c.units})` : c.name));
+    }
+    select.value = state.variable;
+    select.disabled = false;
+
+    const lead = $("lead");
+    lead.min = String(state.step);
+    lead.max = String(state.hours);
+    lead.step = String(state.step);
+    lead.value = String(Math.min(state.hours, Math.max(state.step, 24 - (24 % state.step))));
+    lead.disabled = false;
+    leadLabel();
+
+    let timer = null;
+    lead.addEventListener("input", () => {
+      leadLabel();
+      clearTimeout(timer);
+      timer = setTimeout(() => guarded(async () => {
+        await loadMap();
+        const known = state.point && state.cache.get(pointUrl(state.point));
+        if (known) drawPoint(known.body);
+      }), 150);
+    });
+    select.addEventListener("change", () => guarded(async () => {
+      state.variable = select.value;
+      await prepareForecast();
+      await loadMap();
+      if (state.point) await showPoint(state.point);
+    }));
+    $("map").addEventListener("click", (event) => guarded(async () => {
+      if (!state.geometry) return;
+      const point = clickToLatLon(event.currentTarget, event.offsetX, event.offsetY);
+      if (!point) return;
+      await showPoint(point);
+    }));
+    $("point-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      guarded(() => showPoint({ latitude: Number($("lat").value), longitude: Number($("lon").value) }));
+    });
+    window.addEventListener("resize", placeMarker);
+  }
+
+  async function guarded(action) {
+    try {
+      await action();
+      showAlert("");
+    } catch (error) {
+      showAlert(error.message);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------- main
+  async function main() {
+    state.model = await loadModel();
+    const channels = channelsOf(state.model);
+    state.variable = params.get("variable") || (channels[0] && channels[0].name);
+    state.step = stepHours(state.model);
+    const most = Number(state.model.max_forecast_hours) || DEFAULT_HOURS;
+    const hours = Math.min(most, Number(params.get("hours")) || DEFAULT_HOURS);
+    state.hours = Math.max(state.step, hours - (hours % state.step));
+
+    const [lonMin, lonMax, latMin, latMax] = gridExtent(state.model);
+    $("model-name").textContent = state.model.id;
+    $("grid").textContent = `${fmtLat(latMin)}–${fmtLat(latMax)}, ${fmtLon(lonMin)}–${fmtLon(lonMax)}, every ${state.step} h`;
+    renderSkill(state.model);
+    setUpControls();
+
+    const centre = { latitude: (latMin + latMax) / 2, longitude: (lonMin + lonMax) / 2 };
+    state.run = (state.model.runs && state.model.runs.latest) || null;
+    const first = await showPoint(centre);
+    await refreshRun(first.run || state.run);
+    drawPoint(first);
+
+    const pollSeconds = Math.max(1, Number(params.get("poll")) || DEFAULT_POLL_S);
+    state.pollTimer = setInterval(poll, pollSeconds * 1000);
+    $("poll-status").textContent = `Loaded ${new Date().toLocaleTimeString()}; checking for a new run every ${
+      pollSeconds >= 60 ? `${Math.round(pollSeconds / 60)} min` : `${pollSeconds} s`
+    }.`;
+  }
+
+  window.addEventListener("DOMContentLoaded", () => guarded(main));
+})();
