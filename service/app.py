@@ -1,0 +1,118 @@
+"""`create_app(settings)`: the FastAPI application, its lifespan (models, store, pool) and middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from fno_forecast import __version__
+from fno_forecast.errors import FnoForecastError
+from service.cache import LRUCache
+from service.catalog import Catalog, load_entry, open_initial_states
+from service.deps import Services
+from service.hub import ForecastHub
+from service.jobs import JobManager
+from service.limits import LimitsMiddleware
+from service.metrics import Metrics, MetricsMiddleware
+from service.problems import install_handlers
+from service.routers import forecasts, health, metrics, models, point
+from service.settings import ServiceSettings
+from service.store import ForecastStore
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Autoregressive Fourier-neural-operator forecasts. `GET /v1/forecast` answers point forecasts in "
+    "Open-Meteo's vocabulary; `/v1/forecasts` are gridded forecast jobs (NetCDF, Zarr, PNG maps, NDJSON)."
+)
+
+
+def build_catalog(settings: ServiceSettings) -> Catalog:
+    """Load every configured bundle (or the bundled default) with the configured initial states.
+
+    A model that fails to load is reported on /ready instead of stopping the server.
+    """
+    from fno_forecast.bundle import default_bundle_path
+
+    catalog = Catalog()
+    try:
+        states, source = open_initial_states(settings.data)
+    except FnoForecastError as error:
+        catalog.errors.append(str(error))
+        return catalog
+    for path in settings.models or [default_bundle_path()]:
+        try:
+            catalog.add(
+                load_entry(path, initial_states=states, source=source, max_hours=settings.max_forecast_hours)
+            )
+        except FnoForecastError as error:
+            catalog.errors.append(str(error))
+            log.error("model %s not loaded: %s", path, error)
+    if settings.default_model and settings.default_model in catalog.entries:
+        catalog.default_id = settings.default_model
+    return catalog
+
+
+def build_services(settings: ServiceSettings, metrics: Metrics) -> Services:
+    store = ForecastStore(settings.store_dir)
+    jobs = JobManager(
+        workers=settings.workers, max_queue=settings.max_queue, on_finished=metrics.observe_rollout
+    )
+    hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
+    responses: LRUCache = LRUCache(settings.response_cache_entries)
+    metrics.gauges["fno_rollout_queue_depth"] = ("Rollouts queued or running.", lambda: jobs.depth)
+    metrics.counters["fno_cache_hits_total"] = (
+        "Cache hits by cache.",
+        lambda: {"rollout": hub.memory.hits, "response": responses.hits},
+    )
+    metrics.counters["fno_cache_misses_total"] = (
+        "Cache misses by cache.",
+        lambda: {"rollout": hub.memory.misses, "response": responses.misses},
+    )
+    metrics.counters["fno_rollouts_total"] = (
+        "Rollouts computed, and loaded back from the store.",
+        lambda: {"computed": hub.rollouts_computed, "store_load": hub.store_loads},
+    )
+    catalog = build_catalog(settings)
+    metrics.gauges["fno_models_loaded"] = ("Models the service answers for.", lambda: len(catalog.entries))
+    return Services(settings, catalog, store, hub, metrics, responses)
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The application. Models load in the lifespan; `/health` answers before they are ready."""
+    metrics_registry = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, metrics_registry)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.hub.jobs.shutdown()
+            services.store.close()
+            app.state.services = None
+
+    app = FastAPI(title="fno-forecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.services = None
+    install_handlers(app)
+    for module in (health, models, point, forecasts, metrics):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Last-Modified", "Retry-After", "Location"],
+        )
+    app.add_middleware(
+        LimitsMiddleware, max_query_length=settings.max_query_length, max_body_bytes=settings.max_body_bytes
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics_registry)
+    return app

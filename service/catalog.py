@@ -1,0 +1,143 @@
+"""The models the service answers for, each with its initial states and the runs (init times) they offer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from fno_forecast.errors import BundleError
+
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def format_run(value: np.datetime64) -> str:
+    """An init time as `YYYY-MM-DDTHH:MM` (UTC), the form `run` takes in the API."""
+    return str(np.datetime64(value, "m"))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A loaded bundle plus the initial states it forecasts from. `runs` ascending."""
+
+    id: str
+    bundle: Any
+    initial_states: xr.Dataset
+    runs: tuple[np.datetime64, ...]
+    max_hours: int
+    source: str
+
+    @property
+    def schema(self) -> Any:
+        return self.bundle.schema
+
+    @property
+    def sha256(self) -> str:
+        return str(self.bundle.sha256)
+
+    @property
+    def step_hours(self) -> float:
+        return float(self.bundle.schema.step_hours)
+
+    def describe(self) -> dict[str, Any]:
+        """The GET /v1/models/{id} body."""
+        meta = self.bundle.metadata
+        schema = self.schema
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "architecture": meta.get("model", {}).get("name"),
+            "channels": [
+                {
+                    "name": c.name,
+                    "variable": c.variable,
+                    "level": c.level,
+                    "units": c.units,
+                    "long_name": c.long_name,
+                }
+                for c in schema.channels
+            ],
+            "grid": schema.grid.summary(),
+            "step_hours": schema.step_hours,
+            "max_forecast_hours": self.max_hours,
+            "training": meta.get("training"),
+            "skill_card": meta.get("skill_card"),
+            "initial_states": self.source,
+            "runs": {
+                "count": len(self.runs),
+                "first": format_run(self.runs[0]) if self.runs else None,
+                "latest": format_run(self.runs[-1]) if self.runs else None,
+            },
+        }
+
+
+def model_id_for(path: Path, metadata: dict[str, Any], *, default_path: Path) -> str:
+    """`metadata["id"]` when given, `default` for the bundled model, else the bundle folder's name."""
+    given = metadata.get("id")
+    if isinstance(given, str) and MODEL_ID.match(given):
+        return given
+    if path.resolve() == default_path.resolve():
+        return "default"
+    name = path.resolve().name
+    if name == "model" and path.resolve().parent.name:
+        name = path.resolve().parent.name
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-.") or "model"
+    return cleaned[:64]
+
+
+def load_entry(
+    path: Path,
+    *,
+    initial_states: xr.Dataset,
+    source: str,
+    max_hours: int,
+    model_id: str | None = None,
+) -> ModelEntry:
+    """Load a bundle from `path` and pair it with `initial_states` (whose times are the runs)."""
+    from fno_forecast.bundle import default_bundle_path, load_bundle
+
+    bundle = load_bundle(path)
+    if "time" not in initial_states.dims:
+        raise BundleError(f"{source}: initial states have no time dimension")
+    runs = tuple(np.sort(np.asarray(initial_states["time"].values).astype("datetime64[m]")))
+    model_max = bundle.metadata.get("max_forecast_hours")
+    limit = min(max_hours, int(model_max)) if isinstance(model_max, int | float) else max_hours
+    mid = model_id or model_id_for(Path(path), bundle.metadata, default_path=default_bundle_path())
+    return ModelEntry(mid, bundle, initial_states, runs, limit, source)
+
+
+def open_initial_states(data: Path | None) -> tuple[xr.Dataset, str]:
+    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample."""
+    if data is None:
+        from fno_forecast.initial_states import DEFAULT_SOURCE, default_initial_states
+
+        return default_initial_states(), DEFAULT_SOURCE
+    from fno_forecast.data.source import open_source
+
+    return open_source([data]), str(data)
+
+
+@dataclass
+class Catalog:
+    """Models by id; `default_id` answers requests that name none. Mutated only by POST /v1/models."""
+
+    entries: dict[str, ModelEntry] = field(default_factory=dict)
+    default_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, entry: ModelEntry) -> None:
+        self.entries[entry.id] = entry
+        if self.default_id is None:
+            self.default_id = entry.id
+
+    def get(self, model_id: str | None) -> ModelEntry | None:
+        key = model_id or self.default_id
+        return None if key is None else self.entries.get(key)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.entries)

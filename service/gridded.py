@@ -1,0 +1,133 @@
+"""Gridded outputs of a forecast resource: NetCDF / zipped Zarr downloads, PNG maps, NDJSON lines.
+
+Downloads are the library's CF files (`fno_forecast.output.write_forecast`), subset to the variables and
+bounding box the forecast resource asked for. Everything here is blocking: routes call it in a thread.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from service.engine import RolloutData
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A latitude/longitude box; longitudes in any convention, `west` may exceed `east` across 180."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def lat_mask(self, lat: np.ndarray) -> np.ndarray:
+        return (lat >= self.south) & (lat <= self.north)
+
+    def lon_mask(self, lon: np.ndarray) -> np.ndarray:
+        width = (self.east - self.west) % 360.0 or (360.0 if self.east != self.west else 0.0)
+        return ((lon - self.west) % 360.0) <= width + 1e-9
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.south, self.west, self.north, self.east)
+
+
+def subset_dataset(dataset: xr.Dataset, variables: tuple[str, ...], bbox: BBox | None) -> xr.Dataset:
+    """The library's forecast dataset restricted to `variables` and `bbox`."""
+    if all(v in dataset.data_vars for v in variables):
+        dataset = dataset[list(variables)]
+    elif "channel" in dataset.dims:
+        dataset = dataset.sel(channel=list(variables))
+    if bbox is not None:
+        dataset = dataset.isel(
+            lat=np.flatnonzero(bbox.lat_mask(dataset["lat"].values)),
+            lon=np.flatnonzero(bbox.lon_mask(dataset["lon"].values)),
+        )
+    return dataset
+
+
+def netcdf_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None) -> bytes:
+    from fno_forecast.output import write_forecast
+
+    with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
+        target = write_forecast(subset_dataset(stored.load(), variables, bbox), Path(tmp) / "forecast.nc")
+        return target.read_bytes()
+
+
+def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None) -> bytes:
+    """The Zarr store of the subset, zipped (stored paths relative to the store root)."""
+    from fno_forecast.output import write_forecast
+
+    buffer = io.BytesIO()
+    with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
+        store = write_forecast(subset_dataset(stored.load(), variables, bbox), Path(tmp) / "forecast.zarr")
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for file in sorted(store.rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(store).as_posix())
+    return buffer.getvalue()
+
+
+def map_png(data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | None) -> bytes:
+    """A PNG map of one variable at one lead time, with a colour bar labelled with its units."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    channel = data.channel_index(variable)
+    field = data.values[lead_index, channel]
+    lat, lon = data.lat, data.lon
+    if bbox is not None:
+        rows, cols = np.flatnonzero(bbox.lat_mask(lat)), np.flatnonzero(bbox.lon_mask(lon))
+        field, lat, lon = field[np.ix_(rows, cols)], lat[rows], lon[cols]
+    figure = Figure(figsize=(7, 4.2), dpi=100)
+    axes = figure.add_subplot()
+    mesh = axes.pcolormesh(lon, lat, field, shading="nearest", cmap="viridis")
+    colorbar = figure.colorbar(mesh, ax=axes)
+    colorbar.set_label(f"{variable} ({data.units[channel]})")
+    valid = data.valid_times[lead_index]
+    axes.set_title(
+        f"{data.key.model_id}: {variable} +{data.lead_hours[lead_index]:g} h (valid {valid} UTC)", fontsize=9
+    )
+    axes.set_xlabel("longitude (degrees east)")
+    axes.set_ylabel("latitude (degrees north)")
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def stream_line(
+    *,
+    lead_hours: float,
+    valid_time: np.datetime64,
+    fields: np.ndarray,
+    data_channels: tuple[str, ...],
+    variables: tuple[str, ...],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    bbox: BBox | None,
+) -> bytes:
+    """One NDJSON line: a lead time's fields `(channel, lat, lon)` for the requested variables and box."""
+    rows = np.arange(len(lat)) if bbox is None else np.flatnonzero(bbox.lat_mask(lat))
+    cols = np.arange(len(lon)) if bbox is None else np.flatnonzero(bbox.lon_mask(lon))
+    values: dict[str, Any] = {}
+    for name in variables:
+        grid = fields[data_channels.index(name)][np.ix_(rows, cols)]
+        values[name] = np.round(grid.astype(np.float64), 3).tolist()
+    line = {
+        "lead_hours": float(lead_hours),
+        "valid_time": str(np.datetime64(valid_time, "m")),
+        "lat": lat[rows].tolist(),
+        "lon": lon[cols].tolist(),
+        "values": values,
+    }
+    return json.dumps(line, separators=(",", ":")).encode() + b"\n"

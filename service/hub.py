@@ -1,0 +1,107 @@
+"""Compute once, serve many: the memory LRU, the on-disk store and the worker pool behind every forecast.
+
+`ForecastHub.obtain` answers a `RunKey` with the rollout in memory, or the job that is loading it from the
+store or computing it. Loading and computing both run on the worker pool, so the event loop only awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import xarray as xr
+
+from service.cache import LRUCache
+from service.catalog import ModelEntry
+from service.engine import ForecastFunction, RolloutData, run_rollout, to_rollout_data
+from service.jobs import Job, JobManager
+from service.store import ForecastStore, RunKey
+
+log = logging.getLogger(__name__)
+
+
+def run_key(entry: ModelEntry, run: str, hours: int) -> RunKey:
+    return RunKey(model_id=entry.id, model_sha256=entry.sha256, run=run, hours=hours)
+
+
+class ForecastHub:
+    def __init__(
+        self, *, store: ForecastStore, jobs: JobManager, memory: LRUCache[RunKey, RolloutData]
+    ) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.memory = memory
+        self.store_loads = 0
+        self.rollouts_computed = 0
+
+    def obtain(
+        self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction
+    ) -> Job[RolloutData] | RolloutData:
+        """The rollout if it is in memory, else the (single-flight) job loading or computing it.
+
+        Raises `QueueFull` when the queue of jobs is full.
+        """
+        steps = max(1, int(-(-key.hours // entry.step_hours)))
+        return self.jobs.run_once(
+            key,
+            total_steps=steps,
+            cached=lambda: self.memory.get(key),
+            compute=lambda job: self._materialise(entry, key, job, forecast_fn),
+        )
+
+    async def get(self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction) -> RolloutData:
+        found = self.obtain(entry, key, forecast_fn=forecast_fn)
+        if isinstance(found, RolloutData):
+            return found
+        return await asyncio.wrap_future(found.future)
+
+    def _materialise(
+        self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], forecast_fn: ForecastFunction
+    ) -> RolloutData:
+        record = self.store.rollout(key)
+        if record is not None:
+            with xr.open_dataset(record.path) as stored:
+                data = to_rollout_data(
+                    stored.load(),
+                    key=key,
+                    schema=entry.schema,
+                    computed_at=record.computed_at,
+                    seconds=record.seconds,
+                    path=record.path,
+                )
+            job.steps_done = job.total_steps
+            self.store_loads += 1
+        else:
+            data = self._compute(entry, key, job, forecast_fn)
+        self.memory.put(key, data)
+        return data
+
+    def _compute(
+        self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], forecast_fn: ForecastFunction
+    ) -> RolloutData:
+        import numpy as np
+
+        from fno_forecast.output import write_forecast
+
+        run = np.datetime64(key.run, "m")
+        dataset, seconds = run_rollout(
+            forecast_fn,
+            bundle=entry.bundle,
+            initial_state=entry.initial_states,
+            run=run,
+            hours=key.hours,
+            on_step=job.report,
+        )
+        write: Callable = lambda temp: write_forecast(dataset, temp)  # noqa: E731
+        record = self.store.put_rollout(key, write, seconds=seconds)
+        self.rollouts_computed += 1
+        log.info("rollout %s %s +%dh in %.2fs", key.model_id, key.run, key.hours, seconds)
+        return to_rollout_data(
+            dataset,
+            key=key,
+            schema=entry.schema,
+            computed_at=record.computed_at,
+            seconds=seconds,
+            path=record.path,
+        )

@@ -1,0 +1,1 @@
+"""One router per resource: health, models, point forecasts, forecast jobs, metrics."""

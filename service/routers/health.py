@@ -1,0 +1,28 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Models are loaded and forecasts can be served")
+async def ready(request: Request) -> JSONResponse:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return JSONResponse({"status": "starting", "models": []}, status_code=503)
+    catalog = services.catalog
+    body = {
+        "status": "ready" if catalog.ready else "no models",
+        "models": sorted(catalog.entries),
+        "default_model": catalog.default_id,
+        "errors": catalog.errors,
+    }
+    return JSONResponse(body, status_code=200 if catalog.ready else 503)

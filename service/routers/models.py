@@ -1,0 +1,89 @@
+"""Models: list, describe, and register a bundle from the configured models folder (admin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from service.catalog import MODEL_ID, load_entry
+from service.deps import AdminDep, ServicesDep
+from service.problems import ApiError, not_found, parameter_error
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class RegisterModel(BaseModel):
+    path: str = Field(description="bundle folder, relative to the configured models folder (FNO_MODELS_DIR)")
+    id: str | None = Field(default=None, description="model id; default from the bundle")
+
+
+@router.get("", summary="Models served")
+async def list_models(services: ServicesDep) -> dict:
+    catalog = services.catalog
+    return {
+        "default": catalog.default_id,
+        "models": [
+            {
+                "id": e.id,
+                "sha256": e.sha256,
+                "channels": list(e.schema.channel_names),
+                "step_hours": e.step_hours,
+            }
+            for e in catalog.entries.values()
+        ],
+    }
+
+
+@router.get(
+    "/{model_id}", summary="A model: channels with units, grid, time step, training period, skill card"
+)
+async def describe_model(model_id: str, services: ServicesDep) -> dict:
+    entry = services.catalog.entries.get(model_id)
+    if entry is None:
+        raise not_found(f"model {model_id!r}")
+    return entry.describe()
+
+
+def resolve_bundle_path(models_dir: Path, relative: str) -> Path:
+    """`models_dir / relative`, refusing anything that resolves outside `models_dir`."""
+    if not relative or relative.startswith(("/", "\\")) or "\x00" in relative:
+        raise parameter_error("path", "must be a folder relative to the models folder")
+    root = models_dir.resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise parameter_error("path", "escapes the models folder")
+    if not target.is_dir():
+        raise parameter_error("path", f"no bundle folder {relative!r} in the models folder")
+    return target
+
+
+@router.post("", status_code=201, summary="Register a bundle from the models folder (admin)")
+async def register_model(body: RegisterModel, services: ServicesDep, _: AdminDep) -> JSONResponse:
+    settings = services.settings
+    if settings.models_dir is None:
+        raise ApiError(403, "registering models is off: FNO_MODELS_DIR is not set")
+    if body.id is not None and not MODEL_ID.match(body.id):
+        raise parameter_error("id", "use 1-64 letters, digits, '_', '.', '-'")
+    path = resolve_bundle_path(settings.models_dir, body.path)
+    catalog = services.catalog
+    reference = catalog.get(None)
+    if reference is None:
+        raise ApiError(503, "no initial states loaded to pair the model with")
+    entry = await run_in_threadpool(
+        load_entry,
+        path,
+        initial_states=reference.initial_states,
+        source=reference.source,
+        max_hours=settings.max_forecast_hours,
+        model_id=body.id,
+    )
+    existed = entry.id in catalog.entries
+    catalog.add(entry)
+    services.responses.clear()
+    return JSONResponse(
+        entry.describe(), status_code=200 if existed else 201, headers={"Location": f"/v1/models/{entry.id}"}
+    )

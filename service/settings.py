@@ -1,0 +1,51 @@
+"""Service settings, read from keyword arguments or `FNO_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fno_forecast.errors import ConfigError
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the service is configured by. `FNO_MODELS='["a","b"]'` sets a list from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FNO_", frozen=True, extra="forbid")
+
+    models: list[Path] = Field(default_factory=list, description="bundle directories; empty = bundled model")
+    default_model: str | None = Field(default=None, description="model id served when none is asked for")
+    data: Path | None = Field(default=None, description="source of initial states; none = bundled NCEP")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1, le=64, description="rollout worker threads")
+    max_queue: int = Field(default=8, ge=1, description="rollouts queued or running before 429")
+    store_dir: Path = Field(default=Path("forecast_store"), description="NetCDF files + SQLite index")
+    models_dir: Path | None = Field(default=None, description="where POST /v1/models may register bundles")
+    admin_token: str | None = Field(default=None, description="bearer token for admin routes; unset = off")
+    cors_origins: list[str] = Field(default_factory=list)
+    memory_forecasts: int = Field(default=16, ge=1, description="rollouts kept in the memory LRU")
+    response_cache_entries: int = Field(default=4096, ge=0, description="rendered responses kept per ETag")
+    cache_max_age_s: int = Field(default=3600, ge=0)
+    max_forecast_hours: int = Field(default=384, ge=1, description="cap on horizons (16 days)")
+    max_locations: int = Field(default=1000, ge=1)
+    max_query_length: int = Field(default=8192, ge=256)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _empty_token_is_off(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def from_overrides(cls, **values: Any) -> ServiceSettings:
+        """Build settings from keyword values over the environment; a bad value is a ConfigError naming it."""
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "settings"
+            raise ConfigError(f"service setting {field!r} (FNO_{field.upper()}): {first['msg']}") from None

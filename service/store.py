@@ -1,0 +1,176 @@
+"""The on-disk forecast store: one NetCDF file per computed rollout, indexed in SQLite.
+
+Rollouts are keyed by `RunKey` (model sha256, run, horizon) and survive a restart; forecast resources
+(POST /v1/forecasts) are rows naming a rollout plus the variables and bounding box asked for. File names are
+derived from hex digests, never from user input, so nothing can escape the store folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollouts (
+    key TEXT PRIMARY KEY, model_id TEXT NOT NULL, model_sha256 TEXT NOT NULL, run TEXT NOT NULL,
+    hours INTEGER NOT NULL, file TEXT NOT NULL, computed_at REAL NOT NULL, seconds REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forecasts (
+    id TEXT PRIMARY KEY, rollout_key TEXT NOT NULL, model_id TEXT NOT NULL, model_sha256 TEXT NOT NULL,
+    run TEXT NOT NULL, hours INTEGER NOT NULL, variables TEXT NOT NULL, bbox TEXT, created_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What identifies one rollout: the model (by content), the init time and the horizon in hours."""
+
+    model_id: str
+    model_sha256: str
+    run: str
+    hours: int
+
+    @property
+    def digest(self) -> str:
+        text = f"{self.model_sha256}|{self.run}|{self.hours}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    key: RunKey
+    path: Path
+    computed_at: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ForecastRecord:
+    """A forecast resource: a rollout plus the subset (variables, bbox) a client asked for."""
+
+    id: str
+    key: RunKey
+    variables: tuple[str, ...]
+    bbox: tuple[float, float, float, float] | None
+    created_at: float
+
+
+def forecast_id(key: RunKey, variables: tuple[str, ...], bbox: tuple[float, ...] | None) -> str:
+    text = json.dumps([key.digest, list(variables), None if bbox is None else list(bbox)])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def is_valid_id(text: str) -> bool:
+    return len(text) == 24 and all(c in "0123456789abcdef" for c in text)
+
+
+class ForecastStore:
+    """Files under `root/rollouts/`, index in `root/index.sqlite`. Thread-safe (one lock, short queries)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.files = self.root / "rollouts"
+        self.files.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False)
+        with self._lock, self._db:
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- rollouts -------------------------------------------------------------------------------------------
+    def rollout(self, key: RunKey) -> RolloutRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT file, computed_at, seconds FROM rollouts WHERE key = ?", (key.digest,)
+            ).fetchone()
+        if row is None:
+            return None
+        path = self.files / row[0]
+        if not path.is_file():
+            return None
+        return RolloutRecord(key, path, float(row[1]), float(row[2]))
+
+    def put_rollout(self, key: RunKey, write: Callable[[Path], None], *, seconds: float) -> RolloutRecord:
+        """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it."""
+        name = f"{key.digest}.nc"
+        final = self.files / name
+        temp = self.files / f".{key.digest}.{os.getpid()}.{threading.get_ident()}.tmp.nc"
+        try:
+            write(temp)
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        computed_at = time.time()
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.digest, key.model_id, key.model_sha256, key.run, key.hours, name, computed_at, seconds),
+            )
+        return RolloutRecord(key, final, computed_at, seconds)
+
+    def delete_rollout(self, key: RunKey) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM rollouts WHERE key = ?", (key.digest,))
+        (self.files / f"{key.digest}.nc").unlink(missing_ok=True)
+
+    # -- forecast resources ---------------------------------------------------------------------------------
+    def add_forecast(self, record: ForecastRecord) -> None:
+        key = record.key
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    key.digest,
+                    key.model_id,
+                    key.model_sha256,
+                    key.run,
+                    key.hours,
+                    json.dumps(list(record.variables)),
+                    None if record.bbox is None else json.dumps(list(record.bbox)),
+                    record.created_at,
+                ),
+            )
+
+    def forecast(self, forecast_id: str) -> ForecastRecord | None:
+        if not is_valid_id(forecast_id):
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT model_id, model_sha256, run, hours, variables, bbox, created_at FROM forecasts "
+                "WHERE id = ?",
+                (forecast_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        key = RunKey(row[0], row[1], row[2], int(row[3]))
+        bbox: Any = None if row[5] is None else tuple(float(v) for v in json.loads(row[5]))
+        return ForecastRecord(forecast_id, key, tuple(json.loads(row[4])), bbox, float(row[6]))
+
+    def delete_forecast(self, forecast_id: str) -> ForecastRecord | None:
+        """Remove a forecast resource; its rollout goes too when no other resource uses it."""
+        record = self.forecast(forecast_id)
+        if record is None:
+            return None
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM forecasts WHERE id = ?", (forecast_id,))
+            others = self._db.execute(
+                "SELECT COUNT(*) FROM forecasts WHERE rollout_key = ?", (record.key.digest,)
+            ).fetchone()[0]
+        if others == 0:
+            self.delete_rollout(record.key)
+        return record
