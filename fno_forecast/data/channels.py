@@ -91,6 +91,11 @@ def subsample(dataset: xr.Dataset, *, step_hours: float, info: TimeInfo) -> xr.D
     return dataset.isel(time=keep)
 
 
+def _located(where: str | None, error: DataError) -> DataError:
+    """The same error, naming the source file when it did not say which."""
+    return error if error.path is not None else DataError(where, error.reason)
+
+
 def to_channels(
     dataset: xr.Dataset,
     *,
@@ -105,7 +110,29 @@ def to_channels(
     not a whole number of steps) is a DataError unless `step_hours` makes it regular.
     """
     paths = tuple(p for p in dataset.attrs.get("source_paths", "").split("\n") if p)
-    where = paths[0] if paths else None
+    where = ", ".join(paths) if paths else None
+    try:
+        return _to_channels(
+            dataset,
+            paths=paths,
+            where=where,
+            step_hours=step_hours,
+            period=period,
+            require_regular=require_regular,
+        )
+    except DataError as error:
+        raise _located(where, error) from None
+
+
+def _to_channels(
+    dataset: xr.Dataset,
+    *,
+    paths: tuple[str, ...],
+    where: str | None,
+    step_hours: float | None,
+    period: str | tuple[Any, Any] | None,
+    require_regular: bool,
+) -> Channels:
     notes = [n for n in dataset.attrs.get("notes", "").split("\n") if n]
     if period is not None:
         mask = period_mask(dataset["time"].values, period)

@@ -77,6 +77,8 @@ def open_file(path: str | Path) -> tuple[xr.Dataset, Format]:
             if fmt.startswith("zarr"):
                 dataset = _open_zarr(p, version=3 if fmt == "zarr3" else 2)
             else:
+                if fmt == "netcdf3":
+                    check_netcdf3_size(p)
                 engine = "netcdf4" if fmt == "netcdf3" else "h5netcdf"
                 dataset = xr.open_dataset(p, engine=engine, decode_timedelta=True)
     except DataError:
@@ -85,6 +87,40 @@ def open_file(path: str | Path) -> tuple[xr.Dataset, Format]:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(p, f"corrupt or truncated {kind} file ({text})") from None
     return dataset, fmt
+
+
+def check_netcdf3_size(path: Path) -> None:
+    """DataError when a NetCDF3 file is shorter than its header says its data are (a truncated copy).
+
+    The netCDF library opens such a file and reads the missing part as fill values, so check the size:
+    non-record variables plus `numrecs` records must fit in the file.
+    """
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            fixed = records = 0
+            numrecs = 0
+            for var in nc.variables.values():
+                dims = [nc.dimensions[d] for d in var.dimensions]
+                size = int(var.dtype.itemsize)
+                for dim in dims:
+                    if dim.isunlimited():
+                        numrecs = len(dim)
+                    else:
+                        size *= len(dim)
+                if any(d.isunlimited() for d in dims):
+                    records += size
+                else:
+                    fixed += size
+    except OSError as error:
+        raise DataError(path, f"corrupt or truncated NetCDF3 file ({error})") from None
+    needed = fixed + numrecs * records
+    actual = path.stat().st_size
+    if actual < needed:
+        raise DataError(
+            path, f"corrupt or truncated NetCDF3 file ({actual} bytes, its data need at least {needed})"
+        )
 
 
 def _open_zarr(path: Path, *, version: int) -> xr.Dataset:
