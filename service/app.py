@@ -67,14 +67,17 @@ def build_services(settings: ServiceSettings, metrics: Metrics) -> Services:
     metrics.gauges["fno_rollout_queue_depth"] = ("Rollouts queued or running.", lambda: jobs.depth)
     metrics.counters["fno_cache_hits_total"] = (
         "Cache hits by cache.",
+        "cache",
         lambda: {"rollout": hub.memory.hits, "response": responses.hits},
     )
     metrics.counters["fno_cache_misses_total"] = (
         "Cache misses by cache.",
+        "cache",
         lambda: {"rollout": hub.memory.misses, "response": responses.misses},
     )
     metrics.counters["fno_rollouts_total"] = (
         "Rollouts computed, and loaded back from the store.",
+        "how",
         lambda: {"computed": hub.rollouts_computed, "store_load": hub.store_loads},
     )
     catalog = build_catalog(settings)

@@ -24,23 +24,45 @@ LEAD_NAMES = ("lead_time", "lead", "step")
 INIT_NAMES = ("init_time", "time", "reference_time", "forecast_reference_time")
 
 
+OnLead = Callable[[float, "np.ndarray | None"], None]
+
+
 class ForecastFunction(Protocol):
+    """Roll a bundle out from one init time to `lead_hours`, reporting each lead as it is produced.
+
+    `on_lead(lead_hours, fields)` gets the lead's fields `(channel, lat, lon)` in the bundle's channel
+    order (or None when they are not available). Returns the library's CF forecast dataset.
+    """
+
     def __call__(
-        self,
-        bundle: Any,
-        initial_state: xr.Dataset,
-        lead_hours: Any,
-        *,
-        init_times: Any = None,
-        on_step: Callable[..., None] | None = None,
+        self, bundle: Any, initial_state: xr.Dataset, lead_hours: float, *, init_times: str, on_lead: OnLead
     ) -> xr.Dataset: ...
 
 
-def library_forecast() -> ForecastFunction:
-    """The library's `forecast` function (imported lazily: torch is heavy)."""
-    from fno_forecast.forecast import forecast
+def library_forecast(
+    bundle: Any, initial_state: xr.Dataset, lead_hours: float, *, init_times: str, on_lead: OnLead
+) -> xr.Dataset:
+    """The library's forecast, lead by lead: `forecast_steps` then `finish_forecast`, as `forecast()` does.
 
-    return forecast
+    The service needs each lead's fields while the rollout runs (for the NDJSON stream), which
+    `forecast(on_step=...)` does not pass on; this composes the same library functions instead.
+    """
+    from fno_forecast import __version__
+    from fno_forecast.forecast import forecast_steps
+    from fno_forecast.forecast_dataset import finish_forecast
+
+    pieces = []
+    for lead, piece in forecast_steps(bundle, initial_state, lead_hours, init_times=init_times):
+        pieces.append(piece)
+        on_lead(float(lead), channel_fields(piece, bundle.schema))
+    return finish_forecast(pieces, bundle=bundle, initial_state=initial_state, version=__version__)
+
+
+def channel_fields(piece: xr.Dataset, schema: DataSchema) -> np.ndarray:
+    """One lead's dataset `([level,] lat, lon)` per variable -> `(channel, lat, lon)` float32."""
+    return np.stack(
+        [np.asarray(_channel_array(piece, c).values, dtype=np.float32) for c in schema.channels], axis=0
+    )
 
 
 @dataclass(frozen=True)
@@ -74,14 +96,18 @@ def _lead_to_hours(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _channel_array(dataset: xr.Dataset, name: str) -> xr.DataArray:
-    if name in dataset.data_vars:
-        return dataset[name]
-    for candidate in ("state", "forecast"):
-        if candidate in dataset.data_vars and "channel" in dataset[candidate].dims:
-            return dataset[candidate].sel(channel=name)
+def _channel_array(dataset: xr.Dataset, channel: Any) -> xr.DataArray:
+    """The array of one channel: its variable, at its level when it has one (`z500` is `z` at 500)."""
+    if channel.variable in dataset.data_vars:
+        array = dataset[channel.variable]
+        if channel.level is not None and "level" in array.dims:
+            array = array.sel(level=channel.level, method="nearest")
+        return array
+    if channel.name in dataset.data_vars:
+        return dataset[channel.name]
+    have = sorted(map(str, dataset.data_vars))
     raise ForecastError(
-        f"forecast output has no variable {name!r} (has {sorted(map(str, dataset.data_vars))})"
+        f"forecast output has no variable {channel.variable!r} for channel {channel.name!r} ({have})"
     )
 
 
@@ -101,7 +127,7 @@ def to_rollout_data(
     arrays, units = [], []
     init_time: np.datetime64 | None = None
     for channel in schema.channels:
-        array = _channel_array(dataset, channel.name)
+        array = _channel_array(dataset, channel)
         for dim in array.dims:
             if dim not in (lead_name, "lat", "lon"):
                 if array.sizes[dim] != 1:
@@ -138,37 +164,11 @@ def run_rollout(
     *,
     bundle: Any,
     initial_state: xr.Dataset,
-    run: np.datetime64,
+    run: str,
     hours: int,
-    on_step: Callable[[float, np.ndarray | None], None],
+    on_lead: OnLead,
 ) -> tuple[xr.Dataset, float]:
     """Roll `bundle` out from `run` for `hours`; returns the forecast dataset and the seconds it took."""
-    step = float(bundle.schema.step_hours)
-    n_steps = int(np.ceil(hours / step))
-    leads = [step * (i + 1) for i in range(n_steps)]
-
-    def progress(*args: Any, **kwargs: Any) -> None:
-        on_step(*_progress_args(args, kwargs, step))
-
     start = time.perf_counter()
-    dataset = forecast_fn(bundle, initial_state, leads, init_times=[run], on_step=progress)
+    dataset = forecast_fn(bundle, initial_state, float(hours), init_times=run, on_lead=on_lead)
     return dataset, time.perf_counter() - start
-
-
-def _progress_args(
-    args: tuple[Any, ...], kwargs: dict[str, Any], step: float
-) -> tuple[float, np.ndarray | None]:
-    """Interpret the library's `on_step` call as `(lead_hours, fields (channel, lat, lon) or None)`."""
-    values = list(args) + list(kwargs.values())
-    lead: float | None = None
-    fields: np.ndarray | None = None
-    for value in values:
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        if isinstance(value, np.ndarray) and value.ndim >= 3:
-            fields = value.reshape(-1, *value.shape[-3:])[0].astype(np.float32)
-        elif isinstance(value, int | float | np.integer | np.floating) and lead is None:
-            lead = float(value)
-    if lead is None:
-        lead = step
-    return lead, fields

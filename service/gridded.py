@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.schema import DataSchema
 from service.engine import RolloutData
 
 
@@ -40,12 +41,19 @@ class BBox:
         return (self.south, self.west, self.north, self.east)
 
 
-def subset_dataset(dataset: xr.Dataset, variables: tuple[str, ...], bbox: BBox | None) -> xr.Dataset:
-    """The library's forecast dataset restricted to `variables` and `bbox`."""
-    if all(v in dataset.data_vars for v in variables):
-        dataset = dataset[list(variables)]
-    elif "channel" in dataset.dims:
-        dataset = dataset.sel(channel=list(variables))
+def subset_dataset(
+    dataset: xr.Dataset, channels: tuple[str, ...], bbox: BBox | None, *, schema: DataSchema
+) -> xr.Dataset:
+    """The library's forecast dataset restricted to `channels` (`z500` is `z` at level 500) and `bbox`."""
+    chosen = [c for c in schema.channels if c.name in channels]
+    names = list(dict.fromkeys(c.variable for c in chosen if c.variable in dataset.data_vars))
+    names += [c.name for c in chosen if c.variable not in dataset.data_vars and c.name in dataset.data_vars]
+    dataset = dataset[names]
+    levels = sorted({c.level for c in chosen if c.level is not None})
+    if levels and "level" in dataset.dims:
+        everything = {c.level for c in schema.channels if c.level is not None}
+        if set(levels) != everything:
+            dataset = dataset.sel(level=levels, method="nearest")
     if bbox is not None:
         dataset = dataset.isel(
             lat=np.flatnonzero(bbox.lat_mask(dataset["lat"].values)),
@@ -54,21 +62,25 @@ def subset_dataset(dataset: xr.Dataset, variables: tuple[str, ...], bbox: BBox |
     return dataset
 
 
-def netcdf_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None) -> bytes:
+def netcdf_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *, schema: DataSchema) -> bytes:
     from fno_forecast.output import write_forecast
 
     with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
-        target = write_forecast(subset_dataset(stored.load(), variables, bbox), Path(tmp) / "forecast.nc")
+        target = write_forecast(
+            subset_dataset(stored.load(), variables, bbox, schema=schema), Path(tmp) / "forecast.nc"
+        )
         return target.read_bytes()
 
 
-def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None) -> bytes:
+def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *, schema: DataSchema) -> bytes:
     """The Zarr store of the subset, zipped (stored paths relative to the store root)."""
     from fno_forecast.output import write_forecast
 
     buffer = io.BytesIO()
     with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
-        store = write_forecast(subset_dataset(stored.load(), variables, bbox), Path(tmp) / "forecast.zarr")
+        store = write_forecast(
+            subset_dataset(stored.load(), variables, bbox, schema=schema), Path(tmp) / "forecast.zarr"
+        )
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
             for file in sorted(store.rglob("*")):
                 if file.is_file():

@@ -80,18 +80,15 @@ class ForecastHub:
     def _compute(
         self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], forecast_fn: ForecastFunction
     ) -> RolloutData:
-        import numpy as np
-
         from fno_forecast.output import write_forecast
 
-        run = np.datetime64(key.run, "m")
         dataset, seconds = run_rollout(
             forecast_fn,
             bundle=entry.bundle,
             initial_state=entry.initial_states,
-            run=run,
+            run=key.run,
             hours=key.hours,
-            on_step=job.report,
+            on_lead=job.report,
         )
         write: Callable = lambda temp: write_forecast(dataset, temp)  # noqa: E731
         record = self.store.put_rollout(key, write, seconds=seconds)

@@ -55,7 +55,7 @@ class Metrics:
         self.rollout = Histogram(ROLLOUT_BUCKETS)
         self.rollout_failures = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
-        self.counters: dict[str, tuple[str, Callable[[], dict[str, float]]]] = {}
+        self.counters: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -100,10 +100,10 @@ class Metrics:
                 "# TYPE fno_rollout_failures_total counter",
                 f"fno_rollout_failures_total {self.rollout_failures}",
             ]
-        for name, (help_text, read) in sorted(self.counters.items()):
+        for name, (help_text, label_name, read) in sorted(self.counters.items()):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
             for label, value in sorted(read().items()):
-                lines.append(f'{name}{{cache="{_escape(label)}"}} {value:g}')
+                lines.append(f'{name}{{{label_name}="{_escape(label)}"}} {value:g}')
         for name, (help_text, read) in sorted(self.gauges.items()):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {read():g}"]
         return "\n".join(lines) + "\n"

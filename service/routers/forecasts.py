@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -202,12 +203,12 @@ async def forecast_data(
     data = await _data(services, catalog, record, forecast_fn)
     if data.path is None:
         raise ApiError(409, f"forecast {fid}: not in the store")
-    path, bbox = data.path, _bbox(record)
+    path, bbox, schema = data.path, _bbox(record), _entry(catalog, record).schema
     if format == "zarr":
-        render = lambda: zarr_zip_bytes(path, record.variables, bbox)  # noqa: E731
+        render = lambda: zarr_zip_bytes(path, record.variables, bbox, schema=schema)  # noqa: E731
         media = "application/zip"
     else:
-        render = lambda: netcdf_bytes(path, record.variables, bbox)  # noqa: E731
+        render = lambda: netcdf_bytes(path, record.variables, bbox, schema=schema)  # noqa: E731
         media = "application/x-netcdf"
     response = await _cached(
         request, services, (data.key.model_sha256, data.key.run, fid, format), media, data, render
@@ -284,6 +285,13 @@ async def forecast_stream(
         )
 
     async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for item in produced():
+                yield item
+        except Exception as error:  # the status line is sent already: report the failure in-band
+            yield json.dumps({"error": True, "reason": str(error)}).encode() + b"\n"
+
+    async def produced() -> AsyncIterator[bytes]:
         sent = 0
         if isinstance(found, Job):
             job = found

@@ -220,25 +220,31 @@
   }
 
   // ------------------------------------------------------------------------------------ forecast jobs
-  const DONE = new Set(["done", "complete", "completed", "succeeded", "success", "ready", "finished"]);
-  const FAILED = new Set(["failed", "error", "cancelled", "canceled"]);
+  // Job states of GET v1/forecasts/{id}: queued, running, completed, failed (missing: lost, recomputed).
+  const DONE = new Set(["completed"]);
+  const FAILED = new Set(["failed"]);
+
+  // progress is {steps_done, total_steps} (steps_done null before the rollout starts).
+  function progressText(progress) {
+    const done = progress && Number(progress.steps_done);
+    const total = progress && Number(progress.total_steps);
+    if (!Number.isFinite(done) || !Number.isFinite(total) || total <= 0) return "";
+    return `${done} of ${total} steps`;
+  }
 
   async function prepareForecast() {
     const body = { model: state.model.id, forecast_hours: state.hours, variables: [state.variable] };
     if (state.run) body.run = state.run;
     const job = await postJSON("v1/forecasts", body);
-    const id = job.id || job.forecast_id;
+    const id = job.id;
     const started = Date.now();
     let status = job;
-    while (!DONE.has(String(status.status || "done").toLowerCase())) {
-      if (FAILED.has(String(status.status).toLowerCase())) {
-        throw new Error(`forecast ${id} ${status.status}: ${status.reason || status.error || "no reason given"}`);
+    while (!DONE.has(status.status)) {
+      if (FAILED.has(status.status)) {
+        throw new Error(`forecast ${id} failed: ${status.error || "no reason given"}`);
       }
       if (Date.now() - started > JOB_TIMEOUT_MS) throw new Error(`forecast ${id} is still ${status.status}`);
-      const progress = Number(status.progress);
-      $("map-progress").textContent = Number.isFinite(progress)
-        ? `Computing the forecast… ${Math.round(progress <= 1 ? progress * 100 : progress)}%`
-        : "Computing the forecast…";
+      $("map-progress").textContent = `Computing the forecast… ${progressText(status.progress)}`;
       await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
       status = await getJSON(`v1/forecasts/${id}`);
     }
@@ -253,7 +259,7 @@
       longitude: point.longitude.toFixed(4),
       hourly: state.variable,
       forecast_hours: String(state.hours),
-      model: state.model.id,
+      models: state.model.id, // Open-Meteo's name for the model parameter
     });
     return `v1/forecast?${query}`;
   }
