@@ -9,6 +9,7 @@ one-member `number`) are dropped; an ensemble `number` dim of size > 1 is reduce
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,7 +155,12 @@ def normalize_coords(dataset: xr.Dataset, *, path: str, notes: list[str]) -> xr.
             rename[name] = role
     # A source's auxiliary coordinate may already be called e.g. `time` while `valid_time` is chosen.
     clash = [role for role in rename.values() if role in dataset.variables and role not in rename]
-    dataset = dataset.drop_vars(clash).rename(rename)
+    with warnings.catch_warnings():
+        # Renaming `valid_time` onto the `time` dim makes a coordinate without an index; one is set below.
+        warnings.filterwarnings("ignore", message="rename .* does not create an index")
+        dataset = dataset.drop_vars(clash).rename(rename)
+    if "time" in dataset.dims and dataset["time"].dims == ("time",) and "time" not in dataset.indexes:
+        dataset = dataset.set_xindex("time")
     valid = dataset.get("valid_time")
     if valid is not None and valid.dims == dataset["time"].dims and "step" in dataset.variables:
         # A GRIB forecast message: `time` is the run, `valid_time` = time + step is what the field shows.
