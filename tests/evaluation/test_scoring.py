@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from fno_forecast.bundle import load_bundle
+from fno_forecast.errors import ConfigError, ForecastError
+from fno_forecast.evaluation.scoring import evaluate_model, parse_leads, score_bundle, verifiable_inits
+from tests.fixtures.bundle import tiny_state_array
+
+# Latitude-weighted RMSE (K) of the baselines on the NCEP validation period (shared data notes).
+PERSISTENCE = {6: 2.41, 24: 2.01, 72: 2.95, 120: 3.17, 240: 3.48}
+CLIMATOLOGY = {6: 2.56, 24: 2.56, 72: 2.58, 120: 2.61, 240: 2.67}
+
+
+def build_ncep_bundle(directory: Path, array: xr.DataArray) -> Path:
+    """An untrained small FNO on the NCEP grid whose climatology is fitted on the training period."""
+    import torch
+
+    from fno_forecast.bundle import save_bundle
+    from fno_forecast.climatology import fit_climatology
+    from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
+    from fno_forecast.models.registry import FNOConfig, model_config_to_dict, resolve_defaults
+    from fno_forecast.models.stepper import build_stepper
+
+    torch.manual_seed(0)
+    train = array.sel(time=slice("2013-01-01", "2014-06-30")).load()
+    lat, lon = array["lat"].values, array["lon"].values
+    grid = GridInfo.from_arrays(lat, lon)
+    config = resolve_defaults(
+        FNOConfig(
+            hidden_channels=4,
+            n_layers=1,
+            n_modes_lat=4,
+            n_modes_lon=4,
+            lifting_channel_ratio=1.0,
+            projection_channel_ratio=1.0,
+        ),
+        grid,
+    )
+    climatology = fit_climatology(train, annual=3, diurnal=2)
+    values = train.values
+    stepper = build_stepper(
+        model_name="fno",
+        model_config=config,
+        grid_lat=lat,
+        grid_lon=lon,
+        step_hours=6.0,
+        mean=values.mean(axis=(0, 2, 3)),
+        std=values.std(axis=(0, 2, 3)),
+        tendency_std=np.diff(values, axis=0).std(axis=(0, 2, 3)),
+        use_history=False,
+        climatology=None,
+    )
+    schema = DataSchema(
+        channels=(ChannelInfo(name="air", variable="air", units="degK"),), grid=grid, step_hours=6.0
+    )
+    metadata = {"model": {"name": "fno", "config": model_config_to_dict(config)}, "schema": schema.to_dict()}
+    return save_bundle(directory, stepper=stepper, metadata=metadata, climatology=climatology)
+
+
+def test_parse_leads():
+    assert parse_leads("24, 6,24") == (6.0, 24.0)
+    with pytest.raises(ConfigError, match="--leads"):
+        parse_leads("6,x")
+
+
+def test_verifiable_inits_skip_gaps_and_the_end():
+    hours = np.array([0, 6, 12, 18, 30, 36, 42, 48], dtype=float)  # 24 h missing
+    inits, verify, previous = verifiable_inits(
+        hours, in_period=np.ones(8, bool), steps=[1, 2], step_hours=6.0, use_history=True
+    )
+    # 0 has no previous step, 12 and 18 need 24, 30's previous is 24, 42 and 48 run off the end
+    assert inits.tolist() == [1, 5]
+    assert verify.tolist() == [[2, 3], [6, 7]]
+    assert previous.tolist() == [0, 4]
+
+
+def test_evaluate_tiny_bundle_matches_hand_computed_persistence(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    array = tiny_state_array(n_steps=60, start="2014-07-01", seed=5)
+    result = evaluate_model(bundle, array, period="2014-07-02/2014-07-10", leads=(6, 24), batch_size=7)
+    card = result.card
+    # history model: 07-02T00 has its previous step; inits need +24 h inside the 60 steps (to 07-15T18)
+    assert card.inits == 36 and result.init_times[0] == np.datetime64("2014-07-02T00")
+    values = array.values.astype(np.float64)
+    w = np.cos(np.deg2rad(array["lat"].values))
+    w = w / w.mean()
+    i = np.arange(4, 40)
+    err = values[i + 4] - values[i]
+    expected = np.sqrt((err**2 * w[None, None, :, None]).mean(axis=(2, 3)).mean(axis=0))
+    rows = {(r.variable, r.metric, r.lead_hours): r for r in card.rows}
+    assert rows[("air", "rmse", 24.0)].persistence == pytest.approx(expected[0], rel=1e-5)
+    assert rows[("z500", "rmse", 24.0)].persistence == pytest.approx(expected[1], rel=1e-5)
+    assert rows[("air", "acc", 6.0)].climatology is None
+    assert np.isfinite(rows[("air", "rmse", 6.0)].model)
+    assert result.map_fields is not None and result.map_fields.lead_hours == 24.0
+    # the same scores whatever the batch size
+    again = evaluate_model(bundle, array, period="2014-07-02/2014-07-10", leads=(6, 24), batch_size=64)
+    assert [r.model for r in again.card.rows] == pytest.approx([r.model for r in card.rows], rel=1e-4)
+    with pytest.raises(ForecastError, match="no init time"):
+        evaluate_model(bundle, array, period="2014-07-15/2014-07-20", leads=(24,))
+
+
+@pytest.mark.slow
+def test_ncep_validation_baselines_match_the_shared_notes(ncep_nc, tmp_path):
+    from fno_forecast.data.channels import open_channels
+
+    array = open_channels([ncep_nc]).array
+    path = build_ncep_bundle(tmp_path / "model", array)
+    skill = score_bundle(path, [ncep_nc], period="2014-07-01/2014-09-30", write=True)
+    assert skill["inits"] == 368
+    rmse = {r["lead_hours"]: r for r in skill["scores"] if r["metric"] == "rmse"}
+    for lead, value in PERSISTENCE.items():
+        assert rmse[lead]["persistence"] == pytest.approx(value, abs=0.01)
+    for lead, value in CLIMATOLOGY.items():
+        assert rmse[lead]["climatology"] == pytest.approx(value, abs=0.015)
+    stored = json.loads((path / "model.json").read_text())["skill_card"]
+    assert stored == skill
