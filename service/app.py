@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from fno_forecast import __version__
 from fno_forecast.errors import FnoForecastError
+from service import dashboard
 from service.cache import LRUCache
 from service.catalog import Catalog, load_entry, open_initial_states
 from service.deps import Services
@@ -106,6 +107,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_handlers(app)
     for module in (health, models, point, forecasts, metrics):
         app.include_router(module.router)
+    app.include_router(dashboard.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

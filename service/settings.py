@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
     cache_max_age_s: int = Field(default=3600, ge=0)
     max_forecast_hours: int = Field(default=384, ge=1, description="cap on horizons (16 days)")
     max_locations: int = Field(default=1000, ge=1)
-    max_query_length: int = Field(default=8192, ge=256)
+    max_query_length: int = Field(default=32768, ge=256, description="bytes; 1000 locations fit")
     max_body_bytes: int = Field(default=65536, ge=1024)
 
     @field_validator("admin_token")

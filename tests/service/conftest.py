@@ -1,0 +1,92 @@
+"""Service test set-up: the tiny bundle served with synthetic initial states, through TestClient."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.deps import get_forecast_function
+from service.engine import library_forecast
+from service.settings import ServiceSettings
+from tests.fixtures.bundle import tiny_state_array
+
+INIT_STEPS = 6  # 2013-01-01T00 .. 2013-01-02T06; the tiny model uses history, so runs from T06 on work
+
+
+def write_initial_states(path: Path) -> Path:
+    """The tiny grid's first steps as a user's file: `air` (K) and `z` at level 500 hPa (m)."""
+    array = tiny_state_array(n_steps=INIT_STEPS)
+    dataset = xr.Dataset(
+        {
+            "air": array.sel(channel="air", drop=True).assign_attrs(units="K"),
+            "z": array.sel(channel="z500", drop=True)
+            .expand_dims(level=[500.0], axis=1)
+            .assign_attrs(units="m"),
+        }
+    )
+    dataset["level"].attrs["units"] = "hPa"
+    dataset.to_netcdf(path)
+    return path
+
+
+class CountingForecast:
+    """The library forecast behind a gate: counts rollouts, and can hold them until released."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, bundle: Any, initial_state: xr.Dataset, lead_hours: float, **kwargs: Any
+    ) -> xr.Dataset:
+        with self._lock:
+            self.calls += 1
+        self.started.set()
+        if not self.gate.wait(timeout=30):
+            raise TimeoutError("test gate never opened")
+        return library_forecast(bundle, initial_state, lead_hours, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def initial_states_nc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_initial_states(tmp_path_factory.mktemp("init") / "init.nc")
+
+
+@pytest.fixture()
+def service_settings(tmp_path: Path, tiny_bundle: Path, initial_states_nc: Path) -> ServiceSettings:
+    return ServiceSettings(
+        models=[tiny_bundle],
+        data=initial_states_nc,
+        store_dir=tmp_path / "store",
+        models_dir=tiny_bundle.parent,
+        workers=2,
+        max_queue=4,
+    )
+
+
+@pytest.fixture()
+def counting() -> CountingForecast:
+    return CountingForecast()
+
+
+def make_client(settings: ServiceSettings, counting: CountingForecast) -> TestClient:
+    app = create_app(settings)
+    app.dependency_overrides[get_forecast_function] = lambda: counting
+    return TestClient(app)
+
+
+@pytest.fixture()
+def client(service_settings: ServiceSettings, counting: CountingForecast) -> Iterator[TestClient]:
+    with make_client(service_settings, counting) as test_client:
+        yield test_client
+    counting.gate.set()

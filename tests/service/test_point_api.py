@@ -1,0 +1,167 @@
+"""GET /v1/forecast and the model, health and metrics routes, through TestClient and the tiny bundle."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import xarray as xr
+from fastapi.testclient import TestClient
+
+from fno_forecast.bundle import load_bundle
+from fno_forecast.forecast import forecast
+from tests.fixtures.bundle import TINY_LAT, TINY_LON
+
+LATEST = "2013-01-02T06:00"
+
+
+def test_health_ready_and_models(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    listing = client.get("/v1/models").json()
+    model_id = listing["default"]
+    assert listing["models"][0]["channels"] == ["air", "z500"]
+    detail = client.get(f"/v1/models/{model_id}").json()
+    assert [(c["name"], c["units"]) for c in detail["channels"]] == [("air", "K"), ("z500", "m")]
+    assert detail["step_hours"] == 6.0 and detail["grid"]["nlat"] == 8
+    assert detail["training"]["train_period"] == "2013-01-01/2013-12-31"
+    assert detail["runs"] == {"count": 6, "first": "2013-01-01T00:00", "latest": LATEST}
+    assert client.get("/v1/models/nope").status_code == 404
+    assert "/v1/forecast" in client.get("/openapi.json").json()["paths"]
+
+
+def test_point_forecast_matches_the_library(client: TestClient, service_settings, initial_states_nc) -> None:
+    lat, lon = float(TINY_LAT[3]), float(TINY_LON[5]) - 360.0  # a grid point, asked for in degrees west
+    response = client.get(
+        "/v1/forecast",
+        params={"latitude": lat, "longitude": lon, "forecast_hours": 24, "cell_selection": "nearest"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["hourly"]["time"] == [
+        "2013-01-02T12:00",
+        "2013-01-02T18:00",
+        "2013-01-03T00:00",
+        "2013-01-03T06:00",
+    ]
+    assert body["hourly_units"] == {"time": "iso8601", "air": "K", "z500": "m"}
+    assert (body["latitude"], body["longitude"], body["run"]) == (lat, pytest.approx(lon), LATEST)
+    bundle = load_bundle(service_settings.models[0])
+    assert body["model_sha256"] == bundle.sha256
+    with xr.open_dataset(initial_states_nc) as states:
+        expected = forecast(bundle, states.load(), 24.0, init_times=LATEST)
+    air = expected["air"].isel(lat=3, lon=5).values
+    z500 = expected["z"].sel(level=500.0).isel(lat=3, lon=5).values
+    np.testing.assert_allclose(body["hourly"]["air"], air, atol=0.006)
+    np.testing.assert_allclose(body["hourly"]["z500"], z500, atol=0.006)
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    assert response.headers["last-modified"].endswith("GMT")
+
+
+def test_several_locations_csv_unixtime_and_days(client: TestClient) -> None:
+    params = {"latitude": "40,45.1", "longitude": "240,-118.2", "hourly": "z500", "forecast_days": 1}
+    many = client.get("/v1/forecast", params=params).json()
+    assert isinstance(many, list) and len(many) == 2
+    assert list(many[1]["hourly"]) == ["time", "z500"] and len(many[1]["hourly"]["z500"]) == 4
+    assert many[1]["longitude"] == pytest.approx(-118.2)  # bilinear answers for the location asked
+    unix = client.get("/v1/forecast", params={**params, "timeformat": "unixtime"}).json()
+    assert unix[0]["hourly"]["time"][0] == int(np.datetime64("2013-01-02T12:00", "s").astype(int))
+    csv = client.get("/v1/forecast", params={**params, "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("location_id,latitude,longitude") and "location_id,time,z500 (m)" in lines
+    assert len(lines) == 1 + 2 + 1 + 1 + 2 * 4
+
+
+def test_etag_gives_304_without_a_body(client: TestClient) -> None:
+    params = {"latitude": 40, "longitude": 240, "forecast_hours": 12}
+    first = client.get("/v1/forecast", params=params)
+    etag = first.headers["etag"]
+    again = client.get("/v1/forecast", params=params, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = client.get("/v1/forecast", params={**params, "forecast_hours": 18})
+    assert other.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter", "words"),
+    [
+        ({"longitude": 240}, "latitude", "required"),
+        ({"latitude": "40,41", "longitude": 240}, "longitude", "latitude has 2"),
+        ({"latitude": "abc", "longitude": 240}, "latitude", "not a number"),
+        ({"latitude": 40, "longitude": 240, "hourly": "rain"}, "hourly", "available"),
+        ({"latitude": 40, "longitude": 240, "forecast_hours": 999}, "forecast_hours", "maximum of 384"),
+        ({"latitude": 40, "longitude": 240, "forecast_hours": "x"}, "forecast_hours", "integer"),
+        ({"latitude": 40, "longitude": 240, "models": "gfs"}, "models", "unknown model"),
+        ({"latitude": 40, "longitude": 240, "run": "2013-05-01T00:00"}, "run", "runs go from"),
+        ({"latitude": 40, "longitude": 240, "run": "soon"}, "run", "ISO 8601"),
+        ({"latitude": 40, "longitude": 240, "format": "xml"}, "format", "json"),
+        ({"latitude": 40, "longitude": 240, "cell_selection": "land"}, "cell_selection", "nearest"),
+        ({"latitude": 10, "longitude": 240}, "latitude", "outside the model domain: latitude 32.5..50"),
+        ({"latitude": 40, "longitude": -100}, "longitude", "longitude 230..257.5"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(client: TestClient, params, parameter, words) -> None:
+    response = client.get("/v1/forecast", params=params)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["parameter"] == parameter and words in body["reason"]
+
+
+def test_a_run_without_history_is_a_422_from_the_library(client: TestClient) -> None:
+    response = client.get(
+        "/v1/forecast", params={"latitude": 40, "longitude": 240, "run": "2013-01-01T00:00"}
+    )
+    assert response.status_code == 422 and "history" in response.json()["reason"]
+
+
+def test_caps_on_locations_query_and_body(client: TestClient) -> None:
+    many = ",".join(["40"] * 1001)
+    response = client.get("/v1/forecast", params={"latitude": many, "longitude": many.replace("40", "240")})
+    assert response.status_code == 422 and "at most 1000" in response.json()["reason"]
+    assert client.get("/v1/forecast?latitude=" + "4" * 40000).status_code == 414
+    big = client.post(
+        "/v1/forecasts", content=b"{" + b" " * 70000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413 and big.json()["parameter"] == "body"
+
+
+def test_identical_concurrent_requests_share_one_rollout(client: TestClient, counting) -> None:
+    counting.gate.clear()
+    results: list[int] = []
+
+    def ask() -> None:
+        results.append(
+            client.get(
+                "/v1/forecast", params={"latitude": 41, "longitude": 241, "forecast_hours": 30}
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    assert counting.started.wait(10)
+    counting.gate.set()
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 8
+    assert counting.calls == 1
+    metrics = client.get("/metrics").text
+    assert 'fno_rollouts_total{how="computed"} 1' in metrics
+    assert 'fno_http_requests_total{route="/v1/forecast",method="GET",status="200"} 8' in metrics
+    assert "fno_rollout_queue_depth 0" in metrics
+
+
+def test_full_queue_answers_429_with_retry_after(service_settings, counting) -> None:
+    from tests.service.conftest import make_client
+
+    settings = service_settings.model_copy(update={"max_queue": 1})
+    counting.gate.clear()
+    with make_client(settings, counting) as client:
+        job = client.post("/v1/forecasts", json={"forecast_hours": 6})
+        assert job.status_code == 202
+        busy = client.get("/v1/forecast", params={"latitude": 40, "longitude": 240, "forecast_hours": 12})
+        assert busy.status_code == 429 and int(busy.headers["retry-after"]) >= 1
+        counting.gate.set()
