@@ -100,11 +100,17 @@ def finish_forecast(
     pieces: Sequence[xr.Dataset], *, bundle: Bundle, initial_state: xr.Dataset, version: str
 ) -> xr.Dataset:
     """Stack the leads into one dataset `([init_time,] lead_time, [level,] lat, lon)` with CF attributes."""
-    dataset = xr.concat(list(pieces), dim="lead_time", coords="different", compat="equals", join="exact")
+    valid = xr.concat(
+        [p["valid_time"].expand_dims("lead_time") for p in pieces],
+        dim="lead_time",
+        coords="minimal",
+        compat="override",
+    )
+    stacked = [p.drop_vars("valid_time").expand_dims("lead_time") for p in pieces]
+    dataset = xr.concat(stacked, dim="lead_time", coords="minimal", compat="equals", join="exact")
     order = [d for d in ("init_time", "lead_time", "level", "lat", "lon") if d in dataset.dims]
     dataset = dataset.transpose(*order)
-    if "init_time" in dataset.dims:
-        dataset = dataset.assign_coords(valid_time=dataset["valid_time"].transpose("init_time", "lead_time"))
+    dataset = dataset.assign_coords(valid_time=valid.transpose(*[d for d in order if d in valid.dims]))
     for name, attrs in COORD_ATTRS.items():
         if name in dataset.coords:
             dataset[name].attrs.update(attrs)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fno_forecast.cli import main
+from tests.fixtures.bundle import tiny_state_array
+
+
+@pytest.fixture()
+def verification_file(tmp_path):
+    array = tiny_state_array(n_steps=48, start="2014-07-01", seed=7)
+    dataset = xr_dataset(array)
+    path = tmp_path / "verify.nc"
+    dataset.to_netcdf(path)
+    return path
+
+
+def xr_dataset(array):
+    import xarray as xr
+
+    z = array.sel(channel="z500").drop_vars("channel").expand_dims(level=[500.0], axis=1)
+    ds = xr.Dataset({"air": array.sel(channel="air").drop_vars("channel"), "z": z})
+    ds["air"].attrs["units"] = "K"
+    ds["z"].attrs["units"] = "m"
+    ds["level"].attrs["units"] = "hPa"
+    return ds
+
+
+def test_evaluate_cli_json_table_and_plots(tiny_bundle, verification_file, tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    plots = tmp_path / "plots"
+    args = [
+        "evaluate",
+        "--model",
+        str(tiny_bundle),
+        "--data",
+        str(verification_file),
+        "--period",
+        "2014-07-02/2014-07-05",
+        "--leads",
+        "6,24",
+        "--json",
+        str(out),
+        "--plots",
+        str(plots),
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "air RMSE (K)" in text and "z500 ACC" in text
+    data = json.loads(out.read_text())
+    assert set(data) >= {"model", "data", "period", "inits", "scores"}
+    assert data["period"] == ["2014-07-02", "2014-07-05"] and data["inits"] == 16
+    assert {(r["variable"], r["metric"]) for r in data["scores"]} == {
+        (v, m) for v in ("air", "z500") for m in ("rmse", "acc", "bias")
+    }
+    for row in data["scores"]:
+        assert set(row) == {"variable", "lead_hours", "metric", "model", "persistence", "climatology"}
+        assert row["lead_hours"] in (6, 24)
+        assert isinstance(row["model"], float) and isinstance(row["persistence"], float)
+    names = sorted(p.name for p in plots.iterdir())
+    assert names == ["map_air_24h.png", "map_z500_24h.png", "skill_air.png", "skill_z500.png"]
+
+
+def test_evaluate_cli_writes_the_skill_card(tiny_bundle, verification_file, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    args = [
+        "evaluate",
+        "--model",
+        str(model),
+        "--data",
+        str(verification_file),
+        "--period",
+        "2014-07-02/2014-07-03",
+        "--leads",
+        "6",
+        "--write-skill-card",
+    ]
+    assert main(args) == 0
+    card = json.loads((model / "model.json").read_text())["skill_card"]
+    assert card["inits"] == 8 and card["scores"][0]["lead_hours"] == 6
+
+
+def test_evaluate_cli_bad_period_is_one_line(tiny_bundle, verification_file, capsys):
+    args = ["evaluate", "--model", str(tiny_bundle), "--data", str(verification_file), "--period", "2014-07"]
+    assert main(args) == 2
+    assert "2014-07" in capsys.readouterr().err
