@@ -10,12 +10,13 @@ window is read from the (lazy) array on demand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from fno_forecast.data.timeaxis import consecutive, detect_step, period_mask, times_to_hours
 from fno_forecast.errors import DataError
@@ -95,6 +96,10 @@ class WindowDataset(Dataset):
             self._data = torch.from_numpy(np.ascontiguousarray(values))
             self._array = array.isel(time=slice(0, 0))
         self._frames = torch.arange(-self._history, self.rollout_steps + 1)
+        self._frame_rows = (
+            np.arange(-self._history, self.rollout_steps + 1, dtype=np.int64)[None, :] - self._offset
+        )
+        self._n_frames = self._history + self.rollout_steps + 1
 
     @property
     def starts(self) -> np.ndarray:
@@ -129,31 +134,73 @@ class WindowDataset(Dataset):
         return item
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """One window; a list or tensor of indices gives a collated batch (see `batch`)."""
+        if not isinstance(index, (int, np.integer)):
+            return self.batch(index)
         t = self._check(int(index))
         return self._item(self._read(t), t)
 
-    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
-        """A batch of windows, gathered from the in-memory tensor in one indexing operation."""
-        if self._data is None:
-            return [self[i] for i in indices]
-        ts = [self._check(int(i)) for i in indices]
-        rows = torch.as_tensor(ts, dtype=torch.long) - self._offset
-        frames = self._data[rows[:, None] + self._frames[None, :]]
-        return [self._item(frames[b], t) for b, t in enumerate(ts)]
+    def __getitems__(self, indices: list[int]) -> WindowBatch:
+        """A batch of windows, gathered in one indexing operation from the in-memory tensor.
 
-    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """A collated batch: `state (B, C, H, W)`, `targets (B, K, C, H, W)`, `time_hours (B,)`, ..."""
-        ts = np.asarray([self._check(int(i)) for i in indices], dtype=np.int64)
+        The result is a list of per-window dicts (so torch's default collate works) that also carries
+        the collated batch; `WindowDataset.collate` returns that directly instead of stacking again.
+        """
+        batch = self.batch(indices)
+        return WindowBatch(batch)
+
+    @staticmethod
+    def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """`collate_fn` for a DataLoader: a batch from `__getitems__` as is, anything else stacked."""
+        if isinstance(items, WindowBatch):
+            return items.batch
+        return default_collate(items)
+
+    def loader(self, *, batch_size: int, shuffle: bool, **kwargs: Any) -> DataLoader:
+        """A DataLoader over the windows that fetches each batch in one indexing operation."""
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, **kwargs)
+
+    def batch(self, indices: Any) -> dict[str, torch.Tensor]:
+        """A collated batch: `state (B, C, H, W)`, `targets (B, K, C, H, W)`, `time_hours (B,)` float64,
+        and `previous (B, C, H, W)` with `use_history`. Negative indices count from the end.
+
+        Index arithmetic runs in numpy (about a microsecond per operation on small arrays, where a torch
+        call costs several), and the frames come out of one `index_select` (about 2.5x faster than
+        advanced indexing with a 2-D index); state, targets and previous are views of that block.
+        """
+        index = np.asarray(indices, dtype=np.int64)
+        try:
+            ts = self._starts[index]
+        except IndexError:
+            raise IndexError(f"WindowDataset indices out of range for {len(self)} windows") from None
         if self._data is not None:
-            frames = self._data[torch.from_numpy(ts - self._offset)[:, None] + self._frames[None, :]]
+            rows = torch.from_numpy((ts[:, None] + self._frame_rows).ravel())
+            frames = self._data.index_select(0, rows).view(len(ts), self._n_frames, *self._data.shape[1:])
         else:
             frames = torch.stack([self._read(int(t)) for t in ts])
         h = self._history
         out = {
-            "state": frames[:, h],
-            "targets": frames[:, h + 1 :],
-            "time_hours": torch.from_numpy(self._hours[ts].astype(np.float64)),
+            "state": frames.select(1, h),
+            "targets": frames.narrow(1, h + 1, self.rollout_steps),
+            "time_hours": torch.from_numpy(self._hours[ts]),
         }
         if self.use_history:
-            out["previous"] = frames[:, 0]
+            out["previous"] = frames.select(1, 0)
         return out
+
+
+class WindowBatch(Sequence):
+    """The windows of a batch as a sequence of per-window dicts (made on access), carrying the
+    collated `batch` dict that `WindowDataset.collate` hands on without stacking again."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]) -> None:
+        self.batch = batch
+        self._size = int(batch["state"].shape[0])
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        if not -self._size <= index < self._size:
+            raise IndexError(index)
+        return {key: value[index] for key, value in self.batch.items()}
