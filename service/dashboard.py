@@ -1,6 +1,6 @@
 """The built-in dashboard: one static page (HTML, CSS, plain JavaScript) shipped inside the package.
 
-`GET /` answers the page and `GET /static/{name}` its assets (stylesheet, chart and skill-card scripts, main script). Nothing is built and nothing is fetched
+`GET /` answers the page and `GET /static/{name}` its assets (stylesheet, chart, skill-card and map-geometry scripts, main script). Nothing is built and nothing is fetched
 from outside: the page talks only to this service's own `/v1/...` routes, with relative URLs so that it
 keeps working behind a reverse proxy that mounts the service under a prefix. A Content-Security-Policy
 header makes the browser refuse anything else (scripts, styles, images or API calls from other origins).
@@ -30,6 +30,7 @@ ASSETS: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "chart.js": "text/javascript; charset=utf-8",
     "skill.js": "text/javascript; charset=utf-8",
+    "mapgeometry.js": "text/javascript; charset=utf-8",
 }
 
 # blob: for the map image, which the page fetches itself to read its geometry headers.

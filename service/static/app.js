@@ -28,6 +28,7 @@
     mapRequest: 0,
     cache: new Map(), // url -> {etag, body}: explicit conditional requests, see getConditional
     pollTimer: null,
+    pollOverdue: false,
   };
 
   // ---------------------------------------------------------------------------------------------- HTTP
@@ -146,26 +147,13 @@
     $("lead-label").textContent = text;
   }
 
-  function mapGeometry(response) {
-    // X-Map-Extent: "lon_min,lon_max,lat_min,lat_max" of the plotting area, degrees.
-    // X-Plot-Box: "left,top,right,bottom" of the plotting area, pixels of the PNG (origin top left).
-    // Without them: the plot is assumed to fill the image and to span the model's grid.
-    const numbers = (text) => (text ? text.split(",").map(Number) : null);
-    const extent = numbers(response.headers.get("X-Map-Extent"));
-    const box = numbers(response.headers.get("X-Plot-Box"));
-    return {
-      extent: extent && extent.length === 4 && extent.every(Number.isFinite) ? extent : gridExtent(state.model),
-      box: box && box.length === 4 && box.every(Number.isFinite) ? box : null,
-    };
-  }
-
   async function loadMap() {
     if (!state.forecastId) return;
     const request = ++state.mapRequest;
     const query = new URLSearchParams({ variable: state.variable, lead_hours: $("lead").value });
     const response = await fetch(`v1/forecasts/${state.forecastId}/map.png?${query}`);
     if (!response.ok) throw await failure(response);
-    const geometry = mapGeometry(response);
+    const geometry = window.FnoMapGeometry.fromHeaders(response.headers, gridExtent(state.model));
     const blob = await response.blob();
     if (request !== state.mapRequest) return; // a newer slider position won
     const url = URL.createObjectURL(blob);
@@ -182,41 +170,16 @@
     placeMarker();
   }
 
-  function plotBox(img) {
-    return state.geometry.box || [0, 0, img.naturalWidth, img.naturalHeight];
-  }
-
-  // Click position (CSS pixels within the displayed image) -> latitude, longitude; null outside the plot.
-  function clickToLatLon(img, offsetX, offsetY) {
-    const sx = img.naturalWidth / img.clientWidth;
-    const sy = img.naturalHeight / img.clientHeight;
-    const [left, top, right, bottom] = plotBox(img);
-    const fx = (offsetX * sx - left) / (right - left);
-    const fy = (offsetY * sy - top) / (bottom - top);
-    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
-    const [lonMin, lonMax, latMin, latMax] = state.geometry.extent;
-    return { latitude: latMax - fy * (latMax - latMin), longitude: lonMin + fx * (lonMax - lonMin) };
-  }
-
   function placeMarker() {
     const img = $("map");
     const marker = $("marker");
-    if (!state.point || !state.geometry || !img.naturalWidth) {
-      marker.hidden = true;
-      return;
-    }
-    const [left, top, right, bottom] = plotBox(img);
-    const [lonMin, lonMax, latMin, latMax] = state.geometry.extent;
-    const lon = lonMin + ((((state.point.longitude - lonMin) % 360) + 360) % 360);
-    const fx = (lon - lonMin) / (lonMax - lonMin);
-    const fy = (latMax - state.point.latitude) / (latMax - latMin);
-    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) {
-      marker.hidden = true;
-      return;
-    }
-    marker.style.left = `${(img.offsetLeft + ((left + fx * (right - left)) * img.clientWidth) / img.naturalWidth)}px`;
-    marker.style.top = `${(img.offsetTop + ((top + fy * (bottom - top)) * img.clientHeight) / img.naturalHeight)}px`;
-    marker.hidden = false;
+    const at = state.point && state.geometry && img.naturalWidth
+      ? window.FnoMapGeometry.toPixel(state.geometry, img, state.point)
+      : null;
+    marker.hidden = !at;
+    if (!at) return;
+    marker.style.left = `${img.offsetLeft + at.x}px`;
+    marker.style.top = `${img.offsetTop + at.y}px`;
   }
 
   // ------------------------------------------------------------------------------------ forecast jobs
@@ -233,7 +196,9 @@
   }
 
   async function prepareForecast() {
-    const body = { model: state.model.id, forecast_hours: state.hours, variables: [state.variable] };
+    // All channels in one resource: switching variables then only fetches another map.
+    const variables = channelsOf(state.model).map((c) => c.name);
+    const body = { model: state.model.id, forecast_hours: state.hours, variables };
     if (state.run) body.run = state.run;
     const job = await postJSON("v1/forecasts", body);
     const id = job.id;
@@ -295,7 +260,13 @@
   }
 
   // -------------------------------------------------------------------------------------------- poll
+  // Hidden tabs skip their checks; on becoming visible again an overdue check runs at once.
   async function poll() {
+    if (document.hidden) {
+      state.pollOverdue = true;
+      return;
+    }
+    state.pollOverdue = false;
     try {
       const before = state.run;
       const { body, changed } = await getConditional(pointUrl(state.point));
@@ -348,13 +319,12 @@
     });
     select.addEventListener("change", () => guarded(async () => {
       state.variable = select.value;
-      await prepareForecast();
       await loadMap();
       if (state.point) await showPoint(state.point);
     }));
     $("map").addEventListener("click", (event) => guarded(async () => {
       if (!state.geometry) return;
-      const point = clickToLatLon(event.currentTarget, event.offsetX, event.offsetY);
+      const point = window.FnoMapGeometry.toLatLon(state.geometry, event.currentTarget, event.offsetX, event.offsetY);
       if (!point) return;
       await showPoint(point);
     }));
@@ -398,6 +368,9 @@
 
     const pollSeconds = Math.max(1, Number(params.get("poll")) || DEFAULT_POLL_S);
     state.pollTimer = setInterval(poll, pollSeconds * 1000);
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && state.pollOverdue) poll();
+    });
     $("poll-status").textContent = `Loaded ${new Date().toLocaleTimeString()}; checking for a new run every ${
       pollSeconds >= 60 ? `${Math.round(pollSeconds / 60)} min` : `${pollSeconds} s`
     }.`;

@@ -6,7 +6,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const WIDTH = 640;
   const HEIGHT = 300;
-  const MARGIN = { top: 16, right: 18, bottom: 52, left: 64 };
+  const MARGIN = { top: 16, right: 22, bottom: 58, left: 70 };
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const pad = (n) => String(n).padStart(2, "0");
 
@@ -79,10 +79,10 @@
     for (const t of timeTicks(t0, t1)) {
       const d = new Date(t);
       grid.append(node("line", { x1: sx(t), x2: sx(t), y1: y0, y2: y1 }));
-      axes.append(node("text", { x: sx(t), y: y0 + 16, "text-anchor": "middle" }, `${pad(d.getUTCHours())}Z`));
+      axes.append(node("text", { x: sx(t), y: y0 + 18, "text-anchor": "middle" }, `${pad(d.getUTCHours())}Z`));
       const day = `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]}`;
       if (day !== previousDay) {
-        axes.append(node("text", { x: sx(t), y: y0 + 31, "text-anchor": "middle", class: "day" }, day));
+        axes.append(node("text", { x: sx(t), y: y0 + 34, "text-anchor": "middle", class: "day" }, day));
         previousDay = day;
       }
     }

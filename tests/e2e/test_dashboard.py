@@ -231,11 +231,26 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     best = page.eval_on_selector_all("td.best", "tds => tds.map(td => td.textContent)")
     assert best == ["0.81", "0.930", "1.61", "0.810"]
 
+    # Another variable: a map of it, and the chart of it with its units.
+    page.select_option("#variable", "z500")
+    wait_for(
+        page,
+        "[...performance.getEntriesByType('resource')].some(e => e.name.includes('variable=z500'))",
+        what="the z500 map",
+    )
+    wait_for(
+        page, "document.querySelector('#chart svg').textContent.includes('z500 (m)')", what="the z500 chart"
+    )
+    assert sum("/v1/forecasts" in u and "/v1/forecasts/" not in u for u, *_ in exchanges) == 1  # one POST
+
     # Polling: the page re-asks its point with If-None-Match and the service answers 304.
     page.wait_for_timeout(1000 * (POLL_S + 1))
     polls = [x for x in exchanges if "/v1/forecast?" in x[0] and "if-none-match" in x[2]]
     assert polls and all(x[1] == 304 for x in polls), polls
-    assert polls[-1][2]["if-none-match"] == last(lambda u: "/v1/forecast?" in u and "40.0000" in u)[3]["etag"]
+    url, _, request_headers, _ = polls[-1]
+    assert "hourly=z500" in url and "latitude=40.0000" in url
+    first = [x for x in exchanges if x[0] == url and x[1] == 200]
+    assert len(first) == 1 and request_headers["if-none-match"] == first[0][3]["etag"]
     assert "no new run" in page.text_content("#poll-status")
 
     save_screenshot(page, tmp_path)
@@ -246,4 +261,10 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     # resolves normally (microsoft/playwright#32752); any other failure is real.
     not_modified = {u for u, status, *_ in exchanges if status == 304}
     assert [(u, why) for u, why in failed if not (u in not_modified and why == "net::ERR_ABORTED")] == []
+
+    # A location outside the model's domain: the service's reason, shown on the page.
+    page.fill("#lat", "10")
+    page.click("#point-form button")
+    alert = wait_for(page, "document.getElementById('alert').textContent", what="the error message")
+    assert "outside the model domain" in alert and "32.5..50" in alert
     page.close()
