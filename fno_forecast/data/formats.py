@@ -50,7 +50,8 @@ def detect_format(path: str | Path) -> Format:
 def _open_grib(path: Path) -> xr.Dataset:
     try:
         import cfgrib  # noqa: F401
-    except ImportError:
+    except (ImportError, RuntimeError):
+        # cfgrib raises RuntimeError at import when it cannot find the ecCodes library.
         raise DataError(path, GRIB_HINT) from None
     try:
         # indexpath="" keeps cfgrib from writing a .idx file next to (possibly read-only) data.

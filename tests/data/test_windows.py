@@ -88,3 +88,15 @@ def test_window_starts_too_short() -> None:
     times = pd.date_range("2013-01-01", periods=3, freq="6h").values
     assert window_starts(times, rollout_steps=3, use_history=False).size == 0
     assert window_starts(times, rollout_steps=2, use_history=False).tolist() == [0]
+
+
+def test_loader_collate_matches_default_collate() -> None:
+    ds = WindowDataset(_array(), rollout_steps=2, use_history=True)
+    fast = next(iter(ds.loader(batch_size=6, shuffle=False)))
+    slow = next(iter(torch.utils.data.DataLoader(ds, batch_size=6, shuffle=False)))
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        torch.testing.assert_close(fast[key], slow[key])
+    assert fast["previous"][:, 0, 0, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(IndexError):
+        ds.batch([0, len(ds)])
