@@ -268,3 +268,50 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     alert = wait_for(page, "document.getElementById('alert').textContent", what="the error message")
     assert "outside the model domain" in alert and "32.5..50" in alert
     page.close()
+
+
+GEOMETRY_CHECKS = """() => {
+  const G = window.FnoMapGeometry;
+  const headers = new Headers({"X-Map-Extent": "228.75,258.75,31.25,51.25", "X-Plot-Box": "80,40,480,360"});
+  const g = G.fromHeaders(headers, [230, 257.5, 32.5, 50]);
+  const img = {naturalWidth: 700, naturalHeight: 420, clientWidth: 350, clientHeight: 210};
+  const fallback = G.fromHeaders(new Headers({"X-Plot-Box": "1,2,3"}), [230, 257.5, 32.5, 50]);
+  return {
+    documented: g.documented,
+    centre: G.toLatLon(g, img, 140, 100),
+    corner: G.toLatLon(g, img, 40, 20),
+    outside: G.toLatLon(g, img, 20, 100),
+    pixel: G.toPixel(g, img, {latitude: 41.25, longitude: 243.75}),
+    west: G.toPixel(g, img, {latitude: 41.25, longitude: -116.25}),
+    away: G.toPixel(g, img, {latitude: 60, longitude: 243.75}),
+    fallback: [fallback.documented, fallback.box, fallback.extent],
+    full: G.toLatLon(fallback, img, 175, 105),
+  };
+}"""
+
+
+def test_page_scripts_compute_geometry_and_best_scores(browser: Any, dashboard_url: str) -> None:
+    """The page's own functions, run in the browser: map pixels <-> degrees, best of a score row."""
+    page = browser.new_page()
+    page.goto(f"{dashboard_url}/?hours={HOURS}")
+    got = page.evaluate(GEOMETRY_CHECKS)
+    assert got["documented"] is True
+    # Box 400 x 320 image pixels over 30 x 20 degrees; the image is shown at half size.
+    assert got["centre"] == pytest.approx({"latitude": 41.25, "longitude": 243.75})
+    assert got["corner"] == pytest.approx({"latitude": 51.25, "longitude": 228.75})
+    assert got["outside"] is None
+    assert got["pixel"] == pytest.approx({"x": 140, "y": 100})
+    assert got["west"] == got["pixel"]  # -116.25 and 243.75 are the same meridian
+    assert got["away"] is None
+    assert got["fallback"] == [False, None, [230, 257.5, 32.5, 50]]
+    assert got["full"] == pytest.approx({"latitude": 41.25, "longitude": 243.75})
+    best = page.evaluate("""() => [
+      window.FnoSkill.best("rmse", {model: 1.2, persistence: 1.1, climatology: 2.0}),
+      window.FnoSkill.best("acc", {model: 0.9, persistence: 0.95, climatology: null}),
+      window.FnoSkill.best("bias", {model: -0.1, persistence: 0.3, climatology: 0.2}),
+      window.FnoSkill.best("rmse", {model: null, persistence: null, climatology: null}),
+    ]""")
+    assert best == ["persistence", "persistence", "model", None]
+    ticks = page.evaluate("window.FnoChart.niceTicks(271.3, 283.9, 5)")
+    assert ticks == {"ticks": [270, 275, 280, 285], "digits": 0}
+    page.close()
