@@ -2,15 +2,21 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install serve test test-fast lint format
+.PHONY: install install-browser serve test test-fast lint format
 
 install:
 	scripts/install.sh $(VENV)
 
+# Debian's chromium + Playwright for the dashboard's browser test (needs root or sudo for apt-get).
+# FNO_SKIP_BROWSER=1 skips it; the browser tests then skip with a reason.
+install-browser: install
+	@if [ "$${FNO_SKIP_BROWSER:-0}" = 1 ]; then echo "browser install skipped (FNO_SKIP_BROWSER=1)"; \
+	else scripts/install-browser.sh $(VENV); fi
+
 serve: install
 	$(VENV)/bin/fno-forecast serve
 
-test: install lint
+test: install install-browser lint
 	$(PY) -m pytest -q
 
 test-fast: install
