@@ -60,6 +60,8 @@ def plot_skill_curves(card: Scorecard, directory: str | Path) -> list[Path]:
                 y = np.array([np.nan if v is None else v for v in values], dtype=float)
                 if np.isfinite(y).any():
                     ax.plot(leads, y, **STYLES[system])
+                elif metric == "acc" and system == "climatology":
+                    ax.plot([], [], " ", label="climatology: ACC undefined (no anomaly)")
             ax.set_xlabel("lead time (hours)")
             ax.set_ylabel(ylabel)
             ax.set_xticks(leads)
