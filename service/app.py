@@ -15,6 +15,7 @@ from service import dashboard
 from service.cache import LRUCache
 from service.catalog import Catalog, load_entry, open_initial_states
 from service.deps import Services
+from service.frontcache import PointCacheMiddleware
 from service.hub import ForecastHub
 from service.jobs import JobManager
 from service.limits import LimitsMiddleware
@@ -108,6 +109,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     for module in (health, models, point, forecasts, metrics):
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    # Outermost last: metrics, limits, CORS, then the cached point path (so cached answers get CORS too).
+    app.add_middleware(PointCacheMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

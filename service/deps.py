@@ -30,27 +30,29 @@ class Services:
     responses: LRUCache[tuple[str, bytes], RenderedResponse]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services = getattr(request.app.state, "services", None)
     if services is None:
         raise ApiError(503, "the service is starting; models are not loaded yet")
     return services
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
+async def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
     return services.catalog
 
 
-def get_forecast_function() -> ForecastFunction:
+async def get_forecast_function() -> ForecastFunction:
     """The function rollouts run (tests override it to gate or count rollouts)."""
     return library_forecast
 
 
-def require_admin(request: Request, settings: Annotated[ServiceSettings, Depends(get_settings)]) -> None:
+async def require_admin(
+    request: Request, settings: Annotated[ServiceSettings, Depends(get_settings)]
+) -> None:
     """Admin routes need `Authorization: Bearer $FNO_ADMIN_TOKEN` when a token is configured."""
     token = settings.admin_token
     if token is None:

@@ -133,5 +133,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or scope.get("route_template") or "unmatched"
             self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - start)

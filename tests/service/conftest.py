@@ -46,6 +46,10 @@ class CountingForecast:
         self.started = threading.Event()
         self._lock = threading.Lock()
 
+    async def dependency(self) -> CountingForecast:
+        """Stands in for `service.deps.get_forecast_function`."""
+        return self
+
     def __call__(
         self, bundle: Any, initial_state: xr.Dataset, lead_hours: float, **kwargs: Any
     ) -> xr.Dataset:
@@ -81,7 +85,7 @@ def counting() -> CountingForecast:
 
 def make_client(settings: ServiceSettings, counting: CountingForecast) -> TestClient:
     app = create_app(settings)
-    app.dependency_overrides[get_forecast_function] = lambda: counting
+    app.dependency_overrides[get_forecast_function] = counting.dependency
     return TestClient(app)
 
 

@@ -165,3 +165,19 @@ def test_full_queue_answers_429_with_retry_after(service_settings, counting) -> 
         busy = client.get("/v1/forecast", params={"latitude": 40, "longitude": 240, "forecast_hours": 12})
         assert busy.status_code == 429 and int(busy.headers["retry-after"]) >= 1
         counting.gate.set()
+
+
+def test_cors_headers_on_cached_answers(service_settings, counting) -> None:
+    from tests.service.conftest import make_client
+
+    settings = service_settings.model_copy(update={"cors_origins": ["https://maps.example"]})
+    params = {"latitude": 40, "longitude": 240, "forecast_hours": 6}
+    origin = {"Origin": "https://maps.example"}
+    with make_client(settings, counting) as client:
+        for _ in range(2):  # computed, then from the rendered-response cache
+            response = client.get("/v1/forecast", params=params, headers=origin)
+            assert response.headers["access-control-allow-origin"] == "https://maps.example"
+            assert "ETag" in response.headers["access-control-expose-headers"]
+        other = client.get("/v1/forecast", params=params, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        assert 'fno_cache_hits_total{cache="response"} 2' in client.get("/metrics").text
