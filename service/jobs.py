@@ -75,6 +75,7 @@ class JobManager:
         self._recent_seconds: list[float] = []
         self._on_finished = on_finished
         self.submitted = 0
+        self.failures: dict[RunKey, str] = {}  # the last error of keys whose job failed, until resubmitted
 
     @property
     def depth(self) -> int:
@@ -115,6 +116,7 @@ class JobManager:
                 raise QueueFull(self.retry_after(), len(self._jobs))
             job = Job(key=key, total_steps=total_steps)
             self._jobs[key] = job
+            self.failures.pop(key, None)
             self.submitted += 1
         self._pool.submit(self._work, job, compute)
         return job
@@ -128,6 +130,9 @@ class JobManager:
             ok = False
             with self._lock:
                 self._jobs.pop(job.key, None)
+                self.failures[job.key] = str(error)
+                while len(self.failures) > 256:
+                    self.failures.pop(next(iter(self.failures)))
             job.future.set_exception(error)
         else:
             with self._lock:

@@ -77,6 +77,8 @@ def _status(services: Services, record: ForecastRecord) -> tuple[str, int, int, 
     stored = services.store.rollout(record.key)
     if stored is not None:
         return "completed", -1, -1, stored.computed_at
+    if record.key in services.hub.jobs.failures:
+        return "failed", 0, 0, None
     return "missing", 0, 0, None
 
 
@@ -119,8 +121,7 @@ def _describe(services: Services, record: ForecastRecord) -> dict:
         "links": _links(record.id),
     }
     if status == "failed":
-        job = services.hub.jobs.get(record.key)
-        body["error"] = str(job.future.exception()) if job else "rollout failed"
+        body["error"] = services.hub.jobs.failures.get(record.key, "rollout failed")
     return body
 
 

@@ -142,3 +142,14 @@ def test_a_computed_forecast_survives_a_restart(service_settings, counting) -> N
         xr.open_dataset(io.BytesIO(after), engine="h5netcdf") as b,
     ):
         xr.testing.assert_equal(a["air"], b["air"])
+
+
+def test_a_failed_rollout_is_reported_not_retried_on_every_poll(client: TestClient, counting) -> None:
+    created = client.post("/v1/forecasts", json={"forecast_hours": 6, "run": "2013-01-01T00:00"})
+    assert created.status_code == 202
+    status = wait_completed(client, created.json()["id"])
+    assert status["status"] == "failed" and "history" in status["error"]
+    assert client.get(f"/v1/forecasts/{created.json()['id']}").json()["status"] == "failed"
+    assert counting.calls == 1
+    stream = client.get(f"/v1/forecasts/{created.json()['id']}/stream").text.splitlines()
+    assert json.loads(stream[-1])["error"] is True

@@ -29,7 +29,9 @@ def test_health_ready_and_models(client: TestClient) -> None:
     assert detail["training"]["train_period"] == "2013-01-01/2013-12-31"
     assert detail["runs"] == {"count": 6, "first": "2013-01-01T00:00", "latest": LATEST}
     assert client.get("/v1/models/nope").status_code == 404
-    assert "/v1/forecast" in client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/forecast", "/v1/forecasts", "/v1/forecasts/{fid}/stream", "/metrics"} <= set(paths)
+    assert client.get("/docs").status_code == 200
 
 
 def test_point_forecast_matches_the_library(client: TestClient, service_settings, initial_states_nc) -> None:
