@@ -1,0 +1,45 @@
+"""`fno-forecast info PATH [--json]`: show a model bundle's metadata without loading its weights."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="model bundle folder (OUT/model)")
+    parser.add_argument("--json", action="store_true", help="print model.json as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from fno_forecast.bundle import read_metadata
+
+    metadata = read_metadata(args.path)
+    if args.json:
+        print(json.dumps(metadata, indent=2))
+        return 0
+    schema = metadata["schema"]
+    grid = schema["grid"]
+    training = metadata.get("training") or {}
+    lines = [
+        f"model      {metadata['model']['name']} {json.dumps(metadata['model']['config'])}",
+        f"channels   {', '.join(c['name'] for c in schema['channels'])}",
+        f"grid       {len(grid['lat'])} x {len(grid['lon'])} (lat {grid['lat'][0]:g}..{grid['lat'][-1]:g}, "
+        f"lon {grid['lon'][0]:g}..{grid['lon'][-1]:g})",
+        f"step       {schema['step_hours']:g} h",
+        f"stepper    {json.dumps(metadata['stepper'])}",
+        f"train      {training.get('train_period', '?')}",
+        f"validate   {training.get('val_period', '?')}",
+        f"version    {metadata.get('package_version', '?')}",
+    ]
+    val = training.get("val_rmse")
+    if val:
+        first = next(iter(next(iter(val.values()))))
+        lines.append(
+            f"val RMSE   ({first}) " + " | ".join(f"{lead}h {v[first]:.3f}" for lead, v in val.items())
+        )
+    card = metadata.get("skill_card")
+    lines.append(f"skill card {'none yet' if card is None else json.dumps(card)[:200]}")
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,1 @@
+"""Training: config (flat TOML, strict), loss, schedule, loop, checkpoint (exact resume), distributed."""

@@ -1,0 +1,224 @@
+"""Training configuration: one flat TOML file plus command-line overrides, loaded strictly.
+
+Every key is a field of `TrainConfig`; an unknown key is a `ConfigError` naming it (a typo must not
+silently train the wrong model). Overrides come as `key=value` strings whose values are parsed as TOML
+(`lr=3e-4`, `rollout_steps=[2,4,8]`, `model="sfno"`), falling back to a bare string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from fno_forecast.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
+    import tomli as tomllib
+from fno_forecast.models.registry import MODEL_CONFIGS, FNOConfig, SFNOConfig, model_config_from_dict
+
+MODEL_KEYS = {
+    "fno": tuple(f.name for f in fields(FNOConfig)),
+    "sfno": tuple(f.name for f in fields(SFNOConfig)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the data path and output folder."""
+
+    # data
+    variables: tuple[str, ...] = ()
+    levels: tuple[float, ...] = ()
+    train_period: str = ""
+    val_period: str = ""
+    val_fraction: float = 0.15
+    # model
+    model: Literal["fno", "sfno"] = "fno"
+    hidden_channels: int = 0
+    n_layers: int = 4
+    n_modes_lat: int = 0
+    n_modes_lon: int = 0
+    domain_padding: float = -1.0
+    factorization: Literal["dense", "tucker"] = "dense"
+    rank: float = 0.5
+    lifting_channel_ratio: float = 2.0
+    projection_channel_ratio: float = 2.0
+    # stepper inputs
+    use_history: bool = True
+    use_climatology: bool = True
+    climatology_annual: int = 3
+    climatology_diurnal: int = 2
+    # optimisation
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.02
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    channel_weights: tuple[float, ...] = ()
+    # stage 1 (one step) and stage 2 (rollout curriculum: one entry of K steps per stage-2 epoch)
+    stage1_epochs: int = 4
+    samples_per_epoch: int = 0
+    rollout_steps: tuple[int, ...] = (2, 4, 8)
+    rollout_lr: float = 3e-4
+    rollout_samples_per_epoch: int = 0
+    activation_checkpointing: bool = False
+    # validation
+    val_leads_hours: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0, 240.0)
+    val_init_stride: int = 1
+    val_batch_size: int = 64
+    # run
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    bf16: bool = True
+    checkpoint_every_steps: int = 0
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_CONFIGS:
+            raise ConfigError(f"model: unknown model {self.model!r}; known: {', '.join(MODEL_CONFIGS)}")
+        positive = ("batch_size", "n_layers", "val_batch_size", "val_init_stride", "climatology_annual")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
+        non_negative = (
+            "stage1_epochs",
+            "warmup_steps",
+            "checkpoint_every_steps",
+            "rollout_samples_per_epoch",
+            "samples_per_epoch",
+            "num_threads",
+            "climatology_diurnal",
+            "weight_decay",
+            "grad_clip",
+        )
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        for name in ("lr", "rollout_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: expected > 0, got {getattr(self, name)}")
+        if not 0 < self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio: expected in (0, 1], got {self.min_lr_ratio}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction: expected in (0, 1), got {self.val_fraction}")
+        if any(k < 1 for k in self.rollout_steps):
+            raise ConfigError(f"rollout_steps: every entry must be >= 1, got {list(self.rollout_steps)}")
+        if self.stage1_epochs + len(self.rollout_steps) == 0:
+            raise ConfigError("stage1_epochs, rollout_steps: at least one epoch must be configured")
+        if not self.val_leads_hours or any(h <= 0 for h in self.val_leads_hours):
+            raise ConfigError(f"val_leads_hours: expected positive hours, got {list(self.val_leads_hours)}")
+        if any(w < 0 for w in self.channel_weights):
+            raise ConfigError(
+                f"channel_weights: expected non-negative weights, got {list(self.channel_weights)}"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: expected auto, cpu or cuda, got {self.device!r}")
+        self.model_config()  # validates the model keys
+
+    def model_config(self) -> FNOConfig | SFNOConfig:
+        return model_config_from_dict(self.model, {k: getattr(self, k) for k in MODEL_KEYS[self.model]})
+
+    @property
+    def total_epochs(self) -> int:
+        return self.stage1_epochs + len(self.rollout_steps)
+
+    def epoch_plan(self, epoch: int) -> tuple[int, int]:
+        """`(stage, rollout_steps)` of a 0-based epoch: stage 1 is one step, stage 2 the curriculum."""
+        if epoch < self.stage1_epochs:
+            return 1, 1
+        return 2, self.rollout_steps[epoch - self.stage1_epochs]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved config as flat TOML (what `--print-config` shows)."""
+        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in self.to_dict().items())
+
+
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    if "tuple" in annotation:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        kind = float if "float" in annotation else int if "int" in annotation else str
+        try:
+            return tuple(kind(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a list of {kind.__name__}, got {value!r}") from None
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if annotation in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if annotation == "int" and value != int(value):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return int(value) if annotation == "int" else float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` -> (key, value parsed as TOML, else the bare string)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def build_config(values: dict[str, Any], *, source: str = "config") -> TrainConfig:
+    """A validated `TrainConfig` from a flat dict; unknown keys raise `ConfigError` naming them."""
+    known = {f.name: str(f.type) for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    typed = {name: _coerce(name, value, known[name]) for name, value in values.items()}
+    return TrainConfig(**typed)
+
+
+def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a flat TOML file (or the defaults when `path` is None) and apply overrides on top."""
+    values: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        nested = [key for key, value in values.items() if isinstance(value, dict)]
+        if nested:
+            raise ConfigError(f"{path}: the config is flat; tables are not allowed ({', '.join(nested)})")
+    config = build_config(values, source=source)
+    if overrides:
+        unknown = sorted(set(overrides) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise ConfigError(f"override: unknown key(s) {', '.join(unknown)}")
+        merged = {**config.to_dict(), **overrides}
+        config = build_config(merged, source="override")
+    return config
+
+
+def replace(config: TrainConfig, **changes: Any) -> TrainConfig:
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,130 @@
+"""What the trainer reads: channels, the train/validation split, statistics and climatology.
+
+Statistics and the climatology come from the training period only. With no periods given, the last
+`val_fraction` of the time steps validate and everything before trains. Test periods are never touched
+because only windows wholly inside a period are used (`WindowDataset(period=...)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.data.channels import Channels, open_channels
+from fno_forecast.data.stats import ChannelStats, compute_stats
+from fno_forecast.data.timeaxis import parse_period, select_period
+from fno_forecast.data.windows import WindowDataset
+from fno_forecast.errors import ConfigError, DataError
+from fno_forecast.training.config import TrainConfig
+
+
+def _iso(value: Any) -> str:
+    return str(np.datetime_as_string(np.datetime64(value, "s"), unit="s"))
+
+
+def resolve_periods(times: np.ndarray, config: TrainConfig) -> tuple[str, str]:
+    """`(train_period, val_period)` as `START/END` strings; the defaults split off the last fraction."""
+    train, val = config.train_period, config.val_period
+    for name, text in (("train_period", train), ("val_period", val)):
+        if text:
+            try:
+                parse_period(text)
+            except DataError as error:
+                raise ConfigError(f"{name}: {error.reason}") from None
+    if train and val:
+        return train, val
+    if len(times) < 4:
+        raise ConfigError(f"train_period, val_period: {len(times)} time steps are too few to split")
+    if val:
+        start, _ = parse_period(val)
+        before = times[times < start]
+        if before.size < 2:
+            raise ConfigError(f"val_period {val!r}: no training time steps before it; give train_period")
+        return f"{_iso(times[0])}/{_iso(before[-1])}", val
+    if train:
+        _, end = parse_period(train)
+        after = times[times > end]
+        if after.size < 2:
+            raise ConfigError(
+                f"train_period {train!r}: no time steps after it to validate on; give val_period"
+            )
+        return train, f"{_iso(after[0])}/{_iso(after[-1])}"
+    split = int(round(len(times) * (1.0 - config.val_fraction)))
+    split = min(max(split, 2), len(times) - 2)
+    return f"{_iso(times[0])}/{_iso(times[split - 1])}", f"{_iso(times[split])}/{_iso(times[-1])}"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The canonical array (loaded into memory), its split, statistics and climatology."""
+
+    channels: Channels
+    array: xr.DataArray
+    train_period: str
+    val_period: str
+    stats: ChannelStats
+    climatology: Climatology
+
+    @property
+    def step_hours(self) -> float:
+        return float(self.channels.schema.step_hours)
+
+    def lead_steps(self, leads_hours: tuple[float, ...]) -> tuple[int, ...]:
+        """Validation leads in steps; each lead must be a whole number of data steps."""
+        steps = []
+        for hours in leads_hours:
+            ratio = hours / self.step_hours
+            if abs(ratio - round(ratio)) > 1e-6:
+                raise ConfigError(
+                    f"val_leads_hours: {hours:g} h is not a multiple of the data step {self.step_hours:g} h"
+                )
+            steps.append(int(round(ratio)))
+        return tuple(steps)
+
+
+def load_training_data(path: str, config: TrainConfig) -> TrainingData:
+    """Open `path` with the data layer, split it, and fit statistics and climatology on the training part."""
+    channels = open_channels(
+        path,
+        variables=list(config.variables) or None,
+        levels=list(config.levels) or None,
+    )
+    array = channels.array
+    train_period, val_period = resolve_periods(array["time"].values, config)
+    train_array = select_period(array, train_period)
+    select_period(array, val_period)  # a DataError when validation holds no data
+    stats = compute_stats(train_array)
+    climatology = fit_climatology(
+        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal
+    )
+    if config.channel_weights and len(config.channel_weights) != len(channels.schema.channels):
+        raise ConfigError(
+            f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
+            f"channels ({', '.join(channels.schema.channel_names)})"
+        )
+    return TrainingData(channels, array, train_period, val_period, stats, climatology)
+
+
+class WindowCache:
+    """Window datasets by (period, steps), built once: stage 2 asks for a new rollout length each epoch."""
+
+    def __init__(self, data: TrainingData, *, use_history: bool) -> None:
+        self._data = data
+        self._use_history = use_history
+        self._get = cache(self._build)
+
+    def _build(self, period: str, steps: int) -> WindowDataset:
+        return WindowDataset(
+            self._data.array, rollout_steps=steps, use_history=self._use_history, period=period
+        )
+
+    def train(self, steps: int) -> WindowDataset:
+        return self._get(self._data.train_period, steps)
+
+    def validation(self, steps: int) -> WindowDataset:
+        return self._get(self._data.val_period, steps)

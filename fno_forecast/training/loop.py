@@ -1,0 +1,349 @@
+"""The training loop: setup -> fit -> bundle.
+
+Stage 1 trains one-step prediction; stage 2 fine-tunes on K-step rollouts with gradients through the whole
+rollout (a curriculum of growing K, one epoch each), which is what teaches the model not to drift. Each
+epoch ends with validation in physical units per lead; the best weights by validation go into the bundle.
+A `max_minutes` budget ends the run cleanly: it validates what it has and writes the bundle.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from fno_forecast.bundle import save_bundle
+from fno_forecast.models.registry import model_config_to_dict, resolve_defaults, tensor_state_dict
+from fno_forecast.models.stepper import Stepper, build_stepper
+from fno_forecast.training import distributed
+from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
+from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
+from fno_forecast.training.loss import channel_weight_tensor, latitude_weights, weighted_mse
+from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
+from fno_forecast.training.validation import ValidationResult, validate
+
+
+class Unroller(nn.Module):
+    """K steps of a stepper as one module, so DDP sees one forward per backward. Out: `(B, K, C, H, W)`."""
+
+    def __init__(self, stepper: Stepper, *, checkpointing: bool) -> None:
+        super().__init__()
+        self.stepper = stepper
+        self.checkpointing = checkpointing
+
+    def forward(
+        self, state: torch.Tensor, time_hours: torch.Tensor, previous: torch.Tensor | None, n_steps: int
+    ) -> torch.Tensor:
+        outputs = []
+        hours = time_hours
+        for _ in range(n_steps):
+            if self.checkpointing and torch.is_grad_enabled():
+                following = activation_checkpoint(self._step, state, hours, previous, use_reentrant=False)
+            else:
+                following = self._step(state, hours, previous)
+            outputs.append(following)
+            previous, state = state, following
+            hours = hours + self.stepper.step_hours
+        return torch.stack(outputs, dim=1)
+
+    def _step(self, state: torch.Tensor, hours: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        return self.stepper(state, time_hours=hours, previous=previous)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle_path: Path
+    best: ValidationResult | None
+    progress: Progress
+    stopped_by_budget: bool
+
+
+def pick_device(config: TrainConfig) -> torch.device:
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type != "cuda":
+        return batch
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+
+
+class Trainer:
+    """One training run: `Trainer(config, data_path=..., out_dir=...).fit(...)`."""
+
+    def __init__(self, config: TrainConfig, *, data_path: str, out_dir: Path, quiet: bool = False) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.quiet = quiet
+        self.device = pick_device(config)
+        self.dist = distributed.init_distributed(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.data: TrainingData = load_training_data(data_path, config)
+        self.data_path = data_path
+        schema = self.data.channels.schema
+        self.model_config = resolve_defaults(config.model_config(), schema.grid)
+        torch.manual_seed(config.seed)
+        self.stepper = build_stepper(
+            model_name=config.model,
+            model_config=self.model_config,
+            grid_lat=schema.grid.lat,
+            grid_lon=schema.grid.lon,
+            step_hours=schema.step_hours,
+            mean=self.data.stats.mean,
+            std=self.data.stats.std,
+            tendency_std=self.data.stats.tendency_std,
+            use_history=config.use_history,
+            climatology=self.data.climatology if config.use_climatology else None,
+        ).to(self.device)
+        self.unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
+        if config.compile and self.device.type == "cuda":
+            self.stepper.network = torch.compile(self.stepper.network)  # type: ignore[assignment]
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.unroller = nn.parallel.DistributedDataParallel(self.unroller, device_ids=ids)
+        self.windows = WindowCache(self.data, use_history=config.use_history)
+        self.lead_steps = self.data.lead_steps(config.val_leads_hours)
+        self.lat_weights = latitude_weights(schema.grid.lat).to(self.device)
+        self.channel_weights = channel_weight_tensor(config.channel_weights, len(schema.channels)).to(
+            self.device
+        )
+        self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
+        stage1 = config.stage1_epochs * self._batches_for(1)
+        stage2 = sum(self._batches_for(k) for k in config.rollout_steps)
+        self.schedule = LearningRate(config, stage1_steps=stage1, stage2_steps=stage2)
+        self.optimizer = torch.optim.AdamW(
+            self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+
+    def _batches_for(self, steps: int) -> int:
+        cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
+        return n_batches(
+            n_windows=len(self.windows.train(steps)),
+            batch_size=self.config.batch_size,
+            world_size=self.dist.world_size,
+            cap=cap,
+        )
+
+    def _network_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in tensor_state_dict(self._plain_network()).items()}
+
+    def _plain_network(self) -> nn.Module:
+        network = self.stepper.network
+        return getattr(network, "_orig_mod", network)
+
+    def _log(self, text: str) -> None:
+        if self.dist.is_main and not self.quiet:
+            print(text, flush=True)
+
+    def _validate(self) -> ValidationResult:
+        return validate(
+            self.stepper,
+            self.windows.validation(max(self.lead_steps)),
+            lead_steps=self.lead_steps,
+            step_hours=self.data.step_hours,
+            channel_names=self.data.channels.schema.channel_names,
+            lat_weights=self.lat_weights,
+            batch_size=self.config.val_batch_size,
+            init_stride=self.config.val_init_stride,
+            device=self.device,
+            dist_info=self.dist,
+            autocast_dtype=self.autocast,
+        )
+
+    def _checkpoint(self, progress: Progress, best: dict[str, torch.Tensor] | None) -> None:
+        if self.dist.is_main:
+            save_checkpoint(
+                self.out_dir,
+                network=self._network_state(),
+                best_network=best,
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                progress=progress,
+                config=self.config.to_dict(),
+            )
+        distributed.barrier(self.dist)
+
+    def _train_step(self, batch: dict[str, torch.Tensor], steps: int) -> float:
+        batch = _to_device(batch, self.device)
+        targets = batch["targets"][:, :steps]
+        with torch.autocast(
+            self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
+        ):
+            predicted = self.unroller(batch["state"], batch["time_hours"], batch.get("previous"), steps)
+        normalise = self.stepper.normalise
+        loss = (
+            sum(
+                weighted_mse(
+                    normalise(predicted[:, k]),
+                    normalise(targets[:, k]),
+                    lat_weights=self.lat_weights,
+                    channel_weights=self.channel_weights,
+                )
+                for k in range(steps)
+            )
+            / steps
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.stepper.network.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def fit(self, *, resume: bool = False, max_minutes: float | None = None) -> TrainResult:
+        from fno_forecast.training.progress import EpochBar, MetricsLog
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        progress, best_state, best_result = Progress(), None, None
+        state = load_checkpoint(self.out_dir) if resume else None
+        if state is not None:
+            self._plain_network().load_state_dict(state["network"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            restore_rng(state)
+            progress, best_state = state["progress"], state["best_network"]
+            self._log(f"resuming at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+        metrics = MetricsLog(self.out_dir, enabled=self.dist.is_main)
+        started = time.monotonic()
+        budget = None if max_minutes is None else max_minutes * 60.0
+        val_seconds, stopped = 0.0, False
+        c = self.config
+        while progress.epoch < c.total_epochs and not stopped:
+            stage, steps = c.epoch_plan(progress.epoch)
+            dataset = self.windows.train(steps)
+            batches = epoch_batches(
+                n_windows=len(dataset),
+                epoch=progress.epoch,
+                seed=c.seed,
+                batch_size=c.batch_size,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                cap=c.rollout_samples_per_epoch if steps > 1 else c.samples_per_epoch,
+            )
+            bar = EpochBar(len(batches), epoch=progress.epoch, enabled=self.dist.is_main and not self.quiet)
+            bar.update(progress.step_in_epoch)
+            epoch_start, losses, samples = time.monotonic(), [], 0
+            self.stepper.train()
+            for index in range(progress.step_in_epoch, len(batches)):
+                losses.append(self._train_step(dataset.batch(batches[index]), steps))
+                samples += len(batches[index]) * self.dist.world_size
+                progress = replace(progress, step_in_epoch=index + 1, global_step=progress.global_step + 1)
+                bar.update(1, loss=losses[-1])
+                if c.checkpoint_every_steps and progress.global_step % c.checkpoint_every_steps == 0:
+                    self._checkpoint(progress, best_state)
+                over = budget is not None and time.monotonic() - started + val_seconds > budget
+                if distributed.any_rank(over, self.dist, self.device):
+                    stopped = True
+                    break
+            bar.close()
+            train_seconds = time.monotonic() - epoch_start
+            val_start = time.monotonic()
+            result = self._validate()
+            val_seconds = time.monotonic() - val_start
+            if result.score < progress.best_score:
+                best_state, best_result = self._network_state(), result
+                progress = replace(progress, best_score=result.score, best_epoch=progress.epoch)
+            done_epoch = progress.epoch
+            if not stopped:
+                progress = replace(progress, epoch=progress.epoch + 1, step_in_epoch=0)
+            progress = replace(
+                progress, elapsed_seconds=progress.elapsed_seconds + time.monotonic() - epoch_start
+            )
+            record = {
+                "epoch": done_epoch + 1,
+                "stage": stage,
+                "rollout_steps": steps,
+                "train_loss": sum(losses) / max(len(losses), 1),
+                "val_rmse": result.rmse,
+                "val_score": result.score,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "samples_per_s": samples / max(train_seconds, 1e-9),
+                "val_seconds": val_seconds,
+                "elapsed_s": progress.elapsed_seconds,
+                "global_step": progress.global_step,
+            }
+            metrics.write(record)
+            self._log(
+                f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
+                f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s {progress.elapsed_seconds:.0f}s"
+                + (" (budget reached)" if stopped else "")
+            )
+            self._checkpoint(progress, best_state)
+        progress = replace(progress, finished=not stopped)
+        self._checkpoint(progress, best_state)
+        metrics.close()
+        if best_state is not None:
+            self._plain_network().load_state_dict(best_state)
+        if best_result is None and best_state is not None:
+            best_result = self._validate()
+        bundle_path = self.out_dir / "model"
+        if self.dist.is_main:
+            self._write_bundle(bundle_path, best_result, progress, stopped)
+        distributed.barrier(self.dist)
+        return TrainResult(bundle_path, best_result, progress, stopped)
+
+    def _write_bundle(
+        self, path: Path, best: ValidationResult | None, progress: Progress, stopped: bool
+    ) -> None:
+        from fno_forecast import __version__
+
+        channels = self.data.channels
+        metadata: dict[str, Any] = {
+            "model": {"name": self.config.model, "config": model_config_to_dict(self.model_config)},
+            "schema": channels.schema.to_dict(),
+            "training": {
+                "data": {
+                    "paths": list(channels.paths) or [self.data_path],
+                    "format": channels.source_format,
+                    "time": channels.time.to_dict(),
+                },
+                "train_period": self.data.train_period,
+                "val_period": self.data.val_period,
+                "config": self.config.to_dict(),
+                "best_epoch": progress.best_epoch + 1,
+                "epochs_done": progress.epoch,
+                "global_step": progress.global_step,
+                "stopped_by_budget": stopped,
+                "val_rmse": None if best is None else best.rmse,
+                "val_inits": None if best is None else best.n_inits,
+                "package_version": __version__,
+            },
+        }
+        stepper = copy.deepcopy(self.stepper).cpu()
+        stepper.network = (
+            self._plain_network().cpu()
+            if self.device.type == "cpu"
+            else copy.deepcopy(self._plain_network()).cpu()
+        )
+        save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data_path: str,
+    out_dir: Path,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl)."""
+    trainer = Trainer(config, data_path=data_path, out_dir=out_dir, quiet=quiet)
+    try:
+        return trainer.fit(resume=resume, max_minutes=max_minutes)
+    finally:
+        distributed.shutdown(trainer.dist)

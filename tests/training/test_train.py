@@ -1,0 +1,106 @@
+"""End-to-end training on a tiny synthetic grid: bundle, metrics, default split, info, budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fno_forecast.bundle import load_bundle
+from fno_forecast.cli import main
+from fno_forecast.data.timeaxis import parse_period
+from tests.training.helpers import train_args, write_tiny_data
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    data = write_tiny_data(root / "tiny.nc")
+    out = root / "run"
+    assert main(train_args(data, out, "--set", "lr=0.01")) == 0
+    return out
+
+
+def test_training_writes_a_loadable_bundle(trained: Path) -> None:
+    bundle = load_bundle(trained / "model")
+    assert bundle.schema.channel_names == ("t500", "t850")
+    training = bundle.metadata["training"]
+    assert set(training["val_rmse"]) == {"6", "12"}
+    assert all(np.isfinite(v) for lead in training["val_rmse"].values() for v in lead.values())
+    assert bundle.metadata["skill_card"] is None
+    assert bundle.climatology.annual == 1 and bundle.climatology.diurnal == 1
+
+
+def test_default_split_validates_on_the_last_15_percent(trained: Path) -> None:
+    training = load_bundle(trained / "model").metadata["training"]
+    train_start, train_end = parse_period(training["train_period"])
+    val_start, val_end = parse_period(training["val_period"])
+    assert train_end < val_start
+    n_val = (val_end - val_start) / np.timedelta64(6, "h")
+    n_all = (val_end - train_start) / np.timedelta64(6, "h")
+    assert round(float(n_val) + 1) == round(0.15 * (float(n_all) + 1))
+
+
+def test_metrics_lines_per_epoch_and_learning_lowers_loss(trained: Path) -> None:
+    lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert [r["stage"] for r in lines] == [1, 1, 2] and lines[2]["rollout_steps"] == 2
+    for record in lines:
+        assert {"train_loss", "val_rmse", "lr", "samples_per_s", "elapsed_s"} <= set(record)
+        assert record["samples_per_s"] > 0
+    assert lines[1]["train_loss"] < lines[0]["train_loss"]
+
+
+def test_the_bundle_holds_the_best_validation_weights(trained: Path) -> None:
+    lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    best = min(lines, key=lambda r: r["val_score"])
+    training = load_bundle(trained / "model").metadata["training"]
+    assert training["best_epoch"] == best["epoch"]
+    assert training["val_rmse"] == best["val_rmse"]
+
+
+def test_checkpoint_loads_without_unpickling(trained: Path) -> None:
+    state = torch.load(trained / "checkpoint.pt", weights_only=True)
+    assert state["progress"]["finished"] is True
+    assert state["progress"]["epoch"] == 3
+
+
+def test_info_prints_metadata(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(trained / "model")]) == 0
+    text = capsys.readouterr().out
+    assert "channels   t500, t850" in text and "skill card none yet" in text
+    assert main(["info", str(trained / "model"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["name"] == "fno"
+    assert main(["info", str(trained)]) == 2
+
+
+def test_budget_ends_cleanly_with_a_bundle(tmp_path: Path) -> None:
+    data = write_tiny_data(tmp_path / "tiny.nc")
+    out = tmp_path / "run"
+    args = train_args(data, out, "--set", "stage1_epochs=50", "--max-minutes", "0.001")
+    assert main(args) == 0
+    bundle = load_bundle(out / "model")
+    assert bundle.metadata["training"]["stopped_by_budget"] is True
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+
+
+def test_explicit_periods_and_bad_data_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_tiny_data(tmp_path / "tiny.nc")
+    args = train_args(
+        data,
+        tmp_path / "run",
+        "--train-period",
+        "2013-01-01/2013-01-15",
+        "--val-period",
+        "2015-01-01/2015-02-01",
+    )
+    assert main(args) == 2
+    assert "2015-01-01/2015-02-01" in capsys.readouterr().err
+    assert main(train_args(tmp_path / "missing.nc", tmp_path / "run2")) == 2
+    assert "missing.nc" in capsys.readouterr().err
