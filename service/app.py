@@ -117,7 +117,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Last-Modified", "Retry-After", "Location"],
+            expose_headers=["ETag", "Last-Modified", "Retry-After", "Location", "X-Map-Extent", "X-Plot-Box"],
         )
     app.add_middleware(
         LimitsMiddleware, max_query_length=settings.max_query_length, max_body_bytes=settings.max_body_bytes

@@ -72,3 +72,4 @@ class RenderedResponse:
     last_modified: str
     run: str
     model_sha256: str
+    extra_headers: tuple[tuple[str, str], ...] = ()

@@ -47,4 +47,5 @@ def send(request: Request, rendered: RenderedResponse, *, max_age: int) -> Respo
     if matches(request, rendered.etag):
         return not_modified(rendered.etag, last_modified=rendered.last_modified, max_age=max_age)
     headers = caching_headers(etag=rendered.etag, last_modified=rendered.last_modified, max_age=max_age)
+    headers.update(rendered.extra_headers)
     return Response(rendered.body, media_type=rendered.media_type, headers=headers)

@@ -53,10 +53,10 @@ async def get_forecast_function() -> ForecastFunction:
 async def require_admin(
     request: Request, settings: Annotated[ServiceSettings, Depends(get_settings)]
 ) -> None:
-    """Admin routes need `Authorization: Bearer $FNO_ADMIN_TOKEN` when a token is configured."""
+    """Admin routes need `Authorization: Bearer $FNO_ADMIN_TOKEN`; with no token configured they are off (403)."""
     token = settings.admin_token
     if token is None:
-        return
+        raise ApiError(403, "admin routes are off: the server has no FNO_ADMIN_TOKEN set")
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):

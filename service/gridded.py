@@ -88,8 +88,15 @@ def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *,
     return buffer.getvalue()
 
 
-def map_png(data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | None) -> bytes:
-    """A PNG map of one variable at one lead time, with a colour bar labelled with its units."""
+def map_png(
+    data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | None
+) -> tuple[bytes, dict[str, str]]:
+    """A PNG map of one variable at one lead time, with a colour bar labelled with its units.
+
+    Also returns the plot's geometry as headers, so a page can turn a click into a location:
+    `X-Map-Extent: lon_min,lon_max,lat_min,lat_max` (the axes' limits) and `X-Plot-Box: left,top,right,bottom`
+    (the axes' box in image pixels from the top left).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -114,7 +121,14 @@ def map_png(data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | N
     axes.set_ylabel("latitude (degrees north)")
     out = io.BytesIO()
     figure.savefig(out, format="png")
-    return out.getvalue()
+    _, height = figure.canvas.get_width_height()
+    box = axes.get_window_extent()
+    extent = (*axes.get_xlim(), *axes.get_ylim())
+    geometry = {
+        "X-Map-Extent": ",".join(f"{v:.4f}" for v in extent),
+        "X-Plot-Box": ",".join(f"{v:.1f}" for v in (box.x0, height - box.y1, box.x1, height - box.y0)),
+    }
+    return out.getvalue(), geometry
 
 
 def stream_line(

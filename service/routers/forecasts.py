@@ -184,8 +184,15 @@ async def _cached(
     rendered = services.responses.get(("etag", etag.encode()))
     if rendered is None:
         body = await run_in_threadpool(render)
+        body, extra = body if isinstance(body, tuple) else (body, {})
         rendered = RenderedResponse(
-            body, media_type, etag, http_date(data.computed_at), data.key.run, data.key.model_sha256
+            body,
+            media_type,
+            etag,
+            http_date(data.computed_at),
+            data.key.run,
+            data.key.model_sha256,
+            extra_headers=tuple(extra.items()),
         )
         services.responses.put(("etag", etag.encode()), rendered)
     return send(request, rendered, max_age=services.settings.cache_max_age_s)

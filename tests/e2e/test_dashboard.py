@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,12 +177,7 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + frac[0] * box["width"], box["y"] + frac[1] * box["height"])
     lat, lon = expected_click(map_headers, natural=natural, frac=frac)
-    if "x-plot-box" not in map_headers:
-        warnings.warn(
-            "map.png sends no X-Map-Extent/X-Plot-Box headers: the page assumes the plot fills the image, "
-            "so map clicks only approximate the location",
-            stacklevel=1,
-        )
+    assert "x-plot-box" in map_headers and "x-map-extent" in map_headers
     wait_for(page, f"document.getElementById('lat').value !== '{centre}'", what="the clicked latitude")
     # Within a displayed pixel or so (mouse positions are whole CSS pixels); the grid step is 2.5 degrees.
     assert float(page.input_value("#lat")) == pytest.approx(lat, abs=0.1)

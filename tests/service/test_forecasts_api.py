@@ -124,6 +124,18 @@ def test_admin_routes_need_the_token(service_settings, counting, tiny_bundle: Pa
         assert point.status_code == 200 and point.json()["model"] == "tiny-copy"
 
 
+def test_admin_routes_are_off_without_a_token(service_settings, counting, tiny_bundle: Path) -> None:
+    assert service_settings.admin_token is None
+    with make_client(service_settings, counting) as client:
+        fid = client.post("/v1/forecasts", json={"forecast_hours": 6}).json()["id"]
+        wait_completed(client, fid)
+        anyone = {"Authorization": "Bearer anything"}
+        refused = client.delete(f"/v1/forecasts/{fid}", headers=anyone)
+        assert refused.status_code == 403 and "FNO_ADMIN_TOKEN" in refused.json()["reason"]
+        assert client.post("/v1/models", json={"path": tiny_bundle.name}, headers=anyone).status_code == 403
+        assert client.get(f"/v1/forecasts/{fid}").json()["status"] == "completed"
+
+
 def test_a_computed_forecast_survives_a_restart(service_settings, counting) -> None:
     with make_client(service_settings, counting) as client:
         fid = client.post("/v1/forecasts", json={"forecast_hours": 12}).json()["id"]
