@@ -131,8 +131,7 @@ def select_inits(
     hours = times_to_hours(times)
     complete = np.ones(len(hours), dtype=bool)
     if use_history:
-        previous = np.isclose(hours[:, None] - step_hours, hours[None, :], atol=1e-6).any(axis=1)
-        complete &= previous
+        complete &= np.isin(np.round(hours - step_hours, 6), np.round(hours, 6))
     span = f"{format_time(times[0])} .. {format_time(times[-1])}" if len(times) else "no times"
     if init_times is None:
         if not complete.any():
