@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import xarray as xr
@@ -16,7 +17,7 @@ from service.cache import LRUCache
 from service.catalog import ModelEntry
 from service.engine import ForecastFunction, RolloutData, run_rollout, to_rollout_data
 from service.jobs import Job, JobManager
-from service.store import ForecastStore, RunKey
+from service.store import ForecastStore, RunKey, StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,22 @@ class ForecastHub:
             on_lead=job.report,
         )
         write: Callable = lambda temp: write_forecast(dataset, temp)  # noqa: E731
-        record = self.store.put_rollout(key, write, seconds=seconds)
         self.rollouts_computed += 1
         log.info("rollout %s %s +%dh in %.2fs", key.model_id, key.run, key.hours, seconds)
+        try:
+            record = self.store.put_rollout(key, write, seconds=seconds)
+        except StoreWriteError as error:
+            # Answer from memory: a full or read-only disk costs persistence, not the forecast.
+            log.warning(
+                "rollout %s %s +%dh served from memory, not stored: %s",
+                key.model_id,
+                key.run,
+                key.hours,
+                error,
+            )
+            computed_at, path = time.time(), None
+        else:
+            computed_at, path = record.computed_at, record.path
         return to_rollout_data(
-            dataset,
-            key=key,
-            schema=entry.schema,
-            computed_at=record.computed_at,
-            seconds=seconds,
-            path=record.path,
+            dataset, key=key, schema=entry.schema, computed_at=computed_at, seconds=seconds, path=path
         )

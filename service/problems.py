@@ -6,13 +6,18 @@ body field at fault, so that no bad input ever becomes a 500.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from fno_forecast.errors import FnoForecastError
+from service.store import StoreWriteError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -67,7 +72,30 @@ async def _library_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(_body(str(error), None), status_code=422)
 
 
+async def _store_error(request: Request, error: Exception) -> JSONResponse:
+    """The store refused a write (full or read-only disk): 503, the request may succeed later."""
+    log.error("%s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(_body(str(error), None), status_code=503, headers={"Retry-After": "60"})
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """The framework's own answers (unknown path 404, wrong method 405) in the same JSON shape."""
+    assert isinstance(error, HTTPException)
+    reason = f"{request.method} {request.url.path}: {error.detail}"
+    return JSONResponse(_body(reason, None), status_code=error.status_code, headers=error.headers)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """Last resort: a bug still answers JSON naming the failing route, and the traceback goes to the log."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    reason = f"internal error answering {request.method} {request.url.path} ({type(error).__name__})"
+    return JSONResponse(_body(reason, None), status_code=500)
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(FnoForecastError, _library_error)
+    app.add_exception_handler(StoreWriteError, _store_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

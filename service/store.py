@@ -3,12 +3,25 @@
 Rollouts are keyed by `RunKey` (model sha256, run, horizon) and survive a restart; forecast resources
 (POST /v1/forecasts) are rows naming a rollout plus the variables and bounding box asked for. File names are
 derived from hex digests, never from user input, so nothing can escape the store folder.
+
+Crash safety. A rollout file is written to a temporary name, fsynced and renamed before its index row is
+committed, so a process killed at any point leaves either a complete indexed file, a complete file without
+a row (computed again when asked), or a temporary file. On opening, the store deletes temporary files left
+by processes that no longer run and index rows whose file is gone; nothing but an indexed complete file is
+ever served. Forecast resources whose rollout never finished keep their row: the first GET of such a
+resource after a restart computes the rollout again (status `queued`/`running`, then `completed`).
+
+Degraded mode. When the folder cannot be created or the index cannot be opened (a path that is a file, a
+read-only or full disk, a corrupt index), the store logs one error and keeps its index in memory; when a
+rollout file cannot be written (`StoreWriteError`), the service answers from memory and logs a warning.
+Requests are answered either way; only persistence across restarts is lost.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -73,17 +88,67 @@ def is_valid_id(text: str) -> bool:
     return len(text) == 24 and all(c in "0123456789abcdef" for c in text)
 
 
+class StoreWriteError(RuntimeError):
+    """The store could not write a rollout file or an index row (full or read-only disk, ...)."""
+
+
+def _temp_owner_alive(name: str) -> bool:
+    """Whether the process that named a temporary file `.{digest}.{pid}.{thread}.tmp.nc` still runs."""
+    parts = name.split(".")
+    pid = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ForecastStore:
     """Files under `root/rollouts/`, index in `root/index.sqlite`. Thread-safe (one lock, short queries)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.files = self.root / "rollouts"
-        self.files.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False)
-        with self._lock, self._db:
+        self.problem: str | None = None
+        try:
+            self.files.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False)
+            with self._lock, self._db:
+                self._db.executescript(_SCHEMA)
+            self._recover()
+        except (OSError, sqlite3.Error) as error:
+            self.problem = f"forecast store {self.root}: {error}"
+            log.error("%s; forecasts are computed and served but not stored", self.problem)
+            self._db = sqlite3.connect(":memory:", check_same_thread=False)
             self._db.executescript(_SCHEMA)
+
+    @property
+    def writable(self) -> bool:
+        return self.problem is None
+
+    def _recover(self) -> None:
+        """Delete temporary files of dead processes and index rows whose file is missing."""
+        removed = 0
+        for temp in self.files.glob(".*.tmp.nc"):
+            if not _temp_owner_alive(temp.name):
+                temp.unlink(missing_ok=True)
+                removed += 1
+        with self._lock, self._db:
+            rows = self._db.execute("SELECT key, file FROM rollouts").fetchall()
+            missing = [(key,) for key, name in rows if not (self.files / name).is_file()]
+            self._db.executemany("DELETE FROM rollouts WHERE key = ?", missing)
+        if removed or missing:
+            log.warning(
+                "forecast store %s: removed %d unfinished temporary file(s) and %d index row(s) without a file",
+                self.root,
+                removed,
+                len(missing),
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -103,23 +168,44 @@ class ForecastStore:
         return RolloutRecord(key, path, float(row[1]), float(row[2]))
 
     def put_rollout(self, key: RunKey, write: Callable[[Path], None], *, seconds: float) -> RolloutRecord:
-        """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it."""
+        """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it.
+
+        Raises `StoreWriteError` naming the file when the disk refuses (full, read-only, no folder).
+        """
         name = f"{key.digest}.nc"
         final = self.files / name
+        if self.problem is not None:
+            raise StoreWriteError(self.problem)
         temp = self.files / f".{key.digest}.{os.getpid()}.{threading.get_ident()}.tmp.nc"
         try:
             write(temp)
             with open(temp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
+            computed_at = time.time()
+            with self._lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.digest,
+                        key.model_id,
+                        key.model_sha256,
+                        key.run,
+                        key.hours,
+                        name,
+                        computed_at,
+                        seconds,
+                    ),
+                )
+        except (
+            OSError,
+            sqlite3.Error,
+            RuntimeError,
+            ValueError,
+        ) as error:  # netCDF reports a full disk as RuntimeError
+            raise StoreWriteError(f"forecast store: cannot write {final}: {error}") from error
         finally:
             temp.unlink(missing_ok=True)
-        computed_at = time.time()
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.digest, key.model_id, key.model_sha256, key.run, key.hours, name, computed_at, seconds),
-            )
         return RolloutRecord(key, final, computed_at, seconds)
 
     def delete_rollout(self, key: RunKey) -> None:
@@ -129,7 +215,16 @@ class ForecastStore:
 
     # -- forecast resources ---------------------------------------------------------------------------------
     def add_forecast(self, record: ForecastRecord) -> None:
+        """Index a forecast resource; `StoreWriteError` when the index refuses the row (full disk, ...)."""
         key = record.key
+        try:
+            self._insert_forecast(record, key)
+        except sqlite3.Error as error:
+            raise StoreWriteError(
+                f"forecast store {self.root}: cannot record forecast {record.id}: {error}"
+            ) from error
+
+    def _insert_forecast(self, record: ForecastRecord, key: RunKey) -> None:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

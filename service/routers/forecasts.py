@@ -210,7 +210,10 @@ async def forecast_data(
     record = _record(services, fid)
     data = await _data(services, catalog, record, forecast_fn)
     if data.path is None:
-        raise ApiError(409, f"forecast {fid}: not in the store")
+        problem = services.store.problem or "its file could not be written"
+        raise ApiError(
+            503, f"forecast {fid}: no download, the rollout is not stored ({problem}); map and stream work"
+        )
     path, bbox, schema = data.path, _bbox(record), _entry(catalog, record).schema
     if format == "zarr":
         render = lambda: zarr_zip_bytes(path, record.variables, bbox, schema=schema)  # noqa: E731

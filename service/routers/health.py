@@ -24,5 +24,6 @@ async def ready(request: Request) -> JSONResponse:
         "models": sorted(catalog.entries),
         "default_model": catalog.default_id,
         "errors": catalog.errors,
+        "store": {"writable": services.store.writable, "problem": services.store.problem},
     }
     return JSONResponse(body, status_code=200 if catalog.ready else 503)
