@@ -5,11 +5,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from fno_forecast.bundle import load_bundle
+from fno_forecast.data.channels import open_channels
 from fno_forecast.errors import ConfigError, ForecastError
-from fno_forecast.evaluation.scoring import evaluate_model, parse_leads, score_bundle, verifiable_inits
+from fno_forecast.evaluation.scoring import (
+    evaluate_model,
+    open_for_bundle,
+    parse_leads,
+    score_bundle,
+    verifiable_inits,
+)
 from tests.fixtures.bundle import tiny_state_array
 
 # Latitude-weighted RMSE (K) of the baselines on the NCEP validation period (shared data notes).
@@ -106,18 +114,39 @@ def test_evaluate_tiny_bundle_matches_hand_computed_persistence(tiny_bundle):
         evaluate_model(bundle, array, period="2014-07-15/2014-07-20", leads=(24,))
 
 
-@pytest.mark.slow
-def test_ncep_validation_baselines_match_the_shared_notes(ncep_nc, tmp_path):
-    from fno_forecast.data.channels import open_channels
+class ZeroTendency(torch.nn.Module):
+    """A network whose stepper forecast is persistence: no tendency at all."""
 
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.new_zeros(inputs.shape[0], self.channels, *inputs.shape[2:])
+
+
+def test_ncep_validation_baselines_match_the_shared_notes(ncep_nc, tmp_path):
     array = open_channels([ncep_nc]).array
-    path = build_ncep_bundle(tmp_path / "model", array)
-    skill = score_bundle(path, [ncep_nc], period="2014-07-01/2014-09-30", write=True)
-    assert skill["inits"] == 368
-    rmse = {r["lead_hours"]: r for r in skill["scores"] if r["metric"] == "rmse"}
+    bundle = load_bundle(build_ncep_bundle(tmp_path / "model", array))
+    bundle.stepper.network = ZeroTendency(1)  # fast, and the model must then score as persistence
+    result = evaluate_model(bundle, open_for_bundle(bundle, [ncep_nc]), period="2014-07-01/2014-09-30")
+    assert result.card.inits == 368
+    rmse = {r.lead_hours: r for r in result.card.rows if r.metric == "rmse"}
     for lead, value in PERSISTENCE.items():
-        assert rmse[lead]["persistence"] == pytest.approx(value, abs=0.01)
+        assert rmse[lead].persistence == pytest.approx(value, abs=0.01)
+        assert rmse[lead].model == pytest.approx(rmse[lead].persistence, rel=1e-5)
     for lead, value in CLIMATOLOGY.items():
-        assert rmse[lead]["climatology"] == pytest.approx(value, abs=0.015)
-    stored = json.loads((path / "model.json").read_text())["skill_card"]
-    assert stored == skill
+        assert rmse[lead].climatology == pytest.approx(value, abs=0.015)
+
+
+def test_score_bundle_stores_the_skill_card(tiny_bundle, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    data = tmp_path / "verify.nc"
+    array = tiny_state_array(n_steps=24, start="2014-07-01", seed=2)
+    z = array.sel(channel="z500").drop_vars("channel").expand_dims(level=[500.0], axis=1)
+    xr.Dataset({"air": array.sel(channel="air").drop_vars("channel"), "z": z}).to_netcdf(data)
+    skill = score_bundle(model, [data], period="2014-07-02/2014-07-03", leads=(6, 12), write=True)
+    assert skill["inits"] == 8 and len(skill["scores"]) == 2 * 3 * 2
+    assert json.loads((model / "model.json").read_text())["skill_card"] == skill
