@@ -43,6 +43,11 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 
+# One finished forecast, so that half the GETs on /v1/forecasts/{fid}/... reach a real resource.
+FUZZ_FORECAST_ID="$(curl -fsS -X POST -H 'Content-Type: application/json' -d '{"forecast_hours": 12}' \
+    "http://127.0.0.1:$PORT/v1/forecasts" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+export FUZZ_FORECAST_ID FUZZ_MODEL_ID="$(basename "$BUNDLE")"
+
 set +e
 SCHEMATHESIS_HOOKS=tests.robustness.fuzz_checks "$PYTHON" -m schemathesis.cli run \
     "http://127.0.0.1:$PORT/openapi.json" \

@@ -44,24 +44,33 @@ class LimitsMiddleware:
                 return
         received = 0
         limit = self.max_body_bytes
-        started = False
+        started = exceeded = False
+        reason = f"request body exceeds {limit} bytes"
 
         async def counting_receive() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def guarded_send(message: dict[str, Any]) -> None:
+            # The framework turns an exception raised while reading the body into its own 400; once the
+            # body went over the limit, that answer is replaced by the 413 (chunked bodies have no length).
             nonlocal started
+            if exceeded:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _reject(send, 413, reason, "body")
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except _BodyTooLarge:
             if not started:
-                await _reject(send, 413, f"request body exceeds {limit} bytes", "body")
+                await _reject(send, 413, reason, "body")

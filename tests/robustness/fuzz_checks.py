@@ -26,3 +26,17 @@ def error_body_is_json_with_reason(ctx, response, case) -> bool | None:
     if not isinstance(reason, str) or not reason.strip():
         raise AssertionError(f"{response.status_code} answer names no reason: {body!r:.200}")
     return None
+
+
+@schemathesis.hook
+def flatmap_path_parameters(ctx, path_parameters):
+    """Half the GETs name resources that exist (`FUZZ_FORECAST_ID`, `FUZZ_MODEL_ID`), to reach past the 404s."""
+    import os
+
+    from hypothesis import strategies as st
+
+    if not path_parameters or ctx.operation is None or ctx.operation.method.upper() != "GET":
+        return st.just(path_parameters)
+    known = {"fid": os.environ.get("FUZZ_FORECAST_ID"), "model_id": os.environ.get("FUZZ_MODEL_ID")}
+    real = {k: known[k] if known.get(k) else v for k, v in path_parameters.items()}
+    return st.sampled_from([path_parameters, real])
