@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from fno_forecast.cli import main
-from fno_forecast.data.channels import open_channels, to_channels
-from fno_forecast.data.coords import normalize_coords
+from fno_forecast.data.channels import open_channels
 from tests.test_forecast import user_dataset
 
 
@@ -38,15 +39,12 @@ def test_forecast_cli_writes_cf_netcdf(tiny_bundle, init_file, tmp_path, capsys)
     assert ds["valid_time"].values[-1] == np.datetime64("2014-03-03T06:00")  # init 03-02T06 + 24 h
     assert np.isfinite(ds["air"].values).all()
     # the data layer reads the forecast back as channels, with valid_time as the time axis
-    back = to_channels(normalize_coords(ds.swap_dims(lead_time="valid_time"), path=str(out), notes=[]))
+    back = open_channels([out])
     assert back.schema.channel_names == ("air", "z500")
     np.testing.assert_array_equal(back.array.sel(channel="air").values, ds["air"].values)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the data layer does not yet take a lead_time dim with valid_time as time"
-)
-def test_open_channels_reads_a_forecast_file(tiny_bundle, init_file, tmp_path):
+def test_open_channels_and_inspect_read_a_forecast_file(tiny_bundle, init_file, tmp_path, capsys):
     out = tmp_path / "fc.nc"
     main(
         [
@@ -62,6 +60,11 @@ def test_open_channels_reads_a_forecast_file(tiny_bundle, init_file, tmp_path):
         ]
     )
     assert open_channels([out]).array.sizes["time"] == 2
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--json"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["time"]["steps"] == 2 and schema["time"]["step_hours"] == 6
+    assert [c["name"] for c in schema["channels"]] == ["air", "z500"]
 
 
 def test_forecast_cli_zarr_and_several_inits(tiny_bundle, init_file, tmp_path):

@@ -133,6 +133,7 @@ def normalize_coords(dataset: xr.Dataset, *, path: str, notes: list[str]) -> xr.
 
     Appends a human-readable note to `notes` for every decision that changes the data's meaning.
     """
+    dataset = _forecast_as_time_series(dataset, path, notes)
     names = find_coords(dataset)
     if names.lat is None or names.lon is None:
         missing = [role for role, n in (("latitude", names.lat), ("longitude", names.lon)) if n is None]
@@ -177,6 +178,24 @@ def normalize_coords(dataset: xr.Dataset, *, path: str, notes: list[str]) -> xr.
     if "level" in dataset.variables:
         dataset = dataset.drop_vars("level") if dataset["level"].ndim == 0 else _level_to_hpa(dataset, notes)
     return dataset
+
+
+def _forecast_as_time_series(dataset: xr.Dataset, path: str, notes: list[str]) -> xr.Dataset:
+    """A forecast file (dims `lead_time`, coordinate `valid_time`) reads as a series over its valid times."""
+    if "lead_time" not in dataset.dims or "valid_time" not in dataset.coords:
+        return dataset
+    if "init_time" in dataset.dims:
+        if dataset.sizes["init_time"] > 1:
+            raise DataError(
+                path,
+                f"forecast file with {dataset.sizes['init_time']} init times: select one first "
+                "(e.g. xarray's .isel(init_time=0)) to read it as a time series",
+            )
+        dataset = dataset.isel(init_time=0)
+    if dataset["valid_time"].dims != ("lead_time",):
+        return dataset
+    notes.append("forecast file: its valid_time is used as the time axis")
+    return dataset.swap_dims(lead_time="valid_time").drop_vars("lead_time")
 
 
 def choose_member(
