@@ -107,6 +107,10 @@ def save_bundle(
         "tendency_std": stepper.tendency_std.detach().reshape(-1).cpu().contiguous(),
         "climatology": torch.from_numpy(np.ascontiguousarray(climatology.coefficients, dtype=np.float32)),
     }
+    if stepper.relaxation is not None:
+        arrays["relaxation"] = (
+            stepper.relaxation.detach().reshape(stepper.relaxation.shape[1:]).cpu().contiguous()
+        )
     weights = {
         k: v.detach().cpu().contiguous().clone() for k, v in tensor_state_dict(stepper.network).items()
     }
@@ -116,7 +120,11 @@ def save_bundle(
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
         "package_version": __version__,
-        "stepper": {"use_history": stepper.use_history, "use_climatology": stepper.use_climatology},
+        "stepper": {
+            "use_history": stepper.use_history,
+            "use_climatology": stepper.use_climatology,
+            "relaxation": stepper.relaxation is not None,
+        },
         "climatology": {"annual": climatology.annual, "diurnal": climatology.diurnal},
         "arrays": {name: list(value.shape) for name, value in arrays.items()},
     }
@@ -180,6 +188,9 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
         "tendency_std": (n_channels,),
         "climatology": (n_terms, n_channels, nlat, nlon),
     }
+    use_relaxation = bool(metadata["stepper"].get("relaxation", False))
+    if use_relaxation:
+        expected["relaxation"] = (n_channels, nlat, nlon)
     try:
         arrays = load_file(str(path / ARRAYS_FILE))
         weights = load_file(str(path / WEIGHTS_FILE))
@@ -220,6 +231,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
         climatology=climatology.coefficients if use_climatology else None,
         climatology_annual=climatology.annual,
         climatology_diurnal=climatology.diurnal,
+        relaxation=arrays["relaxation"].numpy() if use_relaxation else None,
     )
     stepper.to(device).eval()
     sha = _sha256([path / WEIGHTS_FILE, path / ARRAYS_FILE])

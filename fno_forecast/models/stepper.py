@@ -8,7 +8,11 @@ see normalisation and can never forget to de-normalise. One step:
    when `use_climatology`, the normalised harmonic climatology at the target time (it lets the network
    learn relaxation toward climatology, which is what keeps long rollouts from drifting);
 3. run the network, whose output is the tendency in units of the per-channel tendency std;
-4. `next = state + output * tendency_std` in physical units.
+4. `next = state + output * tendency_std` in physical units;
+5. with a `relaxation` field r `(C, H, W)` (needs the climatology), also `next -= r * (state - clim)`:
+   damped anomaly persistence, the AR(1) prior of the linear baselines, fitted on the training data.
+   The network learns what that prior misses, and long rollouts relax toward climatology instead of
+   drifting away from it.
 
 The statistics and climatology coefficients are buffers, so they travel with `state_dict` and the device.
 """
@@ -49,6 +53,7 @@ class Stepper(nn.Module):
         climatology: np.ndarray | None = None,
         climatology_annual: int = 0,
         climatology_diurnal: int = 0,
+        relaxation: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -81,6 +86,17 @@ class Stepper(nn.Module):
             self.register_buffer("climatology", torch.from_numpy(coefficients.copy()))
         else:
             self.climatology = None
+        if relaxation is not None:
+            if climatology is None:
+                raise ValueError("Stepper.relaxation: relaxation toward climatology needs the climatology")
+            relax = np.asarray(relaxation, dtype=np.float32)
+            if relax.shape != (n_channels, len(lat), len(lon)):
+                raise ValueError(
+                    f"Stepper.relaxation: expected shape ({n_channels}, {len(lat)}, {len(lon)}), got {relax.shape}"
+                )
+            self.register_buffer("relaxation", torch.from_numpy(relax.copy()).unsqueeze(0))
+        else:
+            self.relaxation = None
 
     @property
     def n_channels(self) -> int:
@@ -142,7 +158,11 @@ class Stepper(nn.Module):
             )
         inputs = self.network_inputs(state, time_hours=time_hours, previous=previous)
         tendency = self.network(inputs).float()
-        return state + tendency * self.tendency_std
+        following = state + tendency * self.tendency_std
+        if self.relaxation is not None:
+            target_clim = self.climatology_at(time_hours.to(torch.float64) + self.step_hours)
+            following = following - self.relaxation * (state - target_clim)
+        return following
 
 
 def build_stepper(
@@ -157,10 +177,13 @@ def build_stepper(
     tendency_std: np.ndarray,
     use_history: bool,
     climatology: object | None = None,
+    relaxation: np.ndarray | None = None,
 ) -> Stepper:
     """Build the network of a registered model and wrap it in a `Stepper`.
 
     `climatology` is a `fno_forecast.climatology.Climatology` to feed as a forcing input, or None.
+    With a `relaxation` prior the network's output layer starts at zero, so the untrained stepper is
+    exactly damped anomaly persistence and training only ever adds to a sound forecast.
     """
     from fno_forecast.data.schema import GridInfo
     from fno_forecast.models.registry import build_network
@@ -177,6 +200,8 @@ def build_stepper(
         out_channels=n_channels,
         grid=grid,  # type: ignore[arg-type]
     )
+    if relaxation is not None:
+        zero_output_layer(network)
     return Stepper(
         network,
         mean=mean,
@@ -189,4 +214,16 @@ def build_stepper(
         climatology=None if climatology is None else climatology.coefficients,  # type: ignore[attr-defined]
         climatology_annual=0 if climatology is None else climatology.annual,  # type: ignore[attr-defined]
         climatology_diurnal=0 if climatology is None else climatology.diurnal,  # type: ignore[attr-defined]
+        relaxation=relaxation,
     )
+
+
+def zero_output_layer(network: nn.Module) -> None:
+    """Zero the weights and bias of the last linear or convolution layer (the output projection)."""
+    layers = [m for m in network.modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
+    if not layers:
+        raise ValueError("zero_output_layer: the network has no linear or convolution layer")
+    with torch.no_grad():
+        layers[-1].weight.zero_()
+        if layers[-1].bias is not None:
+            layers[-1].bias.zero_()

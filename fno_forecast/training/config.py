@@ -52,6 +52,7 @@ class TrainConfig:
     # stepper inputs
     use_history: bool = True
     use_climatology: bool = True
+    relaxation: bool = True
     climatology_annual: int = 3
     climatology_diurnal: int = 2
     # optimisation
@@ -121,6 +122,8 @@ class TrainConfig:
             )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device: expected auto, cpu or cuda, got {self.device!r}")
+        if self.relaxation and not self.use_climatology:
+            raise ConfigError("relaxation: relaxation toward climatology needs use_climatology = true")
         self.model_config()  # validates the model keys
 
     def model_config(self) -> FNOConfig | SFNOConfig:

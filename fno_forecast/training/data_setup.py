@@ -21,6 +21,7 @@ from fno_forecast.data.timeaxis import parse_period, select_period
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.errors import ConfigError, DataError
 from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.relaxation import fit_relaxation
 
 
 def _iso(value: Any) -> str:
@@ -69,6 +70,7 @@ class TrainingData:
     val_period: str
     stats: ChannelStats
     climatology: Climatology
+    relaxation: np.ndarray | None
 
     @property
     def step_hours(self) -> float:
@@ -107,7 +109,8 @@ def load_training_data(path: str, config: TrainConfig) -> TrainingData:
             f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
-    return TrainingData(channels, array, train_period, val_period, stats, climatology)
+    relaxation = fit_relaxation(train_array, climatology) if config.relaxation else None
+    return TrainingData(channels, array, train_period, val_period, stats, climatology, relaxation)
 
 
 class WindowCache:

@@ -106,9 +106,10 @@ class Trainer:
             tendency_std=self.data.stats.tendency_std,
             use_history=config.use_history,
             climatology=self.data.climatology if config.use_climatology else None,
+            relaxation=self.data.relaxation,
         ).to(self.device)
         self.unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
-        if config.compile and self.device.type == "cuda":
+        if config.compile:
             self.stepper.network = torch.compile(self.stepper.network)  # type: ignore[assignment]
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

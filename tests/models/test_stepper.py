@@ -125,3 +125,37 @@ def test_rollout_names_the_step_that_blew_up() -> None:
                 n_steps=5,
             )
         )
+
+
+def test_relaxation_pulls_the_state_toward_the_target_climatology() -> None:
+    coefficients = np.zeros((1, 2, 5, 7), dtype=np.float32)
+    coefficients[0, 0], coefficients[0, 1] = 280.0, 5500.0
+    climatology = Climatology(coefficients, annual=0, diurnal=0)
+    relaxation = np.full((2, 5, 7), 0.25, dtype=np.float32)
+    stepper = Stepper(
+        Constant([0.0, 0.0]),
+        mean=np.array([280.0, 5500.0]),
+        std=np.array([10.0, 100.0]),
+        tendency_std=np.array([2.0, 20.0]),
+        lat=LAT,
+        lon=LON,
+        step_hours=6.0,
+        use_history=False,
+        climatology=climatology.coefficients,
+        relaxation=relaxation,
+    )
+    state = torch.tensor([290.0, 5300.0]).view(1, 2, 1, 1).expand(1, 2, 5, 7).clone()
+    out = stepper(state, time_hours=torch.zeros(1, dtype=torch.float64))
+    assert torch.allclose(out[0, :, 2, 3], torch.tensor([287.5, 5350.0]))
+    with pytest.raises(ValueError, match="needs the climatology"):
+        make_stepper(Constant([0.0, 0.0])).__class__(
+            Constant([0.0]),
+            mean=np.array([1.0]),
+            std=np.array([1.0]),
+            tendency_std=np.array([1.0]),
+            lat=LAT,
+            lon=LON,
+            step_hours=6.0,
+            use_history=False,
+            relaxation=np.zeros((1, 5, 7)),
+        )
