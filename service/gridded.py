@@ -19,6 +19,7 @@ import xarray as xr
 
 from fno_forecast.data.schema import DataSchema
 from service.engine import RolloutData
+from service.store import NETCDF_LOCK
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def subset_dataset(
 def netcdf_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *, schema: DataSchema) -> bytes:
     from fno_forecast.output import write_forecast
 
-    with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
+    with NETCDF_LOCK, xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
         target = write_forecast(
             subset_dataset(stored.load(), variables, bbox, schema=schema), Path(tmp) / "forecast.nc"
         )
@@ -77,7 +78,7 @@ def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *,
     from fno_forecast.output import write_forecast
 
     buffer = io.BytesIO()
-    with xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
+    with NETCDF_LOCK, xr.open_dataset(path) as stored, tempfile.TemporaryDirectory() as tmp:
         store = write_forecast(
             subset_dataset(stored.load(), variables, bbox, schema=schema), Path(tmp) / "forecast.zarr"
         )

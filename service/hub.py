@@ -11,19 +11,38 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
 import xarray as xr
 
 from service.cache import LRUCache
 from service.catalog import ModelEntry
 from service.engine import ForecastFunction, RolloutData, run_rollout, to_rollout_data
 from service.jobs import Job, JobManager
-from service.store import ForecastStore, RunKey, StoreWriteError
+from service.store import NETCDF_LOCK, ForecastStore, RunKey, StoreWriteError
 
 log = logging.getLogger(__name__)
 
 
 def run_key(entry: ModelEntry, run: str, hours: int) -> RunKey:
     return RunKey(model_id=entry.id, model_sha256=entry.sha256, run=run, hours=hours)
+
+
+def initial_window(entry: ModelEntry, run: str) -> xr.Dataset:
+    """The initial states a rollout from `run` needs (it and the steps before it), read into memory.
+
+    Reading under `NETCDF_LOCK` here keeps the rollout itself, on a worker thread, off the NetCDF library
+    (initial states open lazily from the user's file). Falls back to the whole dataset when its time axis
+    cannot be sliced (the library then reports what is wrong with it).
+    """
+    states = entry.initial_states
+    try:
+        end = np.datetime64(run.replace("Z", ""), "ns")
+        start = end - np.timedelta64(int(round(3 * entry.step_hours * 3600)), "s")
+        window = states.sel(time=slice(start, end))
+    except (KeyError, TypeError, ValueError):
+        window = states
+    with NETCDF_LOCK:
+        return window.load()
 
 
 class ForecastHub:
@@ -62,7 +81,7 @@ class ForecastHub:
     ) -> RolloutData:
         record = self.store.rollout(key)
         if record is not None:
-            with xr.open_dataset(record.path) as stored:
+            with NETCDF_LOCK, xr.open_dataset(record.path) as stored:
                 data = to_rollout_data(
                     stored.load(),
                     key=key,
@@ -86,7 +105,7 @@ class ForecastHub:
         dataset, seconds = run_rollout(
             forecast_fn,
             bundle=entry.bundle,
-            initial_state=entry.initial_states,
+            initial_state=initial_window(entry, key.run),
             run=key.run,
             hours=key.hours,
             on_lead=job.report,

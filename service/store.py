@@ -33,6 +33,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# netCDF-C (under netCDF4 and xarray) is not thread-safe, and xarray's own locks do not cover closing files
+# from another thread: two rollout workers writing or reading NetCDF at once crashed the server with a
+# segfault in libnetcdf under the soak test. Every NetCDF open/read/write of the service holds this lock;
+# it is process-wide because the C library's state is.
+NETCDF_LOCK = threading.RLock()
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
     key TEXT PRIMARY KEY, model_id TEXT NOT NULL, model_sha256 TEXT NOT NULL, run TEXT NOT NULL,
@@ -178,7 +184,8 @@ class ForecastStore:
             raise StoreWriteError(self.problem)
         temp = self.files / f".{key.digest}.{os.getpid()}.{threading.get_ident()}.tmp.nc"
         try:
-            write(temp)
+            with NETCDF_LOCK:
+                write(temp)
             with open(temp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
