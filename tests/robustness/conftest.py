@@ -25,10 +25,10 @@ def live_server(
     """A factory of started `fno-forecast serve` processes on loopback; every one is stopped afterwards."""
     started: list[LiveServer] = []
 
-    def start(*, store_dir: Path | None = None, **options) -> LiveServer:
+    def start(*, store_dir: Path | None = None, initial_states: Path | None = None, **options) -> LiveServer:
         server = LiveServer(
             bundle=tiny_bundle,
-            initial_states=initial_states_nc,
+            initial_states=initial_states or initial_states_nc,
             store_dir=store_dir or tmp_path / "store",
             log_path=tmp_path / f"server-{len(started)}.log",
             **options,

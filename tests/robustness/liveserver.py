@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,10 +33,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_assets(directory: Path) -> tuple[Path, Path]:
-    """The tiny bundle at `directory/models/tiny` and its initial states at `directory/init.nc`."""
+def write_initial_states(path: Path, *, n_steps: int) -> Path:
+    """`n_steps` 6-hourly initial states on the tiny grid from 2013-01-01T00 (runs from T06 on have history)."""
+    import xarray as xr
+
+    from tests.fixtures.bundle import tiny_state_array
+
+    array = tiny_state_array(n_steps=n_steps)
+    dataset = xr.Dataset(
+        {
+            "air": array.sel(channel="air", drop=True).assign_attrs(units="K"),
+            "z": array.sel(channel="z500", drop=True)
+            .expand_dims(level=[500.0], axis=1)
+            .assign_attrs(units="m"),
+        }
+    )
+    dataset["level"].attrs["units"] = "hPa"
+    dataset.to_netcdf(path)
+    return path
+
+
+def run_times(n_steps: int) -> tuple[str, ...]:
+    """The runs `write_initial_states(n_steps=...)` offers that have a previous step: T06 onwards."""
+    start = np.datetime64("2013-01-01T00:00")
+    return tuple(str(start + np.timedelta64(6 * i, "h")) for i in range(1, n_steps))
+
+
+def prepare_assets(directory: Path, *, n_steps: int = 6) -> tuple[Path, Path]:
+    """The tiny bundle at `directory/models/tiny` and `n_steps` initial states at `directory/init.nc`."""
     from tests.fixtures.bundle import build_tiny_bundle
-    from tests.service.conftest import write_initial_states
 
     directory = Path(directory)
     bundle = directory / "models" / "tiny"
@@ -42,7 +69,7 @@ def prepare_assets(directory: Path) -> tuple[Path, Path]:
         build_tiny_bundle(bundle)
     init = directory / "init.nc"
     if not init.is_file():
-        write_initial_states(init)
+        write_initial_states(init, n_steps=n_steps)
     return bundle, init
 
 

@@ -1,7 +1,8 @@
 """A bounded soak load on a live server: concurrent keep-alive clients mixing cached points, new rollouts
 (distinct runs and horizons) and bad requests, with latency, status and server-RSS accounting.
 
-Used by `tests/robustness/test_soak.py` (short) and `benchmarks/soak.py` (long, printed figures).
+Used by `tests/robustness/test_soak.py` (short) and `benchmarks/soak.py` (long, printed figures); the server
+must serve `INIT_STEPS` initial states (`liveserver.prepare_assets(..., n_steps=INIT_STEPS)`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from tests.robustness.liveserver import read_rss_kib
+from tests.robustness.liveserver import read_rss_kib, run_times
 
-RUNS = ("2013-01-01T06:00", "2013-01-01T12:00", "2013-01-01T18:00", "2013-01-02T00:00", "2013-01-02T06:00")
+INIT_STEPS = 40  # initial states the soak server gets: 39 runs x 64 horizons = 2496 distinct rollouts
 CACHED = (
     "/v1/forecast?latitude=40&longitude=-120&forecast_hours=24",
     "/v1/forecast?latitude=45,35&longitude=240,250&forecast_hours=24&hourly=air",
@@ -54,6 +55,7 @@ class SoakResult:
     connection_errors: list[str] = field(default_factory=list)
     rss_start_kib: int = 0
     rss_end_kib: int = 0
+    new_rollouts: int = 0
 
     @property
     def requests(self) -> int:
@@ -70,7 +72,8 @@ class SoakResult:
     def summary(self) -> str:
         lines = [
             f"requests {self.requests} in {self.seconds:.0f} s ({self.requests / self.seconds:.0f}/s): "
-            + ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items())),
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items()))
+            + f" (new rollouts computed {self.new_rollouts})",
             "statuses " + ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items())),
             f"server errors {len(self.server_errors)}, unexpected statuses {len(self.unexpected)}, "
             f"connection errors {len(self.connection_errors)}",
@@ -87,21 +90,25 @@ class SoakResult:
 
 
 class _NewRuns:
-    """Distinct (run, horizon) pairs, each asked for once: every one is a fresh rollout."""
+    """Distinct (run, horizon) pairs, each computed once: every one is a fresh rollout. A pair refused with
+    429 (queue full) is asked for again later."""
 
     def __init__(self, max_hours: int) -> None:
-        pairs = list(itertools.product(RUNS, range(6, max_hours + 1, 6)))
+        pairs = list(itertools.product(run_times(INIT_STEPS), range(6, max_hours + 1, 6)))
         random.Random(0).shuffle(pairs)
-        self._pairs = iter(pairs)
+        self._paths = [
+            f"/v1/forecast?latitude=41&longitude=-115&forecast_hours={hours}&run={run}"
+            for run, hours in pairs
+        ]
         self._lock = threading.Lock()
 
     def next_path(self) -> str | None:
         with self._lock:
-            pair = next(self._pairs, None)
-        if pair is None:
-            return None
-        run, hours = pair
-        return f"/v1/forecast?latitude=41&longitude=-115&forecast_hours={hours}&run={run}"
+            return self._paths.pop() if self._paths else None
+
+    def refused(self, path: str) -> None:
+        with self._lock:
+            self._paths.insert(0, path)
 
 
 def _request(
@@ -112,7 +119,10 @@ def _request(
     if kind == "new_run":
         path = new_runs.next_path()
         if path is not None:
-            return kind, client.get(path)
+            response = client.get(path)
+            if response.status_code == 429:
+                new_runs.refused(path)
+            return kind, response
         kind = "cached"
         return kind, client.get(rng.choice(CACHED))
     if rng.random() < 0.2:
@@ -165,7 +175,9 @@ def run_soak(
                 with lock:
                     result.kinds[kind] += 1
                     result.statuses[response.status_code] += 1
-                    if now >= measuring_from:
+                    if kind == "new_run" and response.status_code == 200:
+                        result.new_rollouts += 1
+                    if now >= measuring_from and response.status_code != 429:
                         result.latencies[kind].append(elapsed)
                     if response.status_code >= 500:
                         result.server_errors.append(
