@@ -223,6 +223,24 @@ class Trainer:
         budget = None if max_minutes is None else max_minutes * 60.0
         val_seconds, stopped = 0.0, False
         c = self.config
+        if progress.global_step == 0 and self.stepper.relaxation is not None:
+            # The untrained stepper is the damped-persistence prior: a candidate the training must beat.
+            val_start = time.monotonic()
+            result = self._validate()
+            val_seconds = time.monotonic() - val_start
+            best_state, best_result = self._network_state(), result
+            progress = replace(progress, best_score=result.score, best_epoch=-1)
+            metrics.write(
+                {
+                    "epoch": 0,
+                    "stage": 0,
+                    "val_rmse": result.rmse,
+                    "val_score": result.score,
+                    "val_seconds": val_seconds,
+                    "global_step": 0,
+                }
+            )
+            self._log(f"epoch 0 (prior: damped anomaly persistence) val {result.summary()}")
         while progress.epoch < c.total_epochs and not stopped:
             stage, steps = c.epoch_plan(progress.epoch)
             dataset = self.windows.train(steps)

@@ -46,12 +46,12 @@ def test_default_split_validates_on_the_last_15_percent(trained: Path) -> None:
 
 def test_metrics_lines_per_epoch_and_learning_lowers_loss(trained: Path) -> None:
     lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in lines] == [1, 2, 3]
-    assert [r["stage"] for r in lines] == [1, 1, 2] and lines[2]["rollout_steps"] == 2
-    for record in lines:
+    assert [r["epoch"] for r in lines] == [0, 1, 2, 3]  # epoch 0 scores the untrained prior
+    assert [r["stage"] for r in lines] == [0, 1, 1, 2] and lines[3]["rollout_steps"] == 2
+    for record in lines[1:]:
         assert {"train_loss", "val_rmse", "lr", "samples_per_s", "elapsed_s"} <= set(record)
         assert record["samples_per_s"] > 0
-    assert lines[1]["train_loss"] < lines[0]["train_loss"]
+    assert lines[2]["train_loss"] < lines[1]["train_loss"]
 
 
 def test_the_bundle_holds_the_best_validation_weights(trained: Path) -> None:
@@ -85,7 +85,7 @@ def test_budget_ends_cleanly_with_a_bundle(tmp_path: Path) -> None:
     bundle = load_bundle(out / "model")
     assert bundle.metadata["training"]["stopped_by_budget"] is True
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 1
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
 
 
 def test_explicit_periods_and_bad_data_are_reported(
