@@ -49,13 +49,15 @@ FUZZ_FORECAST_ID="$(curl -fsS -X POST -H 'Content-Type: application/json' -d '{"
 export FUZZ_FORECAST_ID FUZZ_MODEL_ID="$(basename "$BUNDLE")"
 
 set +e
-SCHEMATHESIS_HOOKS=tests.robustness.fuzz_checks "$PYTHON" -m schemathesis.cli run \
+# From the temporary folder, so that schemathesis' own cache (.schemathesis/) stays out of the repository.
+(cd "$WORK" && PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=tests.robustness.fuzz_checks \
+    "$PYTHON" -m schemathesis.cli run \
     "http://127.0.0.1:$PORT/openapi.json" \
     --checks not_a_server_error,error_body_is_json_with_reason \
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_SECONDS" \
     --phases examples,coverage,fuzzing --workers 1 --seed 1 --no-color \
     --header "Authorization: Bearer $TOKEN" \
-    --request-timeout 60 --generation-database none --suppress-health-check all
+    --request-timeout 60 --generation-database none --suppress-health-check all)
 STATUS=$?
 set -e
 if grep -q "Traceback" "$WORK/server.log"; then
