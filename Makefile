@@ -1,6 +1,7 @@
 # The README's two commands: `make serve` and `make test`. Each sets itself up first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PORT ?= 8000
 
 .PHONY: install install-browser serve test test-fast lint format
 
@@ -14,7 +15,7 @@ install-browser: install
 	else scripts/install-browser.sh $(VENV); fi
 
 serve: install
-	$(VENV)/bin/fno-forecast serve
+	$(VENV)/bin/fno-forecast serve --port $(PORT)
 
 test: install install-browser lint
 	$(PY) -m pytest -q
