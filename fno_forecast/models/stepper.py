@@ -9,8 +9,9 @@ see normalisation and can never forget to de-normalise. One step:
    learn relaxation toward climatology, which is what keeps long rollouts from drifting);
 3. run the network, whose output is the tendency in units of the per-channel tendency std;
 4. `next = state + output * tendency_std` in physical units;
-5. with a `relaxation` field r `(C, H, W)` (needs the climatology), also `next -= r * (state - clim)`:
-   damped anomaly persistence, the AR(1) prior of the linear baselines, fitted on the training data.
+5. with a `relaxation` field r `(C, H, W)` (needs the climatology), also add the climatological
+   tendency and damp the anomaly: `next += clim(t+1) - clim(t) - r * (state - clim(t))`, i.e. damped
+   anomaly persistence, the AR(1) prior of the linear baselines, fitted on the training data.
    The network learns what that prior misses, and long rollouts relax toward climatology instead of
    drifting away from it.
 
@@ -160,8 +161,10 @@ class Stepper(nn.Module):
         tendency = self.network(inputs).float()
         following = state + tendency * self.tendency_std
         if self.relaxation is not None:
-            target_clim = self.climatology_at(time_hours.to(torch.float64) + self.step_hours)
-            following = following - self.relaxation * (state - target_clim)
+            hours = time_hours.to(torch.float64)
+            now_clim = self.climatology_at(hours)
+            next_clim = self.climatology_at(hours + self.step_hours)
+            following = following + (next_clim - now_clim) - self.relaxation * (state - now_clim)
         return following
 
 

@@ -67,3 +67,29 @@ def test_relaxation_round_trips_and_starts_as_damped_persistence(tmp_path: Path)
     with torch.no_grad():
         out = bundle.stepper(state, time_hours=torch.zeros(1, dtype=torch.float64))
     assert torch.allclose(out, torch.full_like(state, 258.0))
+
+
+def test_untrained_stepper_follows_the_climatological_cycle_and_damps_the_anomaly() -> None:
+    coefficients = np.zeros((3, 1, 3, 4), dtype=np.float32)
+    coefficients[0] = 280.0
+    coefficients[2] = 4.0  # diurnal cosine: 284 K at 00 UTC, 280 K at 06 UTC
+    climatology = Climatology(coefficients, annual=0, diurnal=1)
+    grid = GridInfo.from_arrays(LAT, LON)
+    config = resolve_defaults(FNOConfig(hidden_channels=4, n_layers=1), grid)
+    stepper = build_stepper(
+        model_name="fno",
+        model_config=config,
+        grid_lat=LAT,
+        grid_lon=LON,
+        step_hours=6.0,
+        mean=np.array([280.0]),
+        std=np.array([3.0]),
+        tendency_std=np.array([1.0]),
+        use_history=False,
+        climatology=climatology,
+        relaxation=np.full((1, 3, 4), 0.5, dtype=np.float32),
+    )
+    state = torch.full((1, 1, 3, 4), 286.0)  # anomaly +2 K at 00 UTC
+    with torch.no_grad():
+        out = stepper(state, time_hours=torch.zeros(1, dtype=torch.float64))
+    assert torch.allclose(out, torch.full_like(state, 281.0), atol=1e-4)  # 280 + 0.5 * 2
