@@ -1,0 +1,140 @@
+"""Training throughput (samples/s): our one-step training step against neuraloperator's own Trainer.
+
+Both sides train the same FNO (same config, same input channels) on the same NCEP windows with the same
+batch size and AdamW. neuraloperator's `Trainer.train` gets what it expects: a DataLoader of dicts
+`{"x": inputs, "y": target}` (inputs precomputed once, so it does less work per step than we do) and its
+default `LpLoss(d=2)`; its own `epoch_train_time` is the figure. Ours is `Trainer._train_step` over the
+batches of `epoch_batches`, timed the same way (one epoch over `--samples` windows, after a warm-up).
+
+    python benchmarks/train_throughput.py --data ../shared/data/ncep_air_2013-2014.nc --samples 320
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--samples", type=int, default=320)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--warmup-batches", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="alternate ours/theirs this many times")
+    return parser.parse_args()
+
+
+def build_ours(args: argparse.Namespace, out: Path):  # noqa: ANN201 - benchmark helper
+    from fno_forecast.training.config import load_config
+    from fno_forecast.training.loop import Trainer
+
+    config = load_config(
+        None,
+        overrides={
+            "train_period": "2013-01-01/2014-06-30",
+            "val_period": "2014-07-01/2014-09-30",
+            "hidden_channels": args.hidden,
+            "n_modes_lat": 12,
+            "n_modes_lon": 24,
+            "domain_padding": 0.25,
+            "batch_size": args.batch_size,
+            "warmup_steps": 0,
+        },
+    )
+    return Trainer(config, data_path=args.data, out_dir=out, quiet=True)
+
+
+def time_ours(trainer, args: argparse.Namespace) -> float:  # noqa: ANN001
+    from fno_forecast.training.schedule import epoch_batches
+
+    dataset = trainer.windows.train(1)
+    batches = epoch_batches(
+        n_windows=len(dataset),
+        epoch=0,
+        seed=0,
+        batch_size=args.batch_size,
+        rank=0,
+        world_size=1,
+        cap=args.samples,
+    )
+    for batch in batches[: args.warmup_batches]:
+        trainer._train_step(dataset.batch(batch), 1)
+    start = time.perf_counter()
+    for batch in batches:
+        trainer._train_step(dataset.batch(batch), 1)
+    return sum(len(b) for b in batches) / (time.perf_counter() - start)
+
+
+def build_theirs(trainer, args: argparse.Namespace):  # noqa: ANN001, ANN201
+    """neuraloperator's Trainer on the same network architecture, fed precomputed inputs and targets."""
+    from neuralop.training import Trainer as NeuralopTrainer
+    from torch.utils.data import DataLoader, Dataset
+
+    from fno_forecast.models.registry import build_network
+
+    stepper = trainer.stepper
+    dataset = trainer.windows.train(1)
+    indices = list(range(min(args.samples, len(dataset))))
+    batch = dataset.batch(indices)
+    with torch.no_grad():
+        x = stepper.network_inputs(
+            batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous")
+        )
+        y = (batch["targets"][:, 0] - batch["state"]) / stepper.tendency_std
+
+    class Pairs(Dataset):
+        def __len__(self) -> int:
+            return x.shape[0]
+
+        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+            return {"x": x[i], "y": y[i]}
+
+    loader = DataLoader(Pairs(), batch_size=args.batch_size, shuffle=True, drop_last=True)
+    torch.manual_seed(0)
+    network = build_network(
+        trainer.config.model,
+        trainer.model_config,
+        in_channels=x.shape[1],
+        out_channels=y.shape[1],
+        grid=trainer.data.channels.schema.grid,
+    )
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
+    runner = NeuralopTrainer(model=network, n_epochs=1, device="cpu", verbose=False)
+    return runner, loader, optimizer, scheduler
+
+
+def time_theirs(parts, args: argparse.Namespace) -> float:  # noqa: ANN001
+    runner, loader, optimizer, scheduler = parts
+    metrics = runner.train(train_loader=loader, test_loaders={}, optimizer=optimizer, scheduler=scheduler)
+    n = len(loader) * args.batch_size
+    return n / metrics["epoch_train_time"]
+
+
+def main() -> None:
+    args = parse_args()
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, hidden {args.hidden}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = build_ours(args, Path(tmp))
+        theirs = build_theirs(trainer, args)
+        time_theirs(theirs, args)  # warm-up epoch
+        ours_runs, theirs_runs = [], []
+        for _ in range(args.repeats):
+            ours_runs.append(time_ours(trainer, args))
+            theirs_runs.append(time_theirs(theirs, args))
+    ours, theirs_best = max(ours_runs), max(theirs_runs)
+    print(f"ours      {ours:8.1f} samples/s   runs {[round(v, 1) for v in ours_runs]}")
+    print(f"neuralop  {theirs_best:8.1f} samples/s   runs {[round(v, 1) for v in theirs_runs]}")
+    print(f"ratio     {ours / theirs_best:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
