@@ -71,7 +71,7 @@ class TrainConfig:
     rollout_samples_per_epoch: int = 0
     activation_checkpointing: bool = False
     # validation
-    val_leads_hours: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0, 240.0)
+    val_leads_hours: tuple[float, ...] = ()  # empty: 6, 24, 72, 120, 240 h rounded up to whole data steps
     val_init_stride: int = 1
     val_batch_size: int = 64
     # run
@@ -114,7 +114,7 @@ class TrainConfig:
             raise ConfigError(f"rollout_steps: every entry must be >= 1, got {list(self.rollout_steps)}")
         if self.stage1_epochs + len(self.rollout_steps) == 0:
             raise ConfigError("stage1_epochs, rollout_steps: at least one epoch must be configured")
-        if not self.val_leads_hours or any(h <= 0 for h in self.val_leads_hours):
+        if any(h <= 0 for h in self.val_leads_hours):
             raise ConfigError(f"val_leads_hours: expected positive hours, got {list(self.val_leads_hours)}")
         if any(w < 0 for w in self.channel_weights):
             raise ConfigError(

@@ -10,6 +10,7 @@ from fno_forecast.cli import main
 from fno_forecast.errors import ConfigError
 from fno_forecast.models.registry import FNOConfig
 from fno_forecast.training.config import TrainConfig, load_config, parse_override
+from fno_forecast.training.data_setup import lead_steps_for
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
 
@@ -97,3 +98,17 @@ def test_cli_reports_config_errors_in_one_line(capsys: pytest.CaptureFixture[str
     code = main(["train", "--data", "x.nc", "--out", str(tmp_path), "--set", "bogus=1", "--print-config"])
     assert code == 2
     assert "unknown key(s) bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("step_hours", "expected"),
+    [(6.0, (1, 4, 12, 20, 40)), (24.0, (1, 3, 5, 10)), (1.0, (6, 24, 72, 120, 240)), (720.0, (1,))],
+)
+def test_default_validation_leads_follow_the_data_step(step_hours: float, expected: tuple[int, ...]) -> None:
+    assert lead_steps_for((), step_hours=step_hours) == expected
+
+
+def test_given_validation_leads_must_be_whole_steps() -> None:
+    assert lead_steps_for((6.0, 24.0), step_hours=6.0) == (1, 4)
+    with pytest.raises(ConfigError, match="val_leads_hours: 6 h is not a multiple of the data step 24 h"):
+        lead_steps_for((6.0, 24.0), step_hours=24.0)
