@@ -19,7 +19,7 @@ RUN TORCH_INDEX_URL="${TORCH_INDEX_URL}" FNO_EXTRAS="${FNO_EXTRAS}" FNO_EDITABLE
     && find /opt/venv -name "__pycache__" -type d -prune -exec rm -rf {} +
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 fno \
+RUN groupadd --gid 10001 fno && useradd --create-home --uid 10001 --gid 10001 fno \
     && mkdir -p /models /data /var/lib/fno-forecast \
     && chown fno:fno /models /data /var/lib/fno-forecast
 COPY --from=build /opt/venv /opt/venv
@@ -27,7 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     FNO_STORE_DIR=/var/lib/fno-forecast \
     FNO_MODELS_DIR=/models
-USER fno
+USER 10001:10001
 WORKDIR /home/fno
 VOLUME ["/models", "/data", "/var/lib/fno-forecast"]
 EXPOSE 8000
