@@ -165,6 +165,23 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def _check_weight_shapes(expected: dict, weights: dict, *, path: Path) -> None:
+    """Refuse weights whose names or shapes differ from the network the metadata describes."""
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise BundleError(
+            f"{path}: weights do not match the model in metadata (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]})"
+        )
+    for key, tensor in expected.items():
+        if tuple(tensor.shape) != tuple(weights[key].shape):
+            raise BundleError(
+                f"{path}: weight {key!r} has shape {tuple(weights[key].shape)}, the model in metadata "
+                f"needs {tuple(tensor.shape)}"
+            )
+
+
 def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
     """Load a bundle directory. Raises `BundleError` on missing files or metadata that lies about shapes."""
     from safetensors import SafetensorError
@@ -208,6 +225,12 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     use_climatology = bool(options["use_climatology"])
     in_channels = stepper_in_channels(n_channels, use_history=use_history, use_climatology=use_climatology)
     try:
+        # Shapes first, on the meta device: metadata that lies (a huge width, say) allocates nothing.
+        with torch.device("meta"):
+            skeleton = build_network(
+                name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
+            )
+        _check_weight_shapes(tensor_state_dict(skeleton), weights, path=path / WEIGHTS_FILE)
         network = build_network(
             name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
         )

@@ -65,8 +65,21 @@ def test_weights_that_do_not_match_the_config_are_refused(tiny_bundle: Path, tmp
     metadata = json.loads((path / "model.json").read_text())
     metadata["model"]["config"]["hidden_channels"] = 16
     (path / "model.json").write_text(json.dumps(metadata))
-    with pytest.raises(BundleError, match="weights do not match"):
+    with pytest.raises(BundleError, match="weight .* has shape .* the model in metadata needs"):
         load_bundle(path)
+
+
+def test_a_huge_width_in_metadata_is_refused_without_allocating_it(tiny_bundle: Path, tmp_path: Path) -> None:
+    import resource
+
+    path = _copy(tiny_bundle, tmp_path)
+    metadata = json.loads((path / "model.json").read_text())
+    metadata["model"]["config"]["hidden_channels"] = 100_000  # ~1 TB of spectral weights if it were built
+    (path / "model.json").write_text(json.dumps(metadata))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(BundleError, match="the model in metadata needs"):
+        load_bundle(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # kB
 
 
 def test_missing_and_corrupt_files_are_named(tiny_bundle: Path, tmp_path: Path) -> None:
