@@ -15,7 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model bundle folder (default: the bundled default model)")
     parser.add_argument("--data", nargs="+", required=True, help="verification data files or globs")
     parser.add_argument("--period", required=True, help="init period START/END (both days included)")
-    parser.add_argument("--leads", default="6,24,72,120,240", help="lead hours, comma separated")
+    parser.add_argument(
+        "--leads",
+        default=None,
+        help="lead hours, comma separated (default: 6,24,72,120,240 rounded up to whole model steps)",
+    )
     parser.add_argument("--json", help="write the scores as JSON to this file")
     parser.add_argument("--plots", help="write PNG plots (skill curves, a map panel) into this folder")
     parser.add_argument(
@@ -31,14 +35,16 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fno_forecast.bundle import default_bundle_path, load_bundle, update_skill_card
-    from fno_forecast.data.timeaxis import parse_period
+    from fno_forecast.data.timeaxis import lead_steps_for, parse_period
     from fno_forecast.evaluation.scorecard import write_scorecard
     from fno_forecast.evaluation.scoring import evaluate_model, open_for_bundle, parse_leads
 
     parse_period(args.period)  # a malformed period fails before any work
-    leads = parse_leads(args.leads)
+    given = parse_leads(args.leads) if args.leads is not None else ()
     model_path = Path(args.model) if args.model else default_bundle_path()
     bundle = load_bundle(model_path)
+    step = bundle.schema.step_hours
+    leads = given or tuple(n * step for n in lead_steps_for((), step_hours=step))
     array = open_for_bundle(bundle, args.data)
     result = evaluate_model(
         bundle,

@@ -9,6 +9,7 @@ the step is a gap (reported with its dates), any other difference makes the axis
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.errors import DataError
+from fno_forecast.errors import ConfigError, DataError
 
 HOURS_PER_MONTH = 365.2425 * 24.0 / 12.0
 _EPOCH = "hours since 1970-01-01 00:00:00"
@@ -239,3 +240,25 @@ def select_period(array: xr.DataArray, period: str | tuple[Any, Any]) -> xr.Data
             f"period {period!r} holds no time steps (data covers {info.start} .. {info.end})",
         )
     return array.isel(time=np.flatnonzero(mask))
+
+
+DEFAULT_LEADS_HOURS = (6.0, 24.0, 72.0, 120.0, 240.0)
+
+
+def lead_steps_for(
+    leads_hours: tuple[float, ...], *, step_hours: float, name: str = "val_leads_hours"
+) -> tuple[int, ...]:
+    """Lead times in steps; each lead given must be a whole number of steps (else a ConfigError naming `name`).
+
+    No leads given: 6, 24, 72, 120 and 240 h, each rounded up to whole data steps (on daily data: 1, 3, 5
+    and 10 steps), so the defaults work on any time step.
+    """
+    if not leads_hours:
+        return tuple(sorted({max(1, math.ceil(h / step_hours - 1e-9)) for h in DEFAULT_LEADS_HOURS}))
+    steps = []
+    for hours in leads_hours:
+        ratio = hours / step_hours
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise ConfigError(f"{name}: {hours:g} h is not a multiple of the data step {step_hours:g} h")
+        steps.append(int(round(ratio)))
+    return tuple(steps)

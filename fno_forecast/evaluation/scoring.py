@@ -18,14 +18,14 @@ import torch
 import xarray as xr
 
 from fno_forecast.bundle import Bundle, check_compatible
-from fno_forecast.data.timeaxis import format_time, period_mask, times_to_hours
+from fno_forecast.data.timeaxis import DEFAULT_LEADS_HOURS, format_time, period_mask, times_to_hours
 from fno_forecast.errors import ConfigError, ForecastError
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
 from fno_forecast.evaluation.metrics import SkillAccumulator, latitude_weights
 from fno_forecast.evaluation.scorecard import Scorecard
 from fno_forecast.forecast import lead_steps
 
-DEFAULT_LEADS: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0, 240.0)
+DEFAULT_LEADS: tuple[float, ...] = DEFAULT_LEADS_HOURS
 Progress = Callable[[int, int], None]
 
 

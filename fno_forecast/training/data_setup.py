@@ -7,7 +7,6 @@ because only windows wholly inside a period are used (`WindowDataset(period=...)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -18,32 +17,11 @@ import xarray as xr
 from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.stats import ChannelStats, compute_stats
-from fno_forecast.data.timeaxis import parse_period, select_period
+from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.errors import ConfigError, DataError
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.relaxation import fit_relaxation
-
-DEFAULT_LEADS_HOURS = (6.0, 24.0, 72.0, 120.0, 240.0)
-
-
-def lead_steps_for(leads_hours: tuple[float, ...], *, step_hours: float) -> tuple[int, ...]:
-    """Validation leads in steps; each lead given must be a whole number of data steps.
-
-    No leads given: 6, 24, 72, 120 and 240 h, each rounded up to whole data steps (on daily data: 1, 3, 5
-    and 10 steps), so the defaults work on any time step.
-    """
-    if not leads_hours:
-        return tuple(sorted({max(1, math.ceil(h / step_hours - 1e-9)) for h in DEFAULT_LEADS_HOURS}))
-    steps = []
-    for hours in leads_hours:
-        ratio = hours / step_hours
-        if abs(ratio - round(ratio)) > 1e-6:
-            raise ConfigError(
-                f"val_leads_hours: {hours:g} h is not a multiple of the data step {step_hours:g} h"
-            )
-        steps.append(int(round(ratio)))
-    return tuple(steps)
 
 
 def _iso(value: Any) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from fno_forecast.cli import main
+from fno_forecast.data.timeaxis import lead_steps_for
 from fno_forecast.errors import ConfigError
 from fno_forecast.models.registry import FNOConfig
 from fno_forecast.training.config import TrainConfig, load_config, parse_override
-from fno_forecast.training.data_setup import lead_steps_for
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
 
