@@ -11,6 +11,7 @@ Files are `torch.save` dictionaries of tensors and plain numbers, loaded with `w
 from __future__ import annotations
 
 import io
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ def load_checkpoint(directory: Path) -> dict[str, Any] | None:
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError) as error:
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as error:
+        # A truncated zip raises OSError; weights_only refuses pickled objects with UnpicklingError.
         raise ConfigError(f"{path}: cannot resume from this checkpoint ({error})") from error
     state["progress"] = Progress(**state["progress"])
     return state

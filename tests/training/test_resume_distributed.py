@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -35,28 +36,40 @@ def _global_step(out: Path) -> tuple[int, bool]:
     return progress["global_step"], progress["finished"]
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
-    data = write_tiny_data(tmp_path / "tiny.nc")
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
+    """An uninterrupted tiny run: (data file, output folder, total steps)."""
+    root = tmp_path_factory.mktemp("resume")
+    data = write_tiny_data(root / "tiny.nc")
+    straight = root / "straight"
     assert main(train_args(data, straight, *LONGER)) == 0
     total = _global_step(straight)[0]
     assert total > 20
+    return data, straight, total
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_run_resumes_to_the_same_weights(
+    straight_run: tuple[Path, Path, int], tmp_path: Path, seed: int
+) -> None:
+    """SIGKILL at a random step (one per seed), resume, and end with bit-identical weights."""
+    data, straight, total = straight_run
+    killed = tmp_path / "killed"
     command = [sys.executable, "-m", "fno_forecast", *train_args(data, killed, *LONGER)]
     process = subprocess.Popen(command, env=_env())
-    target = total // 2
+    target = random.Random(seed).randint(2, total - 2)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         step, finished = _global_step(killed)
         if step >= target:
             process.send_signal(signal.SIGKILL)
             break
-        time.sleep(0.01)
+        time.sleep(0.005)
     process.wait(timeout=30)
     step, finished = _global_step(killed)
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert 0 < step < total and not finished
+    assert 0 < step < total and not finished  # the checkpoint left by the kill loads: never half-written
 
     assert main([*train_args(data, killed, *LONGER), "--resume"]) == 0
     a = torch.load(straight / "checkpoint.pt", weights_only=True)
@@ -69,6 +82,26 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
         load_file(killed / "model" / "weights.safetensors"),
     )
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_truncated_checkpoint_is_refused_in_one_line(
+    straight_run: tuple[Path, Path, int], tmp_path: Path
+) -> None:
+    data, straight, _ = straight_run
+    out = tmp_path / "broken"
+    out.mkdir()
+    raw = (straight / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(raw[: len(raw) // 2])
+    result = subprocess.run(
+        [sys.executable, "-m", "fno_forecast", *train_args(data, out, *LONGER), "--resume"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "checkpoint.pt: cannot resume from this checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
