@@ -103,7 +103,7 @@ def evaluate_model(
     *,
     period: str,
     leads: Sequence[float] = DEFAULT_LEADS,
-    batch_size: int = 128,
+    batch_size: int = 32,
     map_lead: float | None = None,
     model_label: str | None = None,
     data_label: str | None = None,
