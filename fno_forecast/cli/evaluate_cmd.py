@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         leads=leads,
         batch_size=args.batch_size,
         map_lead=args.map_lead,
-        model_label=str(model_path),
+        model_label=args.model or "bundled default model",
         data_label=", ".join(args.data),
         on_progress=lambda done, total: print(f"inits {done}/{total}", file=sys.stderr),
     )
