@@ -33,26 +33,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_initial_states(path: Path, *, n_steps: int) -> Path:
-    """`n_steps` 6-hourly initial states on the tiny grid from 2013-01-01T00 (runs from T06 on have history)."""
-    import xarray as xr
-
-    from tests.fixtures.bundle import tiny_state_array
-
-    array = tiny_state_array(n_steps=n_steps)
-    dataset = xr.Dataset(
-        {
-            "air": array.sel(channel="air", drop=True).assign_attrs(units="K"),
-            "z": array.sel(channel="z500", drop=True)
-            .expand_dims(level=[500.0], axis=1)
-            .assign_attrs(units="m"),
-        }
-    )
-    dataset["level"].attrs["units"] = "hPa"
-    dataset.to_netcdf(path)
-    return path
-
-
 def run_times(n_steps: int) -> tuple[str, ...]:
     """The runs `write_initial_states(n_steps=...)` offers that have a previous step: T06 onwards."""
     start = np.datetime64("2013-01-01T00:00")
@@ -61,7 +41,7 @@ def run_times(n_steps: int) -> tuple[str, ...]:
 
 def prepare_assets(directory: Path, *, n_steps: int = 6) -> tuple[Path, Path]:
     """The tiny bundle at `directory/models/tiny` and `n_steps` initial states at `directory/init.nc`."""
-    from tests.fixtures.bundle import build_tiny_bundle
+    from tests.fixtures.bundle import build_tiny_bundle, write_initial_states
 
     directory = Path(directory)
     bundle = directory / "models" / "tiny"

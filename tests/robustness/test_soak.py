@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.robustness.liveserver import write_initial_states
+from tests.fixtures.bundle import write_initial_states
 from tests.robustness.soakload import INIT_STEPS, run_soak
 
 

@@ -15,25 +15,9 @@ from service.app import create_app
 from service.deps import get_forecast_function
 from service.engine import library_forecast
 from service.settings import ServiceSettings
-from tests.fixtures.bundle import tiny_state_array
+from tests.fixtures.bundle import write_initial_states
 
 INIT_STEPS = 6  # 2013-01-01T00 .. 2013-01-02T06; the tiny model uses history, so runs from T06 on work
-
-
-def write_initial_states(path: Path) -> Path:
-    """The tiny grid's first steps as a user's file: `air` (K) and `z` at level 500 hPa (m)."""
-    array = tiny_state_array(n_steps=INIT_STEPS)
-    dataset = xr.Dataset(
-        {
-            "air": array.sel(channel="air", drop=True).assign_attrs(units="K"),
-            "z": array.sel(channel="z500", drop=True)
-            .expand_dims(level=[500.0], axis=1)
-            .assign_attrs(units="m"),
-        }
-    )
-    dataset["level"].attrs["units"] = "hPa"
-    dataset.to_netcdf(path)
-    return path
 
 
 class CountingForecast:
@@ -63,7 +47,7 @@ class CountingForecast:
 
 @pytest.fixture(scope="session")
 def initial_states_nc(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_initial_states(tmp_path_factory.mktemp("init") / "init.nc")
+    return write_initial_states(tmp_path_factory.mktemp("init") / "init.nc", n_steps=INIT_STEPS)
 
 
 @pytest.fixture()
