@@ -38,17 +38,17 @@ class TrainConfig:
     train_period: str = ""
     val_period: str = ""
     val_fraction: float = 0.15
-    # model
+    # model: the flat TOML keys of FNOConfig/SFNOConfig, with their defaults taken from FNOConfig
     model: Literal["fno", "sfno"] = "fno"
-    hidden_channels: int = 0
-    n_layers: int = 4
-    n_modes_lat: int = 0
-    n_modes_lon: int = 0
-    domain_padding: float = -1.0
-    factorization: Literal["dense", "tucker"] = "dense"
-    rank: float = 0.5
-    lifting_channel_ratio: float = 2.0
-    projection_channel_ratio: float = 2.0
+    hidden_channels: int = FNOConfig.hidden_channels
+    n_layers: int = FNOConfig.n_layers
+    n_modes_lat: int = FNOConfig.n_modes_lat
+    n_modes_lon: int = FNOConfig.n_modes_lon
+    domain_padding: float = FNOConfig.domain_padding
+    factorization: Literal["dense", "tucker"] = FNOConfig.factorization
+    rank: float = FNOConfig.rank
+    lifting_channel_ratio: float = FNOConfig.lifting_channel_ratio
+    projection_channel_ratio: float = FNOConfig.projection_channel_ratio
     # stepper inputs
     use_history: bool = True
     use_climatology: bool = True
