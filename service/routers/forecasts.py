@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import numpy as np
@@ -178,8 +178,15 @@ async def _data(
 
 
 async def _cached(
-    request: Request, services: Services, etag_parts: tuple, media_type: str, data: RolloutData, render
+    request: Request,
+    services: Services,
+    etag_parts: tuple,
+    media_type: str,
+    data: RolloutData,
+    render: Callable[[], bytes | tuple[bytes, dict[str, str]]],
 ) -> Response:
+    """Render once per ETag (off the event loop) and answer from the cache; `render` may also return
+    headers that travel with its body (the map's plot geometry)."""
     etag = make_etag(*etag_parts)
     rendered = services.responses.get(("etag", etag.encode()))
     if rendered is None:
