@@ -182,6 +182,15 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     # Within a displayed pixel or so (mouse positions are whole CSS pixels); the grid step is 2.5 degrees.
     assert float(page.input_value("#lat")) == pytest.approx(lat, abs=0.1)
     assert float(page.input_value("#lon")) == pytest.approx(lon, abs=0.1)
+
+    # The point request of the click may still be in flight when the form shows the new latitude.
+    def clicked_request() -> bool:
+        urls = [x[0] for x in exchanges if "/v1/forecast?" in x[0]]
+        return bool(urls) and abs(float(parse_qs(urlparse(urls[-1]).query)["latitude"][0]) - lat) < 0.1
+
+    deadline = time.monotonic() + 30
+    while not clicked_request() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     point_url, status, _, _ = last(lambda u: "/v1/forecast?" in u)
     assert status == 200
     clicked = parse_qs(urlparse(point_url).query)
