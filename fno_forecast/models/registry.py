@@ -4,7 +4,8 @@ Two families are registered:
 
 - `fno`: `neuralop.models.FNO`, dense or Tucker-factorised spectral weights. Regional grids are not
   periodic, so the network pads them (domain padding) before its FFTs; without padding the FFT wraps
-  Alaska into the Atlantic. Global grids are periodic in longitude and need no padding there.
+  Alaska into the Atlantic. Padded sizes are rounded up to FFT-friendly ones (`models.padding`).
+  Global grids are periodic in longitude and need no padding there.
 - `sfno`: `neuralop.models.SFNO` on torch-harmonics spherical harmonics. It only makes sense on a
   global equiangular (poles included) or Gaussian grid, and refuses anything else with a `ConfigError`.
 
@@ -23,17 +24,23 @@ from torch import nn
 
 from fno_forecast.data.schema import GridInfo
 from fno_forecast.errors import ConfigError
+from fno_forecast.models.padding import FastFFTPadding
 
 
 @dataclass(frozen=True)
 class FNOConfig:
-    """Fourier neural operator. `n_modes_*` are kept Fourier modes per dimension (0 = from the grid)."""
+    """Fourier neural operator. `n_modes_*` are kept Fourier modes per dimension (0 = from the grid).
+
+    `domain_padding` is the fraction of each dimension padded on each side (-1 = from the grid); with
+    `fft_padding` the padded size is then rounded up to an FFT-friendly one (`models.padding`).
+    """
 
     hidden_channels: int = 0
     n_layers: int = 4
     n_modes_lat: int = 0
     n_modes_lon: int = 0
     domain_padding: float = -1.0
+    fft_padding: bool = True
     factorization: Literal["dense", "tucker"] = "dense"
     rank: float = 0.5
     lifting_channel_ratio: float = 2.0
@@ -107,7 +114,8 @@ def resolve_defaults(config: FNOConfig | SFNOConfig, grid: GridInfo) -> FNOConfi
     """Fill the zero (automatic) fields from the grid size.
 
     Modes: half the grid in each dimension (the Nyquist limit of an rfft), capped at 32 x 64. Hidden
-    width: 32 on grids up to 64 x 128, 64 above. Padding: 25% on regional grids, none on global ones.
+    width: 32 on grids up to 64 x 128, 64 above. Padding: 12.5% per side on regional grids (rounded up
+    to FFT-friendly sizes: at least a quarter of the grid between opposite edges), none on global ones.
     """
     values = asdict(config)
     nlat, nlon = grid.nlat, grid.nlon
@@ -118,7 +126,7 @@ def resolve_defaults(config: FNOConfig | SFNOConfig, grid: GridInfo) -> FNOConfi
     if config.hidden_channels == 0:
         values["hidden_channels"] = 32 if nlat * nlon <= 64 * 128 else 64
     if isinstance(config, FNOConfig) and config.domain_padding == -1.0:
-        values["domain_padding"] = 0.0 if grid.is_global else 0.25
+        values["domain_padding"] = 0.0 if grid.is_global else 0.125
     return type(config)(**values)
 
 
@@ -169,7 +177,7 @@ def build_network(
         padding = config.domain_padding
         if padding > 0 and grid.is_global:
             padding = [padding, 0.0]
-        return FNO(
+        network = FNO(
             **common,
             domain_padding=padding if padding else None,
             factorization=None if config.factorization == "dense" else "tucker",
@@ -177,6 +185,10 @@ def build_network(
             implementation="factorized" if config.factorization == "tucker" else "reconstructed",
             conv_module=_fp32_conv(SpectralConv),
         )
+        if padding and config.fft_padding:
+            fractions = tuple(padding) if isinstance(padding, list) else (padding, padding)
+            network.domain_padding = FastFFTPadding(fractions)
+        return network
     if name == "sfno" and isinstance(config, SFNOConfig):
         sht_grid = sht_grid_of(grid)
         return SFNO(**common, conv_module=_fp32_conv(SphericalConv, sht_grids=sht_grid))

@@ -68,7 +68,7 @@ def test_bf16_autocast_keeps_spectral_transform_in_fp32(name: str, config, grid:
 def test_regional_grid_is_padded_and_global_longitude_is_not() -> None:
     regional = resolve_defaults(FNOConfig(), REGIONAL)
     global_ = resolve_defaults(FNOConfig(), GLOBAL)
-    assert regional.domain_padding == 0.25
+    assert regional.domain_padding == 0.125
     assert global_.domain_padding == 0.0
     assert (regional.n_modes_lat, regional.n_modes_lon) == (6, 13)
     assert regional.hidden_channels == 32
