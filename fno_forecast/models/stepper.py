@@ -134,36 +134,59 @@ class Stepper(nn.Module):
         return torch.einsum("bt,tchw->bchw", design_t, self.climatology)
 
     def network_inputs(
-        self, state: torch.Tensor, *, time_hours: torch.Tensor, previous: torch.Tensor | None
+        self,
+        state: torch.Tensor,
+        *,
+        time_hours: torch.Tensor,
+        previous: torch.Tensor | None,
+        target_climatology: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`(B, in, H, W)` network inputs; `target_climatology` saves recomputing `climatology_at`."""
         target_hours = time_hours.to(torch.float64) + self.step_hours
         parts = [self.normalise(state)]
         if self.use_history:
             parts.append(self.normalise(state if previous is None else previous))
         if self.use_climatology:
-            parts.append(self.normalise(self.climatology_at(target_hours)))
+            if target_climatology is None:
+                target_climatology = self.climatology_at(target_hours)
+            parts.append(self.normalise(target_climatology))
         parts.append(self.time_features(target_hours).to(state.device))
         parts.append(self.static.expand(state.shape[0], -1, -1, -1))
         return torch.cat(parts, dim=1)
 
     def forward(
-        self, state: torch.Tensor, *, time_hours: torch.Tensor, previous: torch.Tensor | None = None
+        self,
+        state: torch.Tensor,
+        *,
+        time_hours: torch.Tensor,
+        previous: torch.Tensor | None = None,
+        climatology_offset: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next state `(B, C, H, W)` from `state` valid at `time_hours` (`(B,)` float64 hours since 1970).
 
         Without `previous`, a history-using stepper takes the state itself as its previous state.
+        `climatology_offset` `(B, C, H, W)` shifts the climatology the stepper sees and relaxes toward
+        (`fno_forecast.recent_anomaly`); it needs a stepper built with a climatology.
         """
         if state.ndim != 4 or state.shape[1] != self.n_channels:
             raise ValueError(
                 f"Stepper: expected state (batch, {self.n_channels}, lat, lon), got {tuple(state.shape)}"
             )
-        inputs = self.network_inputs(state, time_hours=time_hours, previous=previous)
+        if climatology_offset is not None and not self.use_climatology:
+            raise ValueError("Stepper: climatology_offset needs a stepper built with a climatology")
+        hours = time_hours.to(torch.float64)
+        next_clim = self.climatology_at(hours + self.step_hours) if self.use_climatology else None
+        if next_clim is not None and climatology_offset is not None:
+            next_clim = next_clim + climatology_offset
+        inputs = self.network_inputs(
+            state, time_hours=time_hours, previous=previous, target_climatology=next_clim
+        )
         tendency = self.network(inputs).float()
         following = state + tendency * self.tendency_std
-        if self.relaxation is not None:
-            hours = time_hours.to(torch.float64)
+        if self.relaxation is not None and next_clim is not None:
             now_clim = self.climatology_at(hours)
-            next_clim = self.climatology_at(hours + self.step_hours)
+            if climatology_offset is not None:
+                now_clim = now_clim + climatology_offset
             following = following + (next_clim - now_clim) - self.relaxation * (state - now_clim)
         return following
 
