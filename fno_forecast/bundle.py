@@ -2,7 +2,8 @@
 
 ```
 model.json           metadata: model name + config, channel schema, grid, step, stepper options,
-                     training data and periods, package version, array shapes, skill card
+                     training data and periods, package version, array shapes, skill card and the
+                     recent-anomaly correction of the climatology (`fno_forecast.recent_anomaly`)
 weights.safetensors  the network's state dict
 arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon)
 ```
@@ -32,6 +33,7 @@ from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, stepper_in_channels
+from fno_forecast.recent_anomaly import RecentAnomalyCorrection
 
 BUNDLE_FORMAT = "fno-forecast-bundle"
 BUNDLE_VERSION = 1
@@ -59,6 +61,12 @@ class Bundle:
     @property
     def skill_card(self) -> dict[str, Any] | None:
         return self.metadata.get("skill_card")
+
+    @property
+    def recent_anomaly(self) -> RecentAnomalyCorrection | None:
+        """The climatology correction fitted at training time (`fno_forecast.recent_anomaly`), if any."""
+        values = self.metadata.get("recent_anomaly")
+        return None if values is None else RecentAnomalyCorrection.from_dict(values)
 
 
 def default_bundle_path() -> Path:
@@ -192,12 +200,28 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     try:
         schema = DataSchema.from_dict(metadata["schema"])
         name = metadata["model"]["name"]
-        config = model_config_from_dict(name, metadata["model"]["config"])
+        config_values = dict(metadata["model"]["config"])
+        if name == "fno":
+            # Bundles written before FFT-friendly padding existed padded to neuraloperator's exact sizes.
+            config_values.setdefault("fft_padding", False)
+        config = model_config_from_dict(name, config_values)
         options = metadata["stepper"]
         clim_meta = metadata["climatology"]
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
     n_channels, nlat, nlon = len(schema.channels), schema.grid.nlat, schema.grid.nlon
+    if metadata.get("recent_anomaly") is not None:
+        try:
+            correction = RecentAnomalyCorrection.from_dict(metadata["recent_anomaly"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise BundleError(f"{path / METADATA_FILE}: invalid recent_anomaly ({error})") from error
+        if any(len(c) != n_channels for c in correction.coefficients):
+            raise BundleError(
+                f"{path / METADATA_FILE}: recent_anomaly has coefficients for a different number of "
+                f"channels than the schema's {n_channels}"
+            )
+        if not options.get("use_climatology"):
+            raise BundleError(f"{path / METADATA_FILE}: recent_anomaly needs a stepper with a climatology")
     n_terms = 1 + 2 * int(clim_meta["annual"]) + 2 * int(clim_meta["diurnal"])
     expected = {
         "mean": (n_channels,),

@@ -40,6 +40,8 @@ class PreparedForecast:
     lon: np.ndarray
     n_steps: int
     step_hours: float
+    climatology_offset: np.ndarray | None = None
+    offset_days: tuple[float, ...] = ()
 
 
 def lead_steps(lead_hours: float, step_hours: float, *, name: str = "lead_hours") -> int:
@@ -187,6 +189,7 @@ def prepare(
                 f"initial_state: the {name} at {format_time(times[chosen[bad[0]]])} has NaN or Inf values "
                 f"in channel {bundle.schema.channel_names[bad[1]]}"
             )
+    offset, offset_days = _climatology_offset(bundle, array, chosen)
     return PreparedForecast(
         state=state,
         previous=previous,
@@ -196,7 +199,32 @@ def prepare(
         lon=np.asarray(array["lon"].values),
         n_steps=n_steps,
         step_hours=bundle.step_hours,
+        climatology_offset=offset,
+        offset_days=offset_days,
     )
+
+
+def _climatology_offset(
+    bundle: Bundle, array: xr.DataArray, chosen: np.ndarray
+) -> tuple[np.ndarray | None, tuple[float, ...]]:
+    """The recent-anomaly offsets of the chosen inits from the history before them (None without one)."""
+    from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+
+    correction = bundle.recent_anomaly
+    if correction is None:
+        return None, ()
+    low = max(0, int(chosen.min()) - longest_window_steps(correction, bundle.step_hours))
+    high = int(chosen.max()) + 1
+    block = np.asarray(array.isel(time=slice(low, high)).values, dtype=np.float32)
+    offsets, used = recent_anomaly_offsets(
+        correction,
+        climatology=bundle.climatology,
+        block=block,
+        block_hours=times_to_hours(np.asarray(array["time"].values)[low:high]),
+        init_positions=chosen - low,
+        step_hours=bundle.step_hours,
+    )
+    return offsets, tuple(used)
 
 
 def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple[float, np.ndarray]]:
@@ -208,6 +236,7 @@ def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple
         state = torch.from_numpy(prepared.state).to(device)
         previous = None if prepared.previous is None else torch.from_numpy(prepared.previous).to(device)
         hours = torch.from_numpy(prepared.init_hours.astype(np.float64)).to(device)
+        offset = prepared.climatology_offset
         steps = rollout(
             bundle.stepper,
             state,
@@ -215,6 +244,7 @@ def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple
             step_hours=prepared.step_hours,
             n_steps=prepared.n_steps,
             previous=previous,
+            climatology_offset=None if offset is None else torch.from_numpy(offset).to(device),
         )
         for step, fields in enumerate(steps, start=1):
             yield step * prepared.step_hours, fields.float().cpu().numpy()
@@ -230,6 +260,12 @@ def forecast_steps(
     first step is run, so a bad request fails before any work.
     """
     prepared = prepare(bundle, initial_state, lead_hours, init_times=init_times)
+    yield from _dataset_steps(bundle, prepared, initial_state)
+
+
+def _dataset_steps(
+    bundle: Bundle, prepared: PreparedForecast, initial_state: xr.Dataset
+) -> Iterator[tuple[float, xr.Dataset]]:
     for lead, fields in rollout_fields(bundle, prepared):
         yield (
             lead,
@@ -256,11 +292,13 @@ def forecast(
     DataError (an initial state the data layer cannot read).
     """
     pieces: list[xr.Dataset] = []
-    n_steps = lead_steps(lead_hours, bundle.step_hours)
-    for index, (lead, piece) in enumerate(
-        forecast_steps(bundle, initial_state, lead_hours, init_times=init_times), start=1
-    ):
+    prepared = prepare(bundle, initial_state, lead_hours, init_times=init_times)
+    for index, (lead, piece) in enumerate(_dataset_steps(bundle, prepared, initial_state), start=1):
         pieces.append(piece)
         if on_step is not None:
-            on_step(index, n_steps, lead)
-    return finish_forecast(pieces, bundle=bundle, initial_state=initial_state, version=__version__)
+            on_step(index, prepared.n_steps, lead)
+    result = finish_forecast(pieces, bundle=bundle, initial_state=initial_state, version=__version__)
+    if prepared.offset_days:
+        # How many days of history set each init's climatology correction (0: none was available).
+        result.attrs["recent_anomaly_days"] = ",".join(f"{d:g}" for d in prepared.offset_days)
+    return result

@@ -19,12 +19,14 @@ def rollout(
     n_steps: int,
     previous: torch.Tensor | None = None,
     check_finite: bool = True,
+    climatology_offset: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield `n_steps` successive states `(B, C, H, W)`, each `step_hours` after the one before.
 
     `state` is valid at `time_hours` (`(B,)` float64 hours since 1970); `previous` is the state one step
     earlier (history-using steppers take `state` itself when it is missing). Gradients flow through the
-    whole rollout unless the caller runs it under `torch.no_grad()`. A step that produces NaN or Inf
+    whole rollout unless the caller runs it under `torch.no_grad()`. `climatology_offset` `(B, C, H, W)`
+    is passed to every step (`fno_forecast.recent_anomaly`). A step that produces NaN or Inf
     raises `ForecastError` naming the step and its lead time, instead of silently yielding garbage.
     """
     if n_steps < 0:
@@ -32,7 +34,12 @@ def rollout(
     hours = time_hours.to(torch.float64)
     current = state
     for step in range(1, n_steps + 1):
-        following = stepper(current, time_hours=hours, previous=previous)
+        if climatology_offset is None:
+            following = stepper(current, time_hours=hours, previous=previous)
+        else:
+            following = stepper(
+                current, time_hours=hours, previous=previous, climatology_offset=climatology_offset
+            )
         if check_finite and not bool(torch.isfinite(following).all()):
             raise ForecastError(
                 f"rollout: step {step} (lead {step * step_hours:g} h) produced NaN or Inf values"

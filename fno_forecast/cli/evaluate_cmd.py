@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-skill-card", action="store_true", help="store the scores as the bundle's skill card"
     )
+    parser.add_argument(
+        "--no-recent-anomaly",
+        action="store_true",
+        help="score without the bundle's recent-anomaly correction of the climatology (an ablation)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         model_label=args.model or "bundled default model",
         data_label=", ".join(args.data),
         on_progress=lambda done, total: print(f"inits {done}/{total}", file=sys.stderr),
+        recent_anomaly=not args.no_recent_anomaly,
     )
     print(result.card.format_table(), end="")
     if args.json:

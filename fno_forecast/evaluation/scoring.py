@@ -108,13 +108,18 @@ def evaluate_model(
     model_label: str | None = None,
     data_label: str | None = None,
     on_progress: Progress | None = None,
+    recent_anomaly: bool = True,
 ) -> Evaluation:
     """Score `bundle` on a canonical array `(time, channel, lat, lon)` for inits within `period`.
 
     The array must hold the bundle's channels on its grid; it may extend past the period (the verifying
     times of late inits come from there). `map_lead` keeps the first init's fields at that lead (default:
     the middle lead) for a map panel. `on_progress(inits_done, inits_total)` reports each chunk.
+    With `recent_anomaly` (and a bundle that has one) each init's climatology is corrected from the
+    history before it, as `forecast` does; False scores the network and its climatology alone.
     """
+    from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+
     if batch_size < 1:
         raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
     leads = tuple(sorted({float(v) for v in leads}))
@@ -150,12 +155,25 @@ def evaluate_model(
     }
     map_fields = None
     device = next(iter(bundle.stepper.buffers())).device
+    correction = bundle.recent_anomaly if recent_anomaly else None
+    reach = longest_window_steps(correction, bundle.step_hours)
     for start in range(0, inits.size, batch_size):
         chunk = slice(start, min(start + batch_size, inits.size))
         needed = [inits[chunk], verify[chunk].ravel()] + ([previous[chunk]] if use_history else [])
-        low = int(min(n.min() for n in needed))
+        low = max(0, int(min(n.min() for n in needed)) - reach)
         high = int(max(n.max() for n in needed))
         window = np.asarray(array.isel(time=slice(low, high + 1)).values, dtype=np.float32)
+        offset = None
+        if correction is not None:
+            offsets, _ = recent_anomaly_offsets(
+                correction,
+                climatology=bundle.climatology,
+                block=window,
+                block_hours=hours[low : high + 1],
+                init_positions=inits[chunk] - low,
+                step_hours=bundle.step_hours,
+            )
+            offset = torch.from_numpy(offsets).to(device)
         state = window[inits[chunk] - low]
         init_hours = hours[inits[chunk]]
         prev = torch.from_numpy(window[previous[chunk] - low]).to(device) if use_history else None
@@ -170,6 +188,7 @@ def evaluate_model(
                 step_hours=bundle.step_hours,
                 n_steps=max(steps),
                 previous=prev,
+                climatology_offset=offset,
             )
             for step, fields in enumerate(produced, start=1):
                 if step not in wanted:

@@ -1,6 +1,7 @@
 """What the trainer reads: channels, the train/validation split, statistics and climatology.
 
-Statistics and the climatology come from the training period only. With no periods given, the last
+Statistics, the climatology, the relaxation prior and the recent-anomaly correction come from the
+training period only. With no periods given, the last
 `val_fraction` of the time steps validate and everything before trains. Test periods are never touched
 because only windows wholly inside a period are used (`WindowDataset(period=...)`).
 """
@@ -20,6 +21,7 @@ from fno_forecast.data.stats import ChannelStats, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.errors import ConfigError, DataError
+from fno_forecast.recent_anomaly import RecentAnomalyCorrection, fit_recent_anomaly_correction
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.relaxation import fit_relaxation
 
@@ -71,6 +73,7 @@ class TrainingData:
     stats: ChannelStats
     climatology: Climatology
     relaxation: np.ndarray | None
+    recent_anomaly: RecentAnomalyCorrection | None = None
 
     @property
     def step_hours(self) -> float:
@@ -101,7 +104,12 @@ def load_training_data(path: str, config: TrainConfig) -> TrainingData:
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
     relaxation = fit_relaxation(train_array, climatology) if config.relaxation else None
-    return TrainingData(channels, array, train_period, val_period, stats, climatology, relaxation)
+    recent = None
+    if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
+        recent = fit_recent_anomaly_correction(
+            train_array, climatology, step_hours=float(channels.schema.step_hours)
+        )
+    return TrainingData(channels, array, train_period, val_period, stats, climatology, relaxation, recent)
 
 
 class WindowCache:

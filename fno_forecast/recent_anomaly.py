@@ -1,0 +1,192 @@
+"""Correct the climatology toward the recent anomaly, by an amount fitted out of sample.
+
+A harmonic climatology fitted on one or two years has sampling error: a cool summer in the training data
+*is* the climatology of summer. Inside the training period the anomalies from that climatology are
+small and do not persist (the fit absorbed them), so a network trained there learns to relax every
+anomaly back to it. Outside the training period the climatology is off by a slowly varying field (on the
+NCEP validation summer its error has an RMS of 0.78 K), and the recent anomaly carries that error into
+the future: the mean anomaly of the last 14 days is the best single predictor of the 5-10 day anomaly.
+
+How much of it persists cannot be measured in sample, so it is fitted by cross-validation inside the
+training period: a climatology fitted on its first two thirds, anomalies on the held-out last third,
+and per channel the least-squares coefficient `c` of the 5-10 day anomaly on the mean anomaly of the
+previous `D` days, for several windows `D`. A forecast then relaxes toward `clim + c * mean anomaly of
+the last D days` (the stepper's `climatology_offset`), using the window with the lowest held-out error
+that the initial state's history covers, or none when it covers none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from fno_forecast.climatology import Climatology, fit_climatology, hours_since_epoch
+
+DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
+DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
+
+
+@dataclass(frozen=True)
+class RecentAnomalyCorrection:
+    """Coefficients per window (days) and channel, and the held-out RMSE each window achieved."""
+
+    window_days: tuple[float, ...]
+    coefficients: tuple[tuple[float, ...], ...]
+    heldout_rmse: tuple[float, ...]
+    climatology_rmse: float
+    fitted_on: str
+    held_out: str
+    target_hours: tuple[float, float] = DEFAULT_TARGET_HOURS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_days": list(self.window_days),
+            "coefficients": [list(c) for c in self.coefficients],
+            "heldout_rmse": list(self.heldout_rmse),
+            "climatology_rmse": self.climatology_rmse,
+            "fitted_on": self.fitted_on,
+            "held_out": self.held_out,
+            "target_hours": list(self.target_hours),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RecentAnomalyCorrection:
+        correction = cls(
+            window_days=tuple(float(d) for d in values["window_days"]),
+            coefficients=tuple(tuple(float(x) for x in c) for c in values["coefficients"]),
+            heldout_rmse=tuple(float(r) for r in values["heldout_rmse"]),
+            climatology_rmse=float(values["climatology_rmse"]),
+            fitted_on=str(values["fitted_on"]),
+            held_out=str(values["held_out"]),
+            target_hours=tuple(float(h) for h in values.get("target_hours", DEFAULT_TARGET_HOURS)),  # type: ignore[arg-type]
+        )
+        n = len(correction.window_days)
+        if len(correction.coefficients) != n or len(correction.heldout_rmse) != n:
+            raise ValueError("recent_anomaly: window_days, coefficients and heldout_rmse differ in length")
+        return correction
+
+    def ranked_windows(self) -> list[int]:
+        """Window indices, best held-out RMSE first; windows no better than climatology are left out."""
+        useful = [i for i, r in enumerate(self.heldout_rmse) if r < self.climatology_rmse]
+        return sorted(useful, key=lambda i: self.heldout_rmse[i])
+
+
+def _window_steps(days: float, step_hours: float) -> int:
+    return max(1, int(round(days * 24.0 / step_hours)))
+
+
+def fit_recent_anomaly_correction(
+    train_array: xr.DataArray,
+    climatology: Climatology,
+    *,
+    step_hours: float,
+    window_days: tuple[float, ...] = DEFAULT_WINDOW_DAYS,
+    target_hours: tuple[float, float] = DEFAULT_TARGET_HOURS,
+) -> RecentAnomalyCorrection | None:
+    """Fit the coefficients on a canonical training array; None when it is too short to hold out a third.
+
+    `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds.
+    """
+    times = train_array["time"].values
+    hours = hours_since_epoch(times)
+    n_time = len(times)
+    split = int(round(n_time * 2 / 3))
+    lead_lo = max(1, int(round(target_hours[0] / step_hours)))
+    lead_hi = max(lead_lo, int(round(target_hours[1] / step_hours)))
+    longest = max(_window_steps(d, step_hours) for d in window_days)
+    n_terms = 1 + 2 * climatology.annual + 2 * climatology.diurnal
+    if split < 2 * n_terms or n_time - split < longest + lead_hi + 8:
+        return None
+    if not np.allclose(np.diff(hours[split:]), step_hours):
+        return None  # the cumulative sums below need a regular held-out time axis
+    first = fit_climatology(
+        train_array.isel(time=slice(0, split)), annual=climatology.annual, diurnal=climatology.diurnal
+    )
+    values = np.asarray(train_array.isel(time=slice(split, None)).values, dtype=np.float64)
+    anomalies = values - first.at_hours(hours[split:]).astype(np.float64)
+    lat = np.asarray(train_array["lat"].values, dtype=np.float64)
+    weights = np.clip(np.cos(np.radians(lat)), 0.0, None)
+    weights = (weights / weights.mean())[None, None, :, None]
+    zero = np.zeros((1, *anomalies.shape[1:]))
+    csum = np.concatenate([zero, np.cumsum(anomalies, axis=0)])
+    csum2 = np.concatenate([zero, np.cumsum(anomalies**2, axis=0)])
+    n_leads = lead_hi - lead_lo + 1
+    inits = np.arange(longest - 1, anomalies.shape[0] - lead_hi)
+    # For init t: the sum (and sum of squares) of the anomalies at t + lead_lo .. t + lead_hi.
+    target_sum = csum[inits + lead_hi + 1] - csum[inits + lead_lo]
+    target_sq = csum2[inits + lead_hi + 1] - csum2[inits + lead_lo]
+    spatial_count = float(np.prod(anomalies.shape[2:])) * len(inits) * n_leads
+    base = (weights * target_sq).sum(axis=(0, 2, 3))
+    coefficients, rmse = [], []
+    for days in window_days:
+        n = _window_steps(days, step_hours)
+        recent = (csum[inits + 1] - csum[inits + 1 - n]) / n
+        cross = (weights * recent * target_sum).sum(axis=(0, 2, 3))
+        power = n_leads * (weights * recent**2).sum(axis=(0, 2, 3))
+        coefficient = np.clip(cross / np.maximum(power, 1e-12), 0.0, 1.0)
+        error = base - 2 * coefficient * cross + coefficient**2 * power
+        coefficients.append(tuple(float(c) for c in coefficient))
+        rmse.append(float(np.sqrt(np.mean(error / spatial_count))))
+    return RecentAnomalyCorrection(
+        window_days=tuple(float(d) for d in window_days),
+        coefficients=tuple(coefficients),
+        heldout_rmse=tuple(rmse),
+        climatology_rmse=float(np.sqrt(np.mean(base / spatial_count))),
+        fitted_on=f"{_hour(times[0])}/{_hour(times[split - 1])}",
+        held_out=f"{_hour(times[split])}/{_hour(times[-1])}",
+        target_hours=(float(target_hours[0]), float(target_hours[1])),
+    )
+
+
+def _hour(value: Any) -> str:
+    return str(np.datetime_as_string(np.datetime64(value, "h"), unit="h"))
+
+
+def recent_anomaly_offsets(
+    correction: RecentAnomalyCorrection,
+    *,
+    climatology: Climatology,
+    block: np.ndarray,
+    block_hours: np.ndarray,
+    init_positions: np.ndarray,
+    step_hours: float,
+) -> tuple[np.ndarray, list[float]]:
+    """Offsets `(B, C, H, W)` float32 for the inits at `init_positions` of `block` `(T, C, H, W)`.
+
+    Each init uses the best-ranked window whose steps all lie in `block`, regularly spaced and finite,
+    and gets a zero offset (window 0 days) when none does. Returns the offsets and the days used per init.
+    """
+    block_hours = np.asarray(block_hours, dtype=np.float64)
+    ranked = correction.ranked_windows()
+    offsets = np.zeros((len(init_positions), *block.shape[1:]), dtype=np.float32)
+    used: list[float] = []
+    for row, position in enumerate(np.asarray(init_positions, dtype=np.int64)):
+        chosen = 0.0
+        for index in ranked:
+            n = _window_steps(correction.window_days[index], step_hours)
+            start = position - n + 1
+            if start < 0:
+                continue
+            span = block_hours[start : position + 1]
+            if not np.allclose(np.diff(span), step_hours):
+                continue
+            window = np.asarray(block[start : position + 1], dtype=np.float64)
+            if not np.isfinite(window).all():
+                continue
+            anomaly = (window - climatology.at_hours(span).astype(np.float64)).mean(axis=0)
+            coefficient = np.asarray(correction.coefficients[index], dtype=np.float64)
+            offsets[row] = (coefficient[:, None, None] * anomaly).astype(np.float32)
+            chosen = correction.window_days[index]
+            break
+        used.append(chosen)
+    return offsets, used
+
+
+def longest_window_steps(correction: RecentAnomalyCorrection | None, step_hours: float) -> int:
+    """How many steps before an init the longest window reaches (0 without a correction)."""
+    if correction is None or not correction.window_days:
+        return 0
+    return max(_window_steps(d, step_hours) for d in correction.window_days) - 1

@@ -1,0 +1,151 @@
+"""The out-of-sample climatology correction: its fit, the offsets it gives, and the stepper using them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from fno_forecast.climatology import fit_climatology, hours_since_epoch
+from fno_forecast.models.stepper import Stepper
+from fno_forecast.recent_anomaly import (
+    RecentAnomalyCorrection,
+    fit_recent_anomaly_correction,
+    recent_anomaly_offsets,
+)
+
+LAT = np.linspace(60.0, 30.0, 6)
+LON = np.linspace(200.0, 230.0, 8)
+
+
+def _series(*, shift: float, noise: float, seed: int = 0, n_steps: int = 4 * 540) -> xr.DataArray:
+    """18 months of 6-hourly data: an annual cycle, noise, and from month 12 on a constant `shift`."""
+    rng = np.random.default_rng(seed)
+    times = np.datetime64("2013-01-01", "ns") + np.arange(n_steps) * np.timedelta64(6, "h")
+    hours = np.arange(n_steps) * 6.0
+    annual = 10.0 * np.sin(2 * np.pi * hours / (365.2425 * 24))[:, None, None, None]
+    values = 280.0 + annual + rng.normal(0.0, noise, (n_steps, 1, LAT.size, LON.size))
+    values[2 * n_steps // 3 :] += shift
+    return xr.DataArray(
+        values.astype(np.float32),
+        dims=("time", "channel", "lat", "lon"),
+        coords={"time": times, "channel": ["air"], "lat": LAT, "lon": LON},
+    )
+
+
+def test_a_persistent_held_out_anomaly_is_learned_and_long_windows_rank_first() -> None:
+    array = _series(shift=2.0, noise=1.0)
+    climatology = fit_climatology(array, annual=1, diurnal=0)
+    correction = fit_recent_anomaly_correction(
+        array, climatology, step_hours=6.0, window_days=(1.0, 7.0, 21.0)
+    )
+    assert correction is not None
+    coefficients = [c[0] for c in correction.coefficients]
+    # Noise of variance 1 averaged over n steps against a shift of 2: c ~ 4 / (4 + 1/n), but the
+    # held-out climatology's own error blurs it; the long window must come out near 1.
+    assert coefficients[2] > 0.8
+    assert coefficients[0] < coefficients[1] < coefficients[2] + 1e-6
+    assert correction.ranked_windows()[0] == 2
+    assert min(correction.heldout_rmse) < 0.8 * correction.climatology_rmse
+    assert correction.held_out.startswith("2013-12")
+
+
+def test_white_noise_gives_no_useful_window() -> None:
+    array = _series(shift=0.0, noise=1.0, seed=3)
+    climatology = fit_climatology(array, annual=1, diurnal=0)
+    correction = fit_recent_anomaly_correction(array, climatology, step_hours=6.0)
+    assert correction is not None
+    assert max(c[0] for c in correction.coefficients) < 0.15
+    assert min(correction.heldout_rmse) > 0.98 * correction.climatology_rmse
+
+
+def test_too_short_a_training_period_fits_nothing() -> None:
+    array = _series(shift=0.0, noise=1.0).isel(time=slice(0, 200))
+    climatology = fit_climatology(array, annual=1, diurnal=0)
+    assert fit_recent_anomaly_correction(array, climatology, step_hours=6.0) is None
+
+
+def _correction() -> RecentAnomalyCorrection:
+    return RecentAnomalyCorrection(
+        window_days=(1.0, 3.0),
+        coefficients=((0.5,), (0.25,)),
+        heldout_rmse=(1.0, 0.9),
+        climatology_rmse=1.2,
+        fitted_on="a",
+        held_out="b",
+    )
+
+
+def test_offsets_use_the_best_window_the_history_covers() -> None:
+    array = _series(shift=0.0, noise=0.0).isel(time=slice(0, 40))
+    climatology = fit_climatology(_series(shift=0.0, noise=0.0), annual=1, diurnal=0)
+    block = array.values + 1.0  # an anomaly of exactly +1 everywhere
+    hours = hours_since_epoch(array["time"].values)
+    offsets, used = recent_anomaly_offsets(
+        _correction(),
+        climatology=climatology,
+        block=block,
+        block_hours=hours,
+        init_positions=np.array([0, 5, 20]),
+        step_hours=6.0,
+    )
+    # Position 0 has no history, 5 covers one day (4 steps) only, 20 covers three days (12 steps).
+    assert used == [0.0, 1.0, 3.0]
+    np.testing.assert_allclose(offsets[0], 0.0)
+    np.testing.assert_allclose(offsets[1], 0.5, atol=1e-4)
+    np.testing.assert_allclose(offsets[2], 0.25, atol=1e-4)
+    gappy = hours.copy()
+    gappy[15] += 6.0
+    _, used = recent_anomaly_offsets(
+        _correction(),
+        climatology=climatology,
+        block=block,
+        block_hours=gappy,
+        init_positions=np.array([20]),
+        step_hours=6.0,
+    )
+    assert used == [1.0]  # the gap breaks the three-day window, the one-day window is intact
+
+
+def test_correction_round_trips_and_rejects_ragged_lists() -> None:
+    correction = _correction()
+    assert RecentAnomalyCorrection.from_dict(correction.to_dict()) == correction
+    broken = correction.to_dict() | {"heldout_rmse": [1.0]}
+    with pytest.raises(ValueError, match="differ in length"):
+        RecentAnomalyCorrection.from_dict(broken)
+
+
+class _Zero(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 1, *x.shape[2:])
+
+
+def test_a_relaxing_stepper_tends_to_the_offset_climatology() -> None:
+    climatology = fit_climatology(_series(shift=0.0, noise=0.5), annual=1, diurnal=0)
+    stepper = Stepper(
+        _Zero(),
+        mean=np.array([280.0]),
+        std=np.array([10.0]),
+        tendency_std=np.array([1.0]),
+        lat=LAT,
+        lon=LON,
+        step_hours=6.0,
+        use_history=False,
+        climatology=climatology.coefficients,
+        climatology_annual=1,
+        relaxation=np.full((1, LAT.size, LON.size), 0.2, dtype=np.float32),
+    )
+    hours = torch.tensor([hours_since_epoch(np.array(["2014-03-01"], dtype="datetime64[h]"))[0]])
+    start = stepper.climatology_at(hours) + 5.0
+    offset = torch.full_like(start, 1.5)
+    results = {}
+    for name, extra in (("plain", {}), ("offset", {"climatology_offset": offset})):
+        state, time = start, hours.clone()
+        with torch.no_grad():
+            for _ in range(60):
+                state = stepper(state, time_hours=time, **extra)
+                time = time + 6.0
+        results[name] = (state - stepper.climatology_at(time)).mean().item()
+    assert results["plain"] == pytest.approx(0.0, abs=1e-3)
+    assert results["offset"] == pytest.approx(1.5, abs=1e-3)
