@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         data_path=args.data,
         out_dir=Path(args.out),
         resume=args.resume,
-        max_minutes=args.max_minutes,
+        max_minutes=args.max_minutes if args.max_minutes is not None else (config.max_minutes or None),
         quiet=args.quiet,
     )
     if not args.quiet and result.best is not None:

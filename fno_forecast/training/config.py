@@ -45,6 +45,7 @@ class TrainConfig:
     n_modes_lat: int = FNOConfig.n_modes_lat
     n_modes_lon: int = FNOConfig.n_modes_lon
     domain_padding: float = FNOConfig.domain_padding
+    fft_padding: bool = FNOConfig.fft_padding
     factorization: Literal["dense", "tucker"] = FNOConfig.factorization
     rank: float = FNOConfig.rank
     lifting_channel_ratio: float = FNOConfig.lifting_channel_ratio
@@ -53,6 +54,7 @@ class TrainConfig:
     use_history: bool = True
     use_climatology: bool = True
     relaxation: bool = True
+    recent_anomaly: bool = True  # fit the out-of-sample climatology correction (needs use_climatology)
     climatology_annual: int = 3
     climatology_diurnal: int = 2
     # optimisation
@@ -81,6 +83,7 @@ class TrainConfig:
     bf16: bool = True
     checkpoint_every_steps: int = 0
     num_threads: int = 0
+    max_minutes: float = 0.0  # a time budget that ends the run cleanly; 0 = none; --max-minutes overrides
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_CONFIGS:
@@ -99,6 +102,7 @@ class TrainConfig:
             "climatology_diurnal",
             "weight_decay",
             "grad_clip",
+            "max_minutes",
         )
         for name in non_negative:
             if getattr(self, name) < 0:
