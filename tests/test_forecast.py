@@ -121,3 +121,36 @@ def test_blow_up_names_the_step(bundle):
             forecast(bundle, user_dataset(), 30)
     finally:
         handle.remove()
+
+
+def test_recent_anomaly_correction_shifts_long_leads_by_the_history_it_has(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    path = tmp_path / "model"
+    shutil.copytree(tiny_bundle, path)
+    metadata = json.loads((path / "model.json").read_text())
+    metadata["recent_anomaly"] = {
+        "window_days": [1.0, 3.0],
+        "coefficients": [[1.0, 1.0], [1.0, 1.0]],
+        "heldout_rmse": [1.0, 0.9],
+        "climatology_rmse": 1.2,
+        "fitted_on": "x",
+        "held_out": "y",
+    }
+    (path / "model.json").write_text(json.dumps(metadata))
+    corrected, plain = load_bundle(path), load_bundle(tiny_bundle)
+    warm = user_dataset(n_steps=20)  # 5 days of history: the 3-day window fits
+    warm["air"] = warm["air"] + 3.0  # a persistent +3 K anomaly
+    out_corrected = forecast(corrected, warm, 48)
+    out_plain = forecast(plain, warm, 48)
+    assert out_corrected.attrs["recent_anomaly_days"] == "3"
+    assert "recent_anomaly_days" not in out_plain.attrs
+    # This untrained bundle has no relaxation: the offset reaches it only through its climatology input
+    # (how a relaxing stepper tends to the offset climatology is tested in tests/models).
+    change = np.abs((out_corrected["air"] - out_plain["air"]).isel(lead_time=-1).values)
+    assert change.max() > 1e-3
+    short = user_dataset(n_steps=3)  # half a day: no window fits, no correction
+    out_short = forecast(corrected, short, 12)
+    assert out_short.attrs["recent_anomaly_days"] == "0"
+    np.testing.assert_allclose(out_short["air"].values, forecast(plain, short, 12)["air"].values)

@@ -19,6 +19,7 @@ from fno_forecast.bundle import (
 )
 from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
 from fno_forecast.errors import BundleError
+from fno_forecast.models.padding import FastFFTPadding
 from tests.fixtures.bundle import TINY_LAT, TINY_LON, build_tiny_bundle
 
 
@@ -126,3 +127,45 @@ def test_check_compatible_names_the_mismatch(tiny_bundle: Path) -> None:
 def test_default_bundle_path_is_inside_the_package() -> None:
     path = default_bundle_path()
     assert path.name == "default_model" and path.parent.name == "fno_forecast"
+
+
+CORRECTION = {
+    "window_days": [1.0, 2.0],
+    "coefficients": [[0.5, 0.25], [0.6, 0.3]],
+    "heldout_rmse": [1.0, 0.9],
+    "climatology_rmse": 1.2,
+    "fitted_on": "2013-01-01T00/2013-08-31T18",
+    "held_out": "2013-09-01T00/2013-12-31T18",
+    "target_hours": [120.0, 240.0],
+}
+
+
+def _with_metadata(tiny_bundle: Path, tmp_path: Path, **changes: object) -> Path:
+    path = _copy(tiny_bundle, tmp_path)
+    metadata = json.loads((path / "model.json").read_text())
+    metadata.update(changes)
+    (path / "model.json").write_text(json.dumps(metadata))
+    return path
+
+
+def test_recent_anomaly_correction_loads_and_is_checked(tiny_bundle: Path, tmp_path: Path) -> None:
+    assert load_bundle(tiny_bundle).recent_anomaly is None
+    good = load_bundle(_with_metadata(tiny_bundle, tmp_path / "good", recent_anomaly=CORRECTION))
+    assert good.recent_anomaly is not None and good.recent_anomaly.window_days == (1.0, 2.0)
+    one_channel = dict(CORRECTION, coefficients=[[0.5], [0.6]])
+    with pytest.raises(BundleError, match="recent_anomaly has coefficients for a different number"):
+        load_bundle(_with_metadata(tiny_bundle, tmp_path / "short", recent_anomaly=one_channel))
+    with pytest.raises(BundleError, match="invalid recent_anomaly"):
+        load_bundle(_with_metadata(tiny_bundle, tmp_path / "broken", recent_anomaly={"window_days": [1]}))
+
+
+def test_bundles_from_before_fft_padding_keep_neuraloperator_padding(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    path = _copy(tiny_bundle, tmp_path)
+    metadata = json.loads((path / "model.json").read_text())
+    assert metadata["model"]["config"].pop("fft_padding") is True
+    (path / "model.json").write_text(json.dumps(metadata))
+    old, new = load_bundle(path), load_bundle(tiny_bundle)
+    assert type(old.stepper.network.domain_padding).__name__ == "DomainPadding"
+    assert isinstance(new.stepper.network.domain_padding, FastFFTPadding)
