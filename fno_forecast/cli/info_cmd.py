@@ -39,6 +39,15 @@ def run(args: argparse.Namespace) -> int:
         lines.append(
             f"val RMSE   ({first}) " + " | ".join(f"{lead}h {v[first]:.3f}" for lead, v in val.items())
         )
+    recent = metadata.get("recent_anomaly")
+    if recent:
+        best = min(range(len(recent["window_days"])), key=lambda i: recent["heldout_rmse"][i])
+        lines.append(
+            f"clim corr  {recent['window_days'][best]:g}-day mean anomaly x "
+            f"{', '.join(f'{c:.2f}' for c in recent['coefficients'][best])} (held-out RMSE "
+            f"{recent['heldout_rmse'][best]:.3f} vs climatology {recent['climatology_rmse']:.3f}, "
+            f"{recent['held_out']})"
+        )
     card = metadata.get("skill_card")
     lines.append(f"skill card {'none yet' if card is None else json.dumps(card)[:200]}")
     print("\n".join(lines))
