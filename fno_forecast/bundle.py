@@ -4,6 +4,7 @@
 model.json           metadata: model name + config, channel schema, grid, step, stepper options,
                      training data and periods, package version, array shapes, skill card and the
                      recent-anomaly correction of the climatology (`fno_forecast.recent_anomaly`)
+                     and the per-lead calibration factors (`fno_forecast.lead_calibration`)
 weights.safetensors  the network's state dict
 arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon)
 ```
@@ -31,6 +32,7 @@ from fno_forecast import __version__
 from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
+from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, stepper_in_channels
 from fno_forecast.recent_anomaly import RecentAnomalyCorrection
@@ -61,6 +63,12 @@ class Bundle:
     @property
     def skill_card(self) -> dict[str, Any] | None:
         return self.metadata.get("skill_card")
+
+    @property
+    def lead_calibration(self) -> LeadCalibration | None:
+        """Per-lead factors for the forecast anomalies (`fno_forecast.lead_calibration`), if any."""
+        values = self.metadata.get("lead_calibration")
+        return None if values is None else LeadCalibration.from_dict(values)
 
     @property
     def recent_anomaly(self) -> RecentAnomalyCorrection | None:
@@ -222,6 +230,18 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
             )
         if not options.get("use_climatology"):
             raise BundleError(f"{path / METADATA_FILE}: recent_anomaly needs a stepper with a climatology")
+    if metadata.get("lead_calibration") is not None:
+        try:
+            calibration = LeadCalibration.from_dict(metadata["lead_calibration"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise BundleError(f"{path / METADATA_FILE}: invalid lead_calibration ({error})") from error
+        if len(calibration.factors[0]) != n_channels:
+            raise BundleError(
+                f"{path / METADATA_FILE}: lead_calibration has factors for {len(calibration.factors[0])} "
+                f"channels, the schema has {n_channels}"
+            )
+        if not options.get("use_climatology"):
+            raise BundleError(f"{path / METADATA_FILE}: lead_calibration needs a stepper with a climatology")
     n_terms = 1 + 2 * int(clim_meta["annual"]) + 2 * int(clim_meta["diurnal"])
     expected = {
         "mean": (n_channels,),

@@ -237,6 +237,7 @@ def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple
         previous = None if prepared.previous is None else torch.from_numpy(prepared.previous).to(device)
         hours = torch.from_numpy(prepared.init_hours.astype(np.float64)).to(device)
         offset = prepared.climatology_offset
+        calibration = bundle.lead_calibration
         steps = rollout(
             bundle.stepper,
             state,
@@ -245,6 +246,7 @@ def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple
             n_steps=prepared.n_steps,
             previous=previous,
             climatology_offset=None if offset is None else torch.from_numpy(offset).to(device),
+            lead_factors=None if calibration is None else calibration.tensor(device),
         )
         for step, fields in enumerate(steps, start=1):
             yield step * prepared.step_hours, fields.float().cpu().numpy()

@@ -20,13 +20,16 @@ def rollout(
     previous: torch.Tensor | None = None,
     check_finite: bool = True,
     climatology_offset: torch.Tensor | None = None,
+    lead_factors: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield `n_steps` successive states `(B, C, H, W)`, each `step_hours` after the one before.
 
     `state` is valid at `time_hours` (`(B,)` float64 hours since 1970); `previous` is the state one step
     earlier (history-using steppers take `state` itself when it is missing). Gradients flow through the
     whole rollout unless the caller runs it under `torch.no_grad()`. `climatology_offset` `(B, C, H, W)`
-    is passed to every step (`fno_forecast.recent_anomaly`). A step that produces NaN or Inf
+    is passed to every step (`fno_forecast.recent_anomaly`). `lead_factors` `(K, C)` scale what is
+    yielded at step k about the (offset) climatology (`fno_forecast.lead_calibration`); the state fed
+    back stays the stepper's own. A step that produces NaN or Inf
     raises `ForecastError` naming the step and its lead time, instead of silently yielding garbage.
     """
     if n_steps < 0:
@@ -44,6 +47,13 @@ def rollout(
             raise ForecastError(
                 f"rollout: step {step} (lead {step * step_hours:g} h) produced NaN or Inf values"
             )
-        yield following
+        if lead_factors is None:
+            yield following
+        else:
+            factor = lead_factors[min(step, lead_factors.shape[0]) - 1].view(1, -1, 1, 1)
+            reference = stepper.climatology_at(hours + step_hours)
+            if climatology_offset is not None:
+                reference = reference + climatology_offset
+            yield reference + factor * (following - reference)
         previous, current = current, following
         hours = hours + step_hours

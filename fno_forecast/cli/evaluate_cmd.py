@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="score without the bundle's recent-anomaly correction of the climatology (an ablation)",
     )
+    parser.add_argument(
+        "--no-lead-calibration",
+        action="store_true",
+        help="score without the bundle's per-lead calibration factors (an ablation)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         data_label=", ".join(args.data),
         on_progress=lambda done, total: print(f"inits {done}/{total}", file=sys.stderr),
         recent_anomaly=not args.no_recent_anomaly,
+        lead_calibration=not args.no_lead_calibration,
     )
     print(result.card.format_table(), end="")
     if args.json:

@@ -109,6 +109,7 @@ def evaluate_model(
     data_label: str | None = None,
     on_progress: Progress | None = None,
     recent_anomaly: bool = True,
+    lead_calibration: bool = True,
 ) -> Evaluation:
     """Score `bundle` on a canonical array `(time, channel, lat, lon)` for inits within `period`.
 
@@ -116,7 +117,8 @@ def evaluate_model(
     times of late inits come from there). `map_lead` keeps the first init's fields at that lead (default:
     the middle lead) for a map panel. `on_progress(inits_done, inits_total)` reports each chunk.
     With `recent_anomaly` (and a bundle that has one) each init's climatology is corrected from the
-    history before it, as `forecast` does; False scores the network and its climatology alone.
+    history before it, as `forecast` does; with `lead_calibration` the bundle's per-lead factors scale
+    the anomalies, as `forecast` does. False for both scores the network and its climatology alone.
     """
     from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
 
@@ -156,6 +158,8 @@ def evaluate_model(
     map_fields = None
     device = next(iter(bundle.stepper.buffers())).device
     correction = bundle.recent_anomaly if recent_anomaly else None
+    calibration = bundle.lead_calibration if lead_calibration else None
+    factors = None if calibration is None else calibration.tensor(device)
     reach = longest_window_steps(correction, bundle.step_hours)
     for start in range(0, inits.size, batch_size):
         chunk = slice(start, min(start + batch_size, inits.size))
@@ -189,6 +193,7 @@ def evaluate_model(
                 n_steps=max(steps),
                 previous=prev,
                 climatology_offset=offset,
+                lead_factors=factors,
             )
             for step, fields in enumerate(produced, start=1):
                 if step not in wanted:

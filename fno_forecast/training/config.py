@@ -55,6 +55,8 @@ class TrainConfig:
     use_climatology: bool = True
     relaxation: bool = True
     recent_anomaly: bool = True  # fit the out-of-sample climatology correction (needs use_climatology)
+    lead_calibration: bool = True  # fit per-lead anomaly factors on training rollouts (needs use_climatology)
+    calibration_init_stride: int = 12
     climatology_annual: int = 3
     climatology_diurnal: int = 2
     # optimisation
@@ -88,7 +90,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in MODEL_CONFIGS:
             raise ConfigError(f"model: unknown model {self.model!r}; known: {', '.join(MODEL_CONFIGS)}")
-        positive = ("batch_size", "n_layers", "val_batch_size", "val_init_stride", "climatology_annual")
+        positive = (
+            "batch_size",
+            "n_layers",
+            "val_batch_size",
+            "val_init_stride",
+            "climatology_annual",
+            "calibration_init_stride",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")

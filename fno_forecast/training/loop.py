@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fno_forecast.bundle import save_bundle
+from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
 from fno_forecast.models.registry import model_config_to_dict, resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, build_stepper
 from fno_forecast.training import distributed
@@ -130,6 +131,7 @@ class Trainer:
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+        self.calibration: LeadCalibration | None = None
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -164,6 +166,22 @@ class Trainer:
             device=self.device,
             dist_info=self.dist,
             autocast_dtype=self.autocast,
+        )
+
+    def _fit_calibration(self) -> LeadCalibration | None:
+        """Per-lead anomaly factors of the selected model, from training-period rollouts."""
+        if not self.config.lead_calibration or not self.dist.is_main:
+            return None
+        steps = max(self.lead_steps)
+        return fit_lead_calibration(
+            self.stepper,
+            self.windows.train(steps),
+            n_steps=steps,
+            lat_weights=self.lat_weights,
+            init_stride=self.config.calibration_init_stride,
+            batch_size=self.config.val_batch_size,
+            device=self.device,
+            period=self.data.train_period,
         )
 
     def _checkpoint(self, progress: Progress, best: dict[str, torch.Tensor] | None) -> None:
@@ -305,6 +323,7 @@ class Trainer:
             self._plain_network().load_state_dict(best_state)
         if best_result is None and best_state is not None:
             best_result = self._validate()
+        self.calibration = self._fit_calibration()
         bundle_path = self.out_dir / "model"
         if self.dist.is_main:
             self._write_bundle(bundle_path, best_result, progress, stopped)
@@ -340,6 +359,8 @@ class Trainer:
         }
         if self.data.recent_anomaly is not None:
             metadata["recent_anomaly"] = self.data.recent_anomaly.to_dict()
+        if self.calibration is not None:
+            metadata["lead_calibration"] = self.calibration.to_dict()
         stepper = copy.deepcopy(self.stepper).cpu()
         stepper.network = (
             self._plain_network().cpu()

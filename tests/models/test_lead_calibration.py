@@ -1,0 +1,103 @@
+"""Per-lead calibration factors: the fit recovers a known ratio, and the rollout applies them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from fno_forecast.data.windows import WindowDataset
+from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
+from fno_forecast.models.stepper import Stepper
+from fno_forecast.rollout import rollout
+
+LAT = np.linspace(50.0, 40.0, 5)
+LON = np.linspace(0.0, 10.0, 6)
+CLIM = 280.0
+
+
+class _Zero(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 1, *x.shape[2:])
+
+
+def _stepper(decay: float) -> Stepper:
+    """A stepper whose anomalies from a constant climatology shrink by `decay` each step."""
+    return Stepper(
+        _Zero(),
+        mean=np.array([CLIM]),
+        std=np.array([5.0]),
+        tendency_std=np.array([1.0]),
+        lat=LAT,
+        lon=LON,
+        step_hours=6.0,
+        use_history=False,
+        climatology=np.full((1, 1, LAT.size, LON.size), CLIM, dtype=np.float32),
+        relaxation=np.full((1, LAT.size, LON.size), 1.0 - decay, dtype=np.float32),
+    ).eval()
+
+
+def _decaying_truth(decay: float, n_steps: int = 60) -> xr.DataArray:
+    rng = np.random.default_rng(0)
+    start = rng.normal(0.0, 3.0, (1, LAT.size, LON.size))
+    values = CLIM + start[None] * decay ** np.arange(n_steps)[:, None, None, None]
+    times = np.datetime64("2013-01-01", "ns") + np.arange(n_steps) * np.timedelta64(6, "h")
+    return xr.DataArray(
+        values.astype(np.float32),
+        dims=("time", "channel", "lat", "lon"),
+        coords={"time": times, "channel": ["air"], "lat": LAT, "lon": LON},
+    )
+
+
+def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
+    truth = _decaying_truth(0.9)
+    dataset = WindowDataset(truth, rollout_steps=4, use_history=False)
+    calibration = fit_lead_calibration(
+        _stepper(0.8),
+        dataset,
+        n_steps=4,
+        lat_weights=torch.ones(1, 1, LAT.size, 1),
+        init_stride=1,
+        batch_size=16,
+        device=torch.device("cpu"),
+        period="2013-01-01/2013-01-15",
+    )
+    assert calibration is not None and calibration.inits == len(dataset)
+    fitted = [row[0] for row in calibration.factors]
+    expected = [min(2.0, (0.9 / 0.8) ** k) for k in range(1, 5)]
+    np.testing.assert_allclose(fitted, expected, rtol=1e-3)
+
+
+def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None:
+    stepper = _stepper(0.8)
+    state = torch.full((1, 1, LAT.size, LON.size), CLIM + 2.0)
+    hours = torch.tensor([0.0], dtype=torch.float64)
+    plain = list(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3))
+    factors = torch.tensor([[1.0], [0.5]])
+    scaled = list(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, lead_factors=factors))
+    torch.testing.assert_close(scaled[0], plain[0])
+    torch.testing.assert_close(scaled[1] - CLIM, 0.5 * (plain[1] - CLIM), atol=1e-4, rtol=0)
+    torch.testing.assert_close(scaled[2] - CLIM, 0.5 * (plain[2] - CLIM), atol=1e-4, rtol=0)  # last factor
+    offset = torch.full_like(state, 1.0)
+    zero = list(
+        rollout(
+            stepper,
+            state,
+            time_hours=hours,
+            step_hours=6.0,
+            n_steps=1,
+            climatology_offset=offset,
+            lead_factors=torch.zeros(1, 1),
+        )
+    )
+    torch.testing.assert_close(zero[0], torch.full_like(state, CLIM + 1.0))  # the offset climatology
+
+
+def test_calibration_round_trips_and_refuses_bad_factors() -> None:
+    calibration = LeadCalibration(factors=((1.0, 0.9), (0.8, 0.7)), fitted_on="p", inits=3)
+    assert LeadCalibration.from_dict(calibration.to_dict()) == calibration
+    with pytest.raises(ValueError, match="equal-length rows"):
+        LeadCalibration.from_dict({"factors": [[1.0], [1.0, 2.0]], "fitted_on": "p", "inits": 1})
+    with pytest.raises(ValueError, match="must lie in"):
+        LeadCalibration.from_dict({"factors": [[5.0]], "fitted_on": "p", "inits": 1})
