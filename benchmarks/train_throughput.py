@@ -34,10 +34,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--padding", type=float, default=0.125, help="domain padding fraction per side")
     parser.add_argument("--warmup-batches", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="alternate ours/theirs this many times")
+    parser.add_argument(
+        "--ddp-processes",
+        type=int,
+        default=2,
+        help="also time ours under torchrun with this many gloo processes sharing the cores (0: skip); "
+        "the global batch stays --batch-size",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def build_ours(args: argparse.Namespace, out: Path):  # noqa: ANN201 - benchmark helper
+def build_ours(args: argparse.Namespace, out: Path, *, batch_size: int = 0, threads: int = 0):  # noqa: ANN201
     from fno_forecast.training.config import load_config
     from fno_forecast.training.loop import Trainer
 
@@ -50,32 +58,85 @@ def build_ours(args: argparse.Namespace, out: Path):  # noqa: ANN201 - benchmark
             "n_modes_lat": 12,
             "n_modes_lon": 24,
             "domain_padding": args.padding,
-            "batch_size": args.batch_size,
+            "batch_size": batch_size or args.batch_size,
             "warmup_steps": 0,
+            "num_threads": threads,
         },
     )
     return Trainer(config, data_path=args.data, out_dir=out, quiet=True)
 
 
 def time_ours(trainer, args: argparse.Namespace) -> float:  # noqa: ANN001
+    """Samples per second of our training step; under torchrun, of all ranks together."""
+    from fno_forecast.training import distributed
     from fno_forecast.training.schedule import epoch_batches
 
+    info = trainer.dist
     dataset = trainer.windows.train(1)
     batches = epoch_batches(
         n_windows=len(dataset),
         epoch=0,
         seed=0,
-        batch_size=args.batch_size,
-        rank=0,
-        world_size=1,
+        batch_size=trainer.config.batch_size,
+        rank=info.rank,
+        world_size=info.world_size,
         cap=args.samples,
     )
     for batch in batches[: args.warmup_batches]:
         trainer._train_step(dataset.batch(batch), 1)
+    distributed.barrier(info)
     start = time.perf_counter()
     for batch in batches:
         trainer._train_step(dataset.batch(batch), 1)
-    return sum(len(b) for b in batches) / (time.perf_counter() - start)
+    distributed.barrier(info)
+    totals = torch.tensor([float(sum(len(b) for b in batches)), time.perf_counter() - start])
+    distributed.all_reduce_sum(totals, info)
+    return float(totals[0] / (totals[1] / info.world_size))
+
+
+def time_ours_ddp(args: argparse.Namespace) -> float:
+    """Run this script under torchrun (gloo, cores shared out) and read back the samples/s it prints."""
+    import os
+    import subprocess
+    import sys
+
+    n = args.ddp_processes
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={n}",
+        __file__,
+        "--worker",
+        f"--data={args.data}",
+        f"--samples={args.samples}",
+        f"--batch-size={args.batch_size}",
+        f"--hidden={args.hidden}",
+        f"--padding={args.padding}",
+        f"--warmup-batches={args.warmup_batches}",
+        f"--ddp-processes={n}",
+    ]
+    threads = max(1, (os.cpu_count() or n) // n)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ddp-samples-per-s ")]
+    return float(lines[-1].split()[1])
+
+
+def worker(args: argparse.Namespace) -> None:
+    import os
+
+    from fno_forecast.training import distributed
+
+    n = args.ddp_processes
+    threads = max(1, (os.cpu_count() or n) // n)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = build_ours(args, Path(tmp), batch_size=max(1, args.batch_size // n), threads=threads)
+        result = max(time_ours(trainer, args) for _ in range(2))
+        if trainer.dist.is_main:
+            print(f"ddp-samples-per-s {result:.3f}", flush=True)
+        distributed.shutdown(trainer.dist)
 
 
 def build_theirs(trainer, args: argparse.Namespace, *, fft_padding: bool):  # noqa: ANN001, ANN201
@@ -126,6 +187,9 @@ def time_theirs(parts, args: argparse.Namespace) -> float:  # noqa: ANN001
 
 def main() -> None:
     args = parse_args()
+    if args.worker:
+        worker(args)
+        return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, hidden {args.hidden}"
     )
@@ -140,16 +204,23 @@ def main() -> None:
             runs["ours"].append(time_ours(trainer, args))
             runs["neuralop"].append(time_theirs(theirs, args))
             runs["neuralop+fft"].append(time_theirs(theirs_fast, args))
+            if args.ddp_processes > 1:
+                runs.setdefault("ours-ddp", []).append(time_ours_ddp(args))
     best = {name: max(values) for name, values in runs.items()}
     labels = {
         "ours": "ours (fno-forecast Trainer, FFT-friendly padding)",
         "neuralop": "neuralop Trainer, neuralop DomainPadding",
         "neuralop+fft": "neuralop Trainer, our FFT-friendly padding",
+        "ours-ddp": f"ours, torchrun {args.ddp_processes} gloo processes, same cores",
     }
     for name, values in runs.items():
         print(f"{labels[name]:52s} {best[name]:8.1f} samples/s   runs {[round(v, 1) for v in values]}")
     print(f"ratio ours / neuralop Trainer                       {best['ours'] / best['neuralop']:8.2f}x")
     print(f"ratio ours / neuralop Trainer with our padding      {best['ours'] / best['neuralop+fft']:8.2f}x")
+    if "ours-ddp" in best:
+        print(
+            f"ratio ours (torchrun) / neuralop Trainer            {best['ours-ddp'] / best['neuralop']:8.2f}x"
+        )
 
 
 if __name__ == "__main__":
