@@ -48,6 +48,15 @@ def run(args: argparse.Namespace) -> int:
             f"{recent['heldout_rmse'][best]:.3f} vs climatology {recent['climatology_rmse']:.3f}, "
             f"{recent['held_out']})"
         )
+    calibration = metadata.get("lead_calibration")
+    if calibration:
+        factors = calibration["factors"]
+        picks = [k for k in (1, 4, 12, 20, 40) if k <= len(factors)]
+        lines.append(
+            "lead calib "
+            + " | ".join(f"step {k} x{', '.join(f'{v:.2f}' for v in factors[k - 1])}" for k in picks)
+            + f" ({calibration['inits']} inits of {calibration['fitted_on']})"
+        )
     card = metadata.get("skill_card")
     lines.append(f"skill card {'none yet' if card is None else json.dumps(card)[:200]}")
     print("\n".join(lines))

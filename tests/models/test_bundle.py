@@ -169,3 +169,16 @@ def test_bundles_from_before_fft_padding_keep_neuraloperator_padding(
     old, new = load_bundle(path), load_bundle(tiny_bundle)
     assert type(old.stepper.network.domain_padding).__name__ == "DomainPadding"
     assert isinstance(new.stepper.network.domain_padding, FastFFTPadding)
+
+
+def test_lead_calibration_loads_and_is_checked(tiny_bundle: Path, tmp_path: Path) -> None:
+    assert load_bundle(tiny_bundle).lead_calibration is None
+    good = {"factors": [[1.0, 1.0], [0.9, 0.8]], "fitted_on": "2013-01-01/2013-12-31", "inits": 10}
+    bundle = load_bundle(_with_metadata(tiny_bundle, tmp_path / "good", lead_calibration=good))
+    assert bundle.lead_calibration is not None and bundle.lead_calibration.factors[1] == (0.9, 0.8)
+    one_channel = dict(good, factors=[[1.0], [0.9]])
+    with pytest.raises(BundleError, match="lead_calibration has factors for 1 channels"):
+        load_bundle(_with_metadata(tiny_bundle, tmp_path / "short", lead_calibration=one_channel))
+    huge = dict(good, factors=[[1.0, 50.0]])
+    with pytest.raises(BundleError, match="invalid lead_calibration"):
+        load_bundle(_with_metadata(tiny_bundle, tmp_path / "huge", lead_calibration=huge))
