@@ -55,6 +55,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is a normal file
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -102,6 +103,7 @@ def write_forecast(dataset: xr.Dataset, path: str | Path) -> Path:
         try:
             dataset.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
             _fsync_file(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the forecast is a normal file
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ def _save(figure, path: Path) -> Path:
             figure.savefig(handle, format="png", dpi=110)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a plot is for everyone who can read the folder
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
