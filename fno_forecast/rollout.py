@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch import nn
 
 from fno_forecast.errors import ForecastError
+from fno_forecast.models.stepper import Stepper
 
 
 def rollout(
-    stepper: nn.Module,
+    stepper: Stepper,
     state: torch.Tensor,
     *,
     time_hours: torch.Tensor,
@@ -29,20 +29,17 @@ def rollout(
     whole rollout unless the caller runs it under `torch.no_grad()`. `climatology_offset` `(B, C, H, W)`
     is passed to every step (`fno_forecast.recent_anomaly`). `lead_factors` `(K, C)` scale what is
     yielded at step k about the (offset) climatology (`fno_forecast.lead_calibration`); the state fed
-    back stays the stepper's own. A step that produces NaN or Inf
-    raises `ForecastError` naming the step and its lead time, instead of silently yielding garbage.
+    back stays the stepper's own. A step that produces NaN or Inf raises `ForecastError` naming the
+    step and its lead time, instead of silently yielding garbage.
     """
     if n_steps < 0:
         raise ForecastError(f"rollout: n_steps must be >= 0, got {n_steps}")
     hours = time_hours.to(torch.float64)
     current = state
     for step in range(1, n_steps + 1):
-        if climatology_offset is None:
-            following = stepper(current, time_hours=hours, previous=previous)
-        else:
-            following = stepper(
-                current, time_hours=hours, previous=previous, climatology_offset=climatology_offset
-            )
+        following = stepper(
+            current, time_hours=hours, previous=previous, climatology_offset=climatology_offset
+        )
         if check_finite and not bool(torch.isfinite(following).all()):
             raise ForecastError(
                 f"rollout: step {step} (lead {step * step_hours:g} h) produced NaN or Inf values"
@@ -51,9 +48,7 @@ def rollout(
             yield following
         else:
             factor = lead_factors[min(step, lead_factors.shape[0]) - 1].view(1, -1, 1, 1)
-            reference = stepper.climatology_at(hours + step_hours)
-            if climatology_offset is not None:
-                reference = reference + climatology_offset
+            reference = stepper.climatology_at(hours + step_hours, offset=climatology_offset)
             yield reference + factor * (following - reference)
         previous, current = current, following
         hours = hours + step_hours

@@ -115,10 +115,11 @@ class Stepper(nn.Module):
         height, width = self.static.shape[-2:]
         return features.view(-1, N_TIME_FEATURES, 1, 1).expand(-1, -1, height, width)
 
-    def climatology_at(self, time_hours: torch.Tensor) -> torch.Tensor:
-        """Climatological states `(B, C, H, W)` in physical units at `time_hours`.
+    def climatology_at(self, time_hours: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Climatological states `(B, C, H, W)` in physical units at `time_hours`, plus `offset` if given.
 
         The same harmonic design as `fno_forecast.climatology.harmonic_design`, in torch on the device.
+        The offset is a forecast's recent-anomaly correction (`fno_forecast.recent_anomaly`).
         """
         if self.climatology is None:
             raise ValueError("Stepper.climatology_at: this stepper was built without a climatology")
@@ -131,7 +132,8 @@ class Stepper(nn.Module):
         for k in range(1, self.climatology_diurnal + 1):
             columns += [torch.sin(k * day), torch.cos(k * day)]
         design_t = torch.stack(columns, dim=1).to(torch.float32)
-        return torch.einsum("bt,tchw->bchw", design_t, self.climatology)
+        states = torch.einsum("bt,tchw->bchw", design_t, self.climatology)
+        return states if offset is None else states + offset
 
     def network_inputs(
         self,
@@ -175,18 +177,16 @@ class Stepper(nn.Module):
         if climatology_offset is not None and not self.use_climatology:
             raise ValueError("Stepper: climatology_offset needs a stepper built with a climatology")
         hours = time_hours.to(torch.float64)
-        next_clim = self.climatology_at(hours + self.step_hours) if self.use_climatology else None
-        if next_clim is not None and climatology_offset is not None:
-            next_clim = next_clim + climatology_offset
+        next_clim = None
+        if self.use_climatology:
+            next_clim = self.climatology_at(hours + self.step_hours, offset=climatology_offset)
         inputs = self.network_inputs(
             state, time_hours=time_hours, previous=previous, target_climatology=next_clim
         )
         tendency = self.network(inputs).float()
         following = state + tendency * self.tendency_std
         if self.relaxation is not None and next_clim is not None:
-            now_clim = self.climatology_at(hours)
-            if climatology_offset is not None:
-                now_clim = now_clim + climatology_offset
+            now_clim = self.climatology_at(hours, offset=climatology_offset)
             following = following + (next_clim - now_clim) - self.relaxation * (state - now_clim)
         return following
 
