@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class Bundle:
     climatology: Climatology
     sha256: str
     path: Path
+    recent_anomaly: RecentAnomalyCorrection | None = None  # the climatology correction fitted in training
+    lead_calibration: LeadCalibration | None = None  # per-lead factors for the forecast anomalies
 
     @property
     def step_hours(self) -> float:
@@ -63,18 +66,6 @@ class Bundle:
     @property
     def skill_card(self) -> dict[str, Any] | None:
         return self.metadata.get("skill_card")
-
-    @property
-    def lead_calibration(self) -> LeadCalibration | None:
-        """Per-lead factors for the forecast anomalies (`fno_forecast.lead_calibration`), if any."""
-        values = self.metadata.get("lead_calibration")
-        return None if values is None else LeadCalibration.from_dict(values)
-
-    @property
-    def recent_anomaly(self) -> RecentAnomalyCorrection | None:
-        """The climatology correction fitted at training time (`fno_forecast.recent_anomaly`), if any."""
-        values = self.metadata.get("recent_anomaly")
-        return None if values is None else RecentAnomalyCorrection.from_dict(values)
 
 
 def default_bundle_path() -> Path:
@@ -218,30 +209,25 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
     n_channels, nlat, nlon = len(schema.channels), schema.grid.nlat, schema.grid.nlon
-    if metadata.get("recent_anomaly") is not None:
-        try:
-            correction = RecentAnomalyCorrection.from_dict(metadata["recent_anomaly"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise BundleError(f"{path / METADATA_FILE}: invalid recent_anomaly ({error})") from error
-        if any(len(c) != n_channels for c in correction.coefficients):
-            raise BundleError(
-                f"{path / METADATA_FILE}: recent_anomaly has coefficients for a different number of "
-                f"channels than the schema's {n_channels}"
-            )
-        if not options.get("use_climatology"):
-            raise BundleError(f"{path / METADATA_FILE}: recent_anomaly needs a stepper with a climatology")
-    if metadata.get("lead_calibration") is not None:
-        try:
-            calibration = LeadCalibration.from_dict(metadata["lead_calibration"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise BundleError(f"{path / METADATA_FILE}: invalid lead_calibration ({error})") from error
-        if len(calibration.factors[0]) != n_channels:
-            raise BundleError(
-                f"{path / METADATA_FILE}: lead_calibration has factors for {len(calibration.factors[0])} "
-                f"channels, the schema has {n_channels}"
-            )
-        if not options.get("use_climatology"):
-            raise BundleError(f"{path / METADATA_FILE}: lead_calibration needs a stepper with a climatology")
+    meta_path = path / METADATA_FILE
+    correction = _corrections_entry(
+        metadata,
+        "recent_anomaly",
+        values_name="coefficients",
+        parse=RecentAnomalyCorrection.from_dict,
+        options=options,
+        n_channels=n_channels,
+        meta_path=meta_path,
+    )
+    calibration = _corrections_entry(
+        metadata,
+        "lead_calibration",
+        values_name="factors",
+        parse=LeadCalibration.from_dict,
+        options=options,
+        n_channels=n_channels,
+        meta_path=meta_path,
+    )
     n_terms = 1 + 2 * int(clim_meta["annual"]) + 2 * int(clim_meta["diurnal"])
     expected = {
         "mean": (n_channels,),
@@ -302,7 +288,34 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     )
     stepper.to(device).eval()
     sha = _sha256([path / WEIGHTS_FILE, path / ARRAYS_FILE])
-    return Bundle(stepper, metadata, schema, climatology, sha, path)
+    return Bundle(stepper, metadata, schema, climatology, sha, path, correction, calibration)
+
+
+def _corrections_entry(
+    metadata: dict[str, Any],
+    key: str,
+    *,
+    values_name: str,
+    parse: Callable[[dict[str, Any]], RecentAnomalyCorrection | LeadCalibration],
+    options: dict[str, Any],
+    n_channels: int,
+    meta_path: Path,
+) -> Any:
+    """Parse the optional `recent_anomaly` / `lead_calibration` entry; BundleError when it is unusable."""
+    values = metadata.get(key)
+    if values is None:
+        return None
+    try:
+        entry = parse(values)
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{meta_path}: invalid {key} ({error})") from error
+    if entry.n_channels != n_channels:
+        raise BundleError(
+            f"{meta_path}: {key} has {values_name} for {entry.n_channels} channels, the schema has {n_channels}"
+        )
+    if not options.get("use_climatology"):
+        raise BundleError(f"{meta_path}: {key} needs a stepper with a climatology")
+    return entry
 
 
 def update_skill_card(path: str | Path, skill: dict[str, Any]) -> None:

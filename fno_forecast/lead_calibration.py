@@ -50,6 +50,10 @@ class LeadCalibration:
             raise ValueError(f"lead_calibration: factors must lie in [{low}, {high}]")
         return cls(factors=factors, fitted_on=str(values["fitted_on"]), inits=int(values["inits"]))
 
+    @property
+    def n_channels(self) -> int:
+        return len(self.factors[0])
+
     def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """`(steps, channel)` float32."""
         return torch.tensor(self.factors, dtype=torch.float32, device=device)

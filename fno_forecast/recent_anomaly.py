@@ -66,7 +66,13 @@ class RecentAnomalyCorrection:
         n = len(correction.window_days)
         if len(correction.coefficients) != n or len(correction.heldout_rmse) != n:
             raise ValueError("recent_anomaly: window_days, coefficients and heldout_rmse differ in length")
+        if len({len(c) for c in correction.coefficients}) > 1:
+            raise ValueError("recent_anomaly: every window needs one coefficient per channel")
         return correction
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.coefficients[0]) if self.coefficients else 0
 
     def ranked_windows(self) -> list[int]:
         """Window indices, best held-out RMSE first; windows no better than climatology are left out."""

@@ -153,7 +153,7 @@ def test_recent_anomaly_correction_loads_and_is_checked(tiny_bundle: Path, tmp_p
     good = load_bundle(_with_metadata(tiny_bundle, tmp_path / "good", recent_anomaly=CORRECTION))
     assert good.recent_anomaly is not None and good.recent_anomaly.window_days == (1.0, 2.0)
     one_channel = dict(CORRECTION, coefficients=[[0.5], [0.6]])
-    with pytest.raises(BundleError, match="recent_anomaly has coefficients for a different number"):
+    with pytest.raises(BundleError, match="recent_anomaly has coefficients for 1 channels, the schema has 2"):
         load_bundle(_with_metadata(tiny_bundle, tmp_path / "short", recent_anomaly=one_channel))
     with pytest.raises(BundleError, match="invalid recent_anomaly"):
         load_bundle(_with_metadata(tiny_bundle, tmp_path / "broken", recent_anomaly={"window_days": [1]}))
