@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology, hours_since_epoch
+from fno_forecast.evaluation.metrics import latitude_weights
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
 DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
@@ -113,9 +114,7 @@ def fit_recent_anomaly_correction(
     )
     values = np.asarray(train_array.isel(time=slice(split, None)).values, dtype=np.float64)
     anomalies = values - first.at_hours(hours[split:]).astype(np.float64)
-    lat = np.asarray(train_array["lat"].values, dtype=np.float64)
-    weights = np.clip(np.cos(np.radians(lat)), 0.0, None)
-    weights = (weights / weights.mean())[None, None, :, None]
+    weights = latitude_weights(train_array["lat"].values)[None, None, :, None]
     zero = np.zeros((1, *anomalies.shape[1:]))
     csum = np.concatenate([zero, np.cumsum(anomalies, axis=0)])
     csum2 = np.concatenate([zero, np.cumsum(anomalies**2, axis=0)])
