@@ -131,7 +131,6 @@ class Trainer:
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
-        self.calibration: LeadCalibration | None = None
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -170,7 +169,7 @@ class Trainer:
 
     def _fit_calibration(self) -> LeadCalibration | None:
         """Per-lead anomaly factors of the selected model, from training-period rollouts."""
-        if not self.config.lead_calibration or not self.dist.is_main:
+        if not self.config.lead_calibration:
             return None
         steps = max(self.lead_steps)
         return fit_lead_calibration(
@@ -323,15 +322,19 @@ class Trainer:
             self._plain_network().load_state_dict(best_state)
         if best_result is None and best_state is not None:
             best_result = self._validate()
-        self.calibration = self._fit_calibration()
         bundle_path = self.out_dir / "model"
         if self.dist.is_main:
-            self._write_bundle(bundle_path, best_result, progress, stopped)
+            self._write_bundle(bundle_path, best_result, progress, stopped, self._fit_calibration())
         distributed.barrier(self.dist)
         return TrainResult(bundle_path, best_result, progress, stopped)
 
     def _write_bundle(
-        self, path: Path, best: ValidationResult | None, progress: Progress, stopped: bool
+        self,
+        path: Path,
+        best: ValidationResult | None,
+        progress: Progress,
+        stopped: bool,
+        calibration: LeadCalibration | None,
     ) -> None:
         from fno_forecast import __version__
 
@@ -359,8 +362,8 @@ class Trainer:
         }
         if self.data.recent_anomaly is not None:
             metadata["recent_anomaly"] = self.data.recent_anomaly.to_dict()
-        if self.calibration is not None:
-            metadata["lead_calibration"] = self.calibration.to_dict()
+        if calibration is not None:
+            metadata["lead_calibration"] = calibration.to_dict()
         stepper = copy.deepcopy(self.stepper).cpu()
         stepper.network = (
             self._plain_network().cpu()
