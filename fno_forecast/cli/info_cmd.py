@@ -14,6 +14,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from fno_forecast.bundle import read_metadata
+    from fno_forecast.recent_anomaly import RecentAnomalyCorrection
 
     metadata = read_metadata(args.path)
     if args.json:
@@ -39,15 +40,18 @@ def run(args: argparse.Namespace) -> int:
         lines.append(
             f"val RMSE   ({first}) " + " | ".join(f"{lead}h {v[first]:.3f}" for lead, v in val.items())
         )
-    recent = metadata.get("recent_anomaly")
-    if recent:
-        best = min(range(len(recent["window_days"])), key=lambda i: recent["heldout_rmse"][i])
-        lines.append(
-            f"clim corr  {recent['window_days'][best]:g}-day mean anomaly x "
-            f"{', '.join(f'{c:.2f}' for c in recent['coefficients'][best])} (held-out RMSE "
-            f"{recent['heldout_rmse'][best]:.3f} vs climatology {recent['climatology_rmse']:.3f}, "
-            f"{recent['held_out']})"
-        )
+    if metadata.get("recent_anomaly"):
+        recent = RecentAnomalyCorrection.from_dict(metadata["recent_anomaly"])
+        ranked = recent.ranked_windows()
+        if not ranked:
+            lines.append(f"clim corr  none: no window beat the climatology on {recent.held_out}")
+        else:
+            best = ranked[0]
+            lines.append(
+                f"clim corr  {recent.window_days[best]:g}-day mean anomaly x "
+                f"{', '.join(f'{c:.2f}' for c in recent.coefficients[best])} (held-out RMSE "
+                f"{recent.heldout_rmse[best]:.3f} vs climatology {recent.climatology_rmse:.3f}, {recent.held_out})"
+            )
     calibration = metadata.get("lead_calibration")
     if calibration:
         factors = calibration["factors"]
