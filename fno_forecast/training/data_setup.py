@@ -1,9 +1,9 @@
 """What the trainer reads: channels, the train/validation split, statistics and climatology.
 
 Statistics, the climatology, the relaxation prior and the recent-anomaly correction come from the
-training period only. With no periods given, the last
-`val_fraction` of the time steps validate and everything before trains. Test periods are never touched
-because only windows wholly inside a period are used (`WindowDataset(period=...)`).
+training period only. With no periods given, the last `val_fraction` of the time steps validate and
+everything before trains. Test periods are never touched because only windows wholly inside a period
+are used (`WindowDataset(period=...)`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 With anomalies `a_t = x_t - clim(t)`, the least-squares AR(1) coefficient is
 `phi = sum(a_t a_{t+1}) / sum(a_t^2)` over consecutive steps of the training period, and the relaxation
-rate is `r = 1 - phi`, clipped to [0, 1]. The stepper applies `next -= r * (state - clim(next time))`,
-so an untrained network already forecasts damped persistence of anomalies (which tends to climatology
-at long leads), and the network learns the rest.
+rate is `r = 1 - phi`, clipped to [0, 1]. The stepper adds the climatological tendency and applies
+`next -= r * (state - clim(t))`, so an untrained network already forecasts damped persistence of
+anomalies (which tends to climatology at long leads), and the network learns the rest.
 """
 
 from __future__ import annotations
