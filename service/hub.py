@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
+from fno_forecast.recent_anomaly import longest_window_steps
 from service.cache import LRUCache
 from service.catalog import ModelEntry
 from service.engine import ForecastFunction, RolloutData, run_rollout, to_rollout_data
@@ -30,14 +31,17 @@ def run_key(entry: ModelEntry, run: str, hours: int) -> RunKey:
 def initial_window(entry: ModelEntry, run: str) -> xr.Dataset:
     """The initial states a rollout from `run` needs (it and the steps before it), read into memory.
 
+    The steps before it cover the model's history and the longest window of its recent-anomaly
+    correction, so the service forecasts exactly what `fno_forecast.forecast` does from the same file.
     Reading under `NETCDF_LOCK` here keeps the rollout itself, on a worker thread, off the NetCDF library
     (initial states open lazily from the user's file). Falls back to the whole dataset when its time axis
     cannot be sliced (the library then reports what is wrong with it).
     """
     states = entry.initial_states
+    steps_back = max(3, longest_window_steps(entry.bundle.recent_anomaly, entry.step_hours))
     try:
         end = np.datetime64(run.replace("Z", ""), "ns")
-        start = end - np.timedelta64(int(round(3 * entry.step_hours * 3600)), "s")
+        start = end - np.timedelta64(int(round(steps_back * entry.step_hours * 3600)), "s")
         window = states.sel(time=slice(start, end))
     except (KeyError, TypeError, ValueError):
         window = states
