@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, stepper_in_channels
+from fno_forecast.output import write_bytes_atomic
 from fno_forecast.recent_anomaly import RecentAnomalyCorrection
 
 BUNDLE_FORMAT = "fno-forecast-bundle"
@@ -71,23 +70,6 @@ class Bundle:
 def default_bundle_path() -> Path:
     """The model directory shipped inside the package (`fno_forecast/default_model`)."""
     return Path(__file__).resolve().parent / "default_model"
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_bundle(

@@ -1,4 +1,4 @@
-"""Atomic writers for forecasts (CF NetCDF or Zarr) and small text files.
+"""Atomic writers for forecasts (CF NetCDF or Zarr) and for small files (text, bytes).
 
 A reader never sees a half-written file: everything goes to a temporary file (or folder, for Zarr) in
 the destination's folder, is flushed and fsynced, then moved over the destination with `os.replace`.
@@ -45,17 +45,20 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` (UTF-8) to `path` atomically; returns the path."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder, fsync, `os.replace`.
+
+    The file gets mode 0644 (mkstemp makes 0600), like any normal file; returns the path.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is a normal file
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -63,6 +66,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically; returns the path."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _encoding(dataset: xr.Dataset, fmt: OutputFormat) -> dict[str, dict]:

@@ -6,8 +6,7 @@ written atomically through a temporary file in the same folder.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +29,11 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float]):
 
 
 def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a plot is for everyone who can read the folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from fno_forecast.output import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def plot_skill_curves(card: Scorecard, directory: str | Path) -> list[Path]:

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from fno_forecast.bundle import write_bytes_atomic
 from fno_forecast.errors import ConfigError
+from fno_forecast.output import write_bytes_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
