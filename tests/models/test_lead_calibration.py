@@ -11,21 +11,17 @@ from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout
+from tests.fixtures.networks import Constant
 
 LAT = np.linspace(50.0, 40.0, 5)
 LON = np.linspace(0.0, 10.0, 6)
 CLIM = 280.0
 
 
-class _Zero(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(x.shape[0], 1, *x.shape[2:])
-
-
 def _stepper(decay: float) -> Stepper:
     """A stepper whose anomalies from a constant climatology shrink by `decay` each step."""
     return Stepper(
-        _Zero(),
+        Constant([0.0]),
         mean=np.array([CLIM]),
         std=np.array([5.0]),
         tendency_std=np.array([1.0]),

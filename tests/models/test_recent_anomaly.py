@@ -14,6 +14,7 @@ from fno_forecast.recent_anomaly import (
     fit_recent_anomaly_correction,
     recent_anomaly_offsets,
 )
+from tests.fixtures.networks import Constant
 
 LAT = np.linspace(60.0, 30.0, 6)
 LON = np.linspace(200.0, 230.0, 8)
@@ -116,15 +117,10 @@ def test_correction_round_trips_and_rejects_ragged_lists() -> None:
         RecentAnomalyCorrection.from_dict(broken)
 
 
-class _Zero(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(x.shape[0], 1, *x.shape[2:])
-
-
 def test_a_relaxing_stepper_tends_to_the_offset_climatology() -> None:
     climatology = fit_climatology(_series(shift=0.0, noise=0.5), annual=1, diurnal=0)
     stepper = Stepper(
-        _Zero(),
+        Constant([0.0]),
         mean=np.array([280.0]),
         std=np.array([10.0]),
         tendency_std=np.array([1.0]),

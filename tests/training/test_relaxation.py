@@ -12,7 +12,7 @@ from fno_forecast.bundle import load_bundle, save_bundle
 from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
 from fno_forecast.models.registry import FNOConfig, model_config_to_dict, resolve_defaults
-from fno_forecast.models.stepper import build_stepper
+from fno_forecast.models.stepper import Stepper, build_stepper
 from fno_forecast.training.relaxation import fit_relaxation
 
 LAT = np.linspace(40.0, 30.0, 3)
@@ -32,6 +32,26 @@ def _ar1_array(phi: np.ndarray, n: int = 4000, seed: int = 0) -> xr.DataArray:
     )
 
 
+def _prior_stepper(
+    climatology: Climatology, *, rate: float, mean: float, std: float, use_history: bool
+) -> Stepper:
+    """An untrained one-channel FNO stepper on the damped-anomaly prior with a uniform `rate`."""
+    grid = GridInfo.from_arrays(LAT, LON)
+    return build_stepper(
+        model_name="fno",
+        model_config=resolve_defaults(FNOConfig(hidden_channels=4, n_layers=1), grid),
+        grid_lat=LAT,
+        grid_lon=LON,
+        step_hours=6.0,
+        mean=np.array([mean]),
+        std=np.array([std]),
+        tendency_std=np.array([1.0]),
+        use_history=use_history,
+        climatology=climatology,
+        relaxation=np.full((1, 3, 4), rate, dtype=np.float32),
+    )
+
+
 def test_fit_relaxation_recovers_the_ar1_decay() -> None:
     phi = np.linspace(0.5, 0.95, 12).reshape(1, 3, 4)
     climatology = Climatology(np.full((1, 1, 3, 4), 250.0, dtype=np.float32), annual=0, diurnal=0)
@@ -44,19 +64,7 @@ def test_relaxation_round_trips_and_starts_as_damped_persistence(tmp_path: Path)
     grid = GridInfo.from_arrays(LAT, LON)
     climatology = Climatology(np.full((1, 1, 3, 4), 250.0, dtype=np.float32), annual=0, diurnal=0)
     config = resolve_defaults(FNOConfig(hidden_channels=4, n_layers=1), grid)
-    stepper = build_stepper(
-        model_name="fno",
-        model_config=config,
-        grid_lat=LAT,
-        grid_lon=LON,
-        step_hours=6.0,
-        mean=np.array([250.0]),
-        std=np.array([2.0]),
-        tendency_std=np.array([1.0]),
-        use_history=True,
-        climatology=climatology,
-        relaxation=np.full((1, 3, 4), 0.2, dtype=np.float32),
-    )
+    stepper = _prior_stepper(climatology, rate=0.2, mean=250.0, std=2.0, use_history=True)
     schema = DataSchema(channels=(ChannelInfo(name="t", variable="t"),), grid=grid, step_hours=6.0)
     metadata = {"model": {"name": "fno", "config": model_config_to_dict(config)}, "schema": schema.to_dict()}
     bundle = load_bundle(
@@ -74,21 +82,7 @@ def test_untrained_stepper_follows_the_climatological_cycle_and_damps_the_anomal
     coefficients[0] = 280.0
     coefficients[2] = 4.0  # diurnal cosine: 284 K at 00 UTC, 280 K at 06 UTC
     climatology = Climatology(coefficients, annual=0, diurnal=1)
-    grid = GridInfo.from_arrays(LAT, LON)
-    config = resolve_defaults(FNOConfig(hidden_channels=4, n_layers=1), grid)
-    stepper = build_stepper(
-        model_name="fno",
-        model_config=config,
-        grid_lat=LAT,
-        grid_lon=LON,
-        step_hours=6.0,
-        mean=np.array([280.0]),
-        std=np.array([3.0]),
-        tendency_std=np.array([1.0]),
-        use_history=False,
-        climatology=climatology,
-        relaxation=np.full((1, 3, 4), 0.5, dtype=np.float32),
-    )
+    stepper = _prior_stepper(climatology, rate=0.5, mean=280.0, std=3.0, use_history=False)
     state = torch.full((1, 1, 3, 4), 286.0)  # anomaly +2 K at 00 UTC
     with torch.no_grad():
         out = stepper(state, time_hours=torch.zeros(1, dtype=torch.float64))
