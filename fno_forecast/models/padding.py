@@ -53,6 +53,7 @@ class FastFFTPadding(nn.Module):
             raise ValueError(f"FastFFTPadding: fractions must be >= 0, got {fractions}")
         self.fractions = tuple(float(f) for f in fractions)
         self._crops: dict[tuple[int, ...], tuple[slice, ...]] = {}
+        self._pads: dict[tuple[int, ...], list[int]] = {}
 
     def amounts(self, shape: tuple[int, ...]) -> list[tuple[int, int]]:
         """(before, after) padding per spatial dim for an unpadded spatial `shape`."""
@@ -68,10 +69,14 @@ class FastFFTPadding(nn.Module):
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
-        amounts = self.amounts(spatial)
-        padded_shape = tuple(s + a + b for s, (a, b) in zip(spatial, amounts, strict=True))
-        self._crops[padded_shape] = tuple(slice(a, a + s) for s, (a, _) in zip(spatial, amounts, strict=True))
-        flat = [value for pair in reversed(amounts) for value in pair]
+        flat = self._pads.get(spatial)
+        if flat is None:  # once per input shape, as neuraloperator's DomainPadding does
+            amounts = self.amounts(spatial)
+            padded_shape = tuple(s + a + b for s, (a, b) in zip(spatial, amounts, strict=True))
+            self._crops[padded_shape] = tuple(
+                slice(a, a + s) for s, (a, _) in zip(spatial, amounts, strict=True)
+            )
+            flat = self._pads[spatial] = [value for pair in reversed(amounts) for value in pair]
         return F.pad(x, flat, mode="constant") if any(flat) else x
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
