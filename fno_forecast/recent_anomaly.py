@@ -3,9 +3,10 @@
 A harmonic climatology fitted on one or two years has sampling error: a cool summer in the training data
 *is* the climatology of summer. Inside the training period the anomalies from that climatology are
 small and do not persist (the fit absorbed them), so a network trained there learns to relax every
-anomaly back to it. Outside the training period the climatology is off by a slowly varying field (on the
-NCEP validation summer its error has an RMS of 0.78 K), and the recent anomaly carries that error into
-the future: the mean anomaly of the last 14 days is the best single predictor of the 5-10 day anomaly.
+anomaly back to it. Outside the training period the climatology is off by a slowly varying field, and
+the recent anomaly carries that error into the future: the mean anomaly of the last two to three weeks
+predicts the 5-10 day anomaly (on the NCEP data the held-out fit picks 21 days; `fno-forecast info`
+prints the window, its factor and its held-out error).
 
 How much of it persists cannot be measured in sample, so it is fitted by cross-validation inside the
 training period: a climatology fitted on its first two thirds, anomalies on the held-out last third,
