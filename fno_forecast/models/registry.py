@@ -155,12 +155,24 @@ def sht_grid_of(grid: GridInfo) -> str:
 
 
 def build_network(
-    name: str, config: FNOConfig | SFNOConfig, *, in_channels: int, out_channels: int, grid: GridInfo
+    name: str,
+    config: FNOConfig | SFNOConfig,
+    *,
+    in_channels: int,
+    out_channels: int,
+    grid: GridInfo,
+    fast_layers: bool = True,
 ) -> nn.Module:
-    """Build the network of model `name` mapping `(B, in, lat, lon)` to `(B, out, lat, lon)`."""
+    """Build the network of model `name` mapping `(B, in, lat, lon)` to `(B, out, lat, lon)`.
+
+    With `fast_layers` the FNO's spectral and kernel-1 convolutions are `models.fast_layers`' forms of
+    neuraloperator's (same parameters and results, faster); without, neuraloperator's own layers.
+    """
     from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.layers.spherical_convolution import SphericalConv
     from neuralop.models import FNO, SFNO
+
+    from fno_forecast.models.fast_layers import TruncatedSpectralConv, use_pointwise_convs
 
     config = resolve_defaults(config, grid)
     common = dict(
@@ -183,15 +195,20 @@ def build_network(
             factorization=None if config.factorization == "dense" else "tucker",
             rank=config.rank,
             implementation="factorized" if config.factorization == "tucker" else "reconstructed",
-            conv_module=_fp32_conv(SpectralConv),
+            conv_module=_fp32_conv(TruncatedSpectralConv if fast_layers else SpectralConv),
         )
         if padding and config.fft_padding:
             fractions = tuple(padding) if isinstance(padding, list) else (padding, padding)
             network.domain_padding = FastFFTPadding(fractions)
+        if fast_layers:
+            use_pointwise_convs(network)
         return network
     if name == "sfno" and isinstance(config, SFNOConfig):
         sht_grid = sht_grid_of(grid)
-        return SFNO(**common, conv_module=_fp32_conv(SphericalConv, sht_grids=sht_grid))
+        network = SFNO(**common, conv_module=_fp32_conv(SphericalConv, sht_grids=sht_grid))
+        if fast_layers:
+            use_pointwise_convs(network)
+        return network
     raise ConfigError(f"model: config {type(config).__name__} does not belong to model {name!r}")
 
 

@@ -26,6 +26,7 @@ from fno_forecast.training import distributed
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
+from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_weight_tensor, latitude_weights, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
@@ -211,9 +212,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(
-                self.stepper.network.parameters(), self.config.grad_clip, foreach=True
-            )
+            clip_gradients(self.stepper.network.parameters(), max_norm=self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         return float(loss.detach())
