@@ -5,12 +5,14 @@ Two families are registered:
 - `fno`: `neuralop.models.FNO`, dense or Tucker-factorised spectral weights. Regional grids are not
   periodic, so the network pads them (domain padding) before its FFTs; without padding the FFT wraps
   Alaska into the Atlantic. Padded sizes are rounded up to FFT-friendly ones (`models.padding`).
-  Global grids are periodic in longitude and need no padding there.
+  Global grids are periodic in longitude and need no padding there. Its spectral and kernel-1
+  convolutions are `models.fast_layers`' forms of neuraloperator's: same weights, same function, faster.
 - `sfno`: `neuralop.models.SFNO` on torch-harmonics spherical harmonics. It only makes sense on a
   global equiangular (poles included) or Gaussian grid, and refuses anything else with a `ConfigError`.
 
 Every spectral convolution runs in fp32 even under bf16 autocast: cuFFT in half precision needs
-power-of-two sizes and the CPU FFT has no bf16 at all. The lifting and projection MLPs keep autocast.
+power-of-two sizes, the CPU FFT has no bf16 at all, and the truncated DFTs sum tens of terms that bf16's
+8-bit mantissa would blur. The lifting and projection MLPs and the kernel-1 convolutions keep autocast.
 """
 
 from __future__ import annotations
