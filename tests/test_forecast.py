@@ -8,7 +8,7 @@ import xarray as xr
 from fno_forecast.bundle import load_bundle
 from fno_forecast.errors import BundleError, ForecastError
 from fno_forecast.forecast import forecast, forecast_steps
-from tests.fixtures.bundle import tiny_state_array
+from tests.fixtures.bundle import copy_with_recent_anomaly, tiny_state_array
 
 
 def user_dataset(n_steps: int = 6, *, start: str = "2014-03-01") -> xr.Dataset:
@@ -124,21 +124,7 @@ def test_blow_up_names_the_step(bundle):
 
 
 def test_recent_anomaly_correction_shifts_long_leads_by_the_history_it_has(tiny_bundle, tmp_path):
-    import json
-    import shutil
-
-    path = tmp_path / "model"
-    shutil.copytree(tiny_bundle, path)
-    metadata = json.loads((path / "model.json").read_text())
-    metadata["recent_anomaly"] = {
-        "window_days": [1.0, 3.0],
-        "coefficients": [[1.0, 1.0], [1.0, 1.0]],
-        "heldout_rmse": [1.0, 0.9],
-        "climatology_rmse": 1.2,
-        "fitted_on": "x",
-        "held_out": "y",
-    }
-    (path / "model.json").write_text(json.dumps(metadata))
+    path = copy_with_recent_anomaly(tiny_bundle, tmp_path / "model", coefficient=1.0)
     corrected, plain = load_bundle(path), load_bundle(tiny_bundle)
     warm = user_dataset(n_steps=20)  # 5 days of history: the 3-day window fits
     warm["air"] = warm["air"] + 3.0  # a persistent +3 K anomaly
