@@ -5,8 +5,9 @@ Two families are registered:
 - `fno`: `neuralop.models.FNO`, dense or Tucker-factorised spectral weights. Regional grids are not
   periodic, so the network pads them (domain padding) before its FFTs; without padding the FFT wraps
   Alaska into the Atlantic. Padded sizes are rounded up to FFT-friendly ones (`models.padding`).
-  Global grids are periodic in longitude and need no padding there. Its spectral and kernel-1
-  convolutions are `models.fast_layers`' forms of neuraloperator's: same weights, same function, faster.
+  Global grids are periodic in longitude and need no padding there. Its spectral convolutions (and
+  both models' kernel-1 convolutions) are `models.fast_layers`' forms of neuraloperator's: same
+  weights, same function, faster.
 - `sfno`: `neuralop.models.SFNO` on torch-harmonics spherical harmonics. It only makes sense on a
   global equiangular (poles included) or Gaussian grid, and refuses anything else with a `ConfigError`.
 
@@ -167,8 +168,9 @@ def build_network(
 ) -> nn.Module:
     """Build the network of model `name` mapping `(B, in, lat, lon)` to `(B, out, lat, lon)`.
 
-    With `fast_layers` the FNO's spectral and kernel-1 convolutions are `models.fast_layers`' forms of
-    neuraloperator's (same parameters and results, faster); without, neuraloperator's own layers.
+    With `fast_layers` the kernel-1 convolutions (both models) and the FNO's spectral convolutions are
+    `models.fast_layers`' forms of neuraloperator's (same parameters and results, faster); without,
+    neuraloperator's own layers.
     """
     from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.layers.spherical_convolution import SphericalConv
@@ -202,16 +204,14 @@ def build_network(
         if padding and config.fft_padding:
             fractions = tuple(padding) if isinstance(padding, list) else (padding, padding)
             network.domain_padding = FastFFTPadding(fractions)
-        if fast_layers:
-            use_pointwise_convs(network)
-        return network
-    if name == "sfno" and isinstance(config, SFNOConfig):
+    elif name == "sfno" and isinstance(config, SFNOConfig):
         sht_grid = sht_grid_of(grid)
         network = SFNO(**common, conv_module=_fp32_conv(SphericalConv, sht_grids=sht_grid))
-        if fast_layers:
-            use_pointwise_convs(network)
-        return network
-    raise ConfigError(f"model: config {type(config).__name__} does not belong to model {name!r}")
+    else:
+        raise ConfigError(f"model: config {type(config).__name__} does not belong to model {name!r}")
+    if fast_layers:
+        use_pointwise_convs(network)
+    return network
 
 
 def _fp32_conv(base: type[nn.Module], **fixed: Any) -> type[nn.Module]:
