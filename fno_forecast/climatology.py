@@ -10,31 +10,38 @@ works.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+import torch
 import xarray as xr
+
+from fno_forecast.data.timeaxis import times_to_hours
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 HOURS_PER_YEAR = 365.2425 * 24.0
 
 
-def hours_since_epoch(times: np.ndarray) -> np.ndarray:
-    """Hours since 1970-01-01 as float64, from datetime64 values (any unit)."""
-    values = np.asarray(times).astype("datetime64[s]").astype(np.int64)
-    return values.astype(np.float64) / 3600.0
+def harmonic_design(hours: ArrayT, *, annual: int, diurnal: int) -> ArrayT:
+    """Design matrix `(time, 1 + 2*annual + 2*diurnal)` for hours since the epoch (float64).
 
-
-def harmonic_design(hours: np.ndarray, *, annual: int, diurnal: int) -> np.ndarray:
-    """Design matrix `(time, 1 + 2*annual + 2*diurnal)` for hours since the epoch."""
-    hours = np.asarray(hours, dtype=np.float64)
-    columns = [np.ones_like(hours)]
-    year_phase = 2.0 * np.pi * hours / HOURS_PER_YEAR
-    day_phase = 2.0 * np.pi * hours / 24.0
+    One design for numpy arrays (the fit, the baselines) and torch tensors (the stepper, on the device):
+    `hours` of either kind gives the same kind back, so the climatology a model relaxes toward is the one
+    that was fitted.
+    """
+    xp: Any = torch if isinstance(hours, torch.Tensor) else np
+    hours = hours.to(torch.float64) if xp is torch else np.asarray(hours, dtype=np.float64)
+    columns = [xp.ones_like(hours)]
+    year_phase = 2.0 * math.pi * hours / HOURS_PER_YEAR
+    day_phase = 2.0 * math.pi * hours / 24.0
     for k in range(1, annual + 1):
-        columns += [np.sin(k * year_phase), np.cos(k * year_phase)]
+        columns += [xp.sin(k * year_phase), xp.cos(k * year_phase)]
     for k in range(1, diurnal + 1):
-        columns += [np.sin(k * day_phase), np.cos(k * day_phase)]
-    return np.stack(columns, axis=-1)
+        columns += [xp.sin(k * day_phase), xp.cos(k * day_phase)]
+    return xp.stack(columns, -1)
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,8 @@ class Climatology:
         return out.astype(np.float32)
 
     def at_times(self, times: np.ndarray) -> np.ndarray:
-        """Climatological states `(time, channel, lat, lon)` at datetime64 times."""
-        return self.at_hours(hours_since_epoch(times))
+        """Climatological states `(time, channel, lat, lon)` at datetime64 or cftime times."""
+        return self.at_hours(times_to_hours(times))
 
 
 def fit_climatology(
@@ -80,7 +87,7 @@ def fit_climatology(
     spatial = int(np.prod([state.sizes[d] for d in ("channel", "lat", "lon")]))
     gram = np.zeros((n_terms, n_terms))
     moment = np.zeros((n_terms, spatial))
-    hours_all = hours_since_epoch(state["time"].values)
+    hours_all = times_to_hours(state["time"].values)
     for start in range(0, n_time, chunk_steps):
         stop = min(start + chunk_steps, n_time)
         design = harmonic_design(hours_all[start:stop], annual=annual, diurnal=diurnal)

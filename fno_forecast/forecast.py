@@ -20,7 +20,7 @@ import xarray as xr
 
 from fno_forecast import __version__
 from fno_forecast.bundle import Bundle, check_compatible
-from fno_forecast.data.timeaxis import calendar_of, format_time, period_hours, times_to_hours
+from fno_forecast.data.timeaxis import calendar_of, format_time, lead_steps, period_hours, times_to_hours
 from fno_forecast.errors import ForecastError
 from fno_forecast.forecast_dataset import fields_to_dataset, finish_forecast
 
@@ -42,16 +42,6 @@ class PreparedForecast:
     step_hours: float
     climatology_offset: np.ndarray | None = None
     offset_days: tuple[float, ...] = ()
-
-
-def lead_steps(lead_hours: float, step_hours: float, *, name: str = "lead_hours") -> int:
-    """The number of model steps in `lead_hours`; ForecastError unless it is a positive whole multiple."""
-    steps = float(lead_hours) / step_hours
-    if not np.isfinite(steps) or steps < 1 or abs(steps - round(steps)) > 1e-6:
-        raise ForecastError(
-            f"{name}={lead_hours:g}: must be a positive multiple of the model's {step_hours:g} h time step"
-        )
-    return int(round(steps))
 
 
 def _canonical(bundle: Bundle, initial_state: xr.Dataset) -> xr.DataArray:
@@ -171,7 +161,7 @@ def prepare(
     bundle: Bundle, initial_state: xr.Dataset, lead_hours: float, *, init_times: InitTimes = None
 ) -> PreparedForecast:
     """Convert, check and select: everything before the rollout."""
-    n_steps = lead_steps(lead_hours, bundle.step_hours)
+    n_steps = lead_steps(lead_hours, step_hours=bundle.step_hours, name="lead_hours", error=ForecastError)
     array = _canonical(bundle, initial_state)
     times = np.asarray(array["time"].values)
     use_history = bool(bundle.stepper.use_history)
@@ -272,7 +262,13 @@ def _dataset_steps(
         yield (
             lead,
             fields_to_dataset(
-                fields, lead_hours=lead, prepared=prepared, schema=bundle.schema, source=initial_state
+                fields,
+                lead_hours=lead,
+                init_times=prepared.init_times,
+                lat=prepared.lat,
+                lon=prepared.lon,
+                schema=bundle.schema,
+                source=initial_state,
             ),
         )
 

@@ -19,7 +19,6 @@ from fno_forecast.data.schema import DataSchema
 
 if TYPE_CHECKING:
     from fno_forecast.bundle import Bundle
-    from fno_forecast.forecast import PreparedForecast
 
 KEPT_ATTRS = ("units", "long_name", "standard_name")
 COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -52,24 +51,26 @@ def fields_to_dataset(
     fields: np.ndarray,
     *,
     lead_hours: float,
-    prepared: PreparedForecast,
+    init_times: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
     schema: DataSchema,
     source: xr.Dataset,
 ) -> xr.Dataset:
     """One lead of a forecast: `fields (B, C, H, W)` -> variables `([init_time,] [level,] lat, lon)`."""
-    several = len(prepared.init_times) > 1
+    several = len(init_times) > 1
     lead = np.timedelta64(int(round(lead_hours * 3600)), "s").astype("timedelta64[ns]")
-    valid = _valid_times(prepared.init_times, lead_hours)
+    valid = _valid_times(init_times, lead_hours)
     coords: dict[str, Any] = {
-        "lat": ("lat", prepared.lat, COORD_ATTRS["lat"]),
-        "lon": ("lon", prepared.lon, COORD_ATTRS["lon"]),
+        "lat": ("lat", lat, COORD_ATTRS["lat"]),
+        "lon": ("lon", lon, COORD_ATTRS["lon"]),
         "lead_time": ((), lead, COORD_ATTRS["lead_time"]),
     }
     if several:
-        coords["init_time"] = ("init_time", prepared.init_times, COORD_ATTRS["init_time"])
+        coords["init_time"] = ("init_time", init_times, COORD_ATTRS["init_time"])
         coords["valid_time"] = ("init_time", valid, COORD_ATTRS["valid_time"])
     else:
-        coords["init_time"] = ((), prepared.init_times[0], COORD_ATTRS["init_time"])
+        coords["init_time"] = ((), init_times[0], COORD_ATTRS["init_time"])
         coords["valid_time"] = ((), valid[0], COORD_ATTRS["valid_time"])
     level_attrs = dict(source["level"].attrs) if "level" in source.coords else {}
     variables: dict[str, xr.DataArray] = {}

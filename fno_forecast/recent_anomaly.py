@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology, hours_since_epoch
-from fno_forecast.evaluation.metrics import latitude_weights
+from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.data.grid import latitude_weights
+from fno_forecast.data.timeaxis import times_to_hours
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
 DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
@@ -99,7 +100,7 @@ def fit_recent_anomaly_correction(
     `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds.
     """
     times = train_array["time"].values
-    hours = hours_since_epoch(times)
+    hours = times_to_hours(times)
     n_time = len(times)
     split = int(round(n_time * 2 / 3))
     lead_lo = max(1, int(round(target_hours[0] / step_hours)))

@@ -92,7 +92,7 @@ def test_forecast_steps_yields_each_lead(bundle):
 
 def test_bad_requests_say_what_is_wrong(bundle):
     data = user_dataset()
-    with pytest.raises(ForecastError, match="lead_hours=7"):
+    with pytest.raises(ForecastError, match="lead_hours: 7 h"):
         forecast(bundle, data, 7)
     with pytest.raises(ForecastError, match="not in the initial state"):
         forecast(bundle, data, 6, init_times="2015-01-01T00")

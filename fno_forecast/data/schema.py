@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from fno_forecast.data.grid import wrap_longitude
+
 
 @dataclass(frozen=True)
 class ChannelInfo:
@@ -66,9 +68,7 @@ class GridInfo:
         lat_ok = min(self.lat) <= lat <= max(self.lat)
         if self.is_global:
             return lat_ok
-        lon0 = self.lon[0]
-        rel = (lon - lon0) % 360.0
-        return lat_ok and rel <= (self.lon[-1] - lon0) + 1e-9
+        return lat_ok and wrap_longitude(lon, start=self.lon[0]) <= self.lon[-1] + 1e-9
 
     def to_dict(self) -> dict[str, Any]:
         return {"lat": list(self.lat), "lon": list(self.lon)}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.errors import ConfigError, DataError
+from fno_forecast.errors import ConfigError, DataError, FnoForecastError
 
 HOURS_PER_MONTH = 365.2425 * 24.0 / 12.0
 _EPOCH = "hours since 1970-01-01 00:00:00"
@@ -255,10 +255,14 @@ def lead_steps_for(
     """
     if not leads_hours:
         return tuple(sorted({max(1, math.ceil(h / step_hours - 1e-9)) for h in DEFAULT_LEADS_HOURS}))
-    steps = []
-    for hours in leads_hours:
-        ratio = hours / step_hours
-        if abs(ratio - round(ratio)) > 1e-6:
-            raise ConfigError(f"{name}: {hours:g} h is not a multiple of the data step {step_hours:g} h")
-        steps.append(int(round(ratio)))
-    return tuple(steps)
+    return tuple(lead_steps(hours, step_hours=step_hours, name=name) for hours in leads_hours)
+
+
+def lead_steps(
+    lead_hours: float, *, step_hours: float, name: str, error: type[FnoForecastError] = ConfigError
+) -> int:
+    """The number of steps in `lead_hours`; `error` (naming `name`) unless it is a positive whole multiple."""
+    ratio = float(lead_hours) / step_hours
+    if not math.isfinite(ratio) or ratio < 1 - 1e-6 or abs(ratio - round(ratio)) > 1e-6:
+        raise error(f"{name}: {lead_hours:g} h is not a positive multiple of the data step {step_hours:g} h")
+    return int(round(ratio))

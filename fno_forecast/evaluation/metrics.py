@@ -1,7 +1,6 @@
 """Forecast skill metrics on a latitude/longitude grid.
 
-Every grid cell of a regular lat/lon grid covers an area proportional to cos(latitude), so spatial means
-weight each row by cos(lat) normalised to mean 1 (WeatherBench). The metrics work on arrays
+Spatial means weight each row by `fno_forecast.data.grid.latitude_weights` (cos(lat), mean 1). The metrics work on arrays
 `(batch, channel, lat, lon)` and return one number per `(batch, channel)`; `SkillAccumulator` sums those
 over many inits so that a whole period is scored lead by lead without keeping the fields:
 
@@ -19,19 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 METRICS: tuple[str, ...] = ("rmse", "acc", "bias")
-
-
-def latitude_weights(lat: np.ndarray) -> np.ndarray:
-    """cos(latitude) weights `(lat,)` float64, normalised to mean 1; `lat` in degrees."""
-    lat = np.asarray(lat, dtype=np.float64)
-    if lat.ndim != 1 or lat.size == 0:
-        raise ValueError(f"latitude_weights: lat must be a non-empty 1-D array, got shape {lat.shape}")
-    if np.any(np.abs(lat) > 90.0):
-        raise ValueError("latitude_weights: lat must lie within [-90, 90] degrees")
-    weights = np.clip(np.cos(np.deg2rad(lat)), 0.0, None)
-    if weights.sum() <= 0.0:
-        raise ValueError("latitude_weights: all latitudes are at the poles; the weights sum to zero")
-    return weights / weights.mean()
 
 
 def _check(name: str, *arrays: np.ndarray) -> None:

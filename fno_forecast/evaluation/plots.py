@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fno_forecast.data.grid import weighted_rmse_2d
 from fno_forecast.evaluation.scorecard import SYSTEMS, Scorecard
 
 STYLES: dict[str, dict[str, str]] = {
@@ -104,9 +105,7 @@ def plot_map_panel(
         ax.set_ylabel("latitude (degrees north)")
         ax.set_aspect("equal")
         figure.colorbar(mesh, ax=ax, label=label, shrink=0.8)
-    rmse = float(
-        np.sqrt(np.mean(error**2 * np.cos(np.deg2rad(lat))[:, None]) / np.mean(np.cos(np.deg2rad(lat))))
-    )
+    rmse = weighted_rmse_2d(error, lat)
     figure.suptitle(
         f"{variable}, init {init_time}, lead {lead_hours:g} h (lat-weighted RMSE {rmse:.2f}{units and ' ' + units})"
     )

@@ -18,12 +18,18 @@ import torch
 import xarray as xr
 
 from fno_forecast.bundle import Bundle, check_compatible
-from fno_forecast.data.timeaxis import DEFAULT_LEADS_HOURS, format_time, period_mask, times_to_hours
+from fno_forecast.data.grid import latitude_weights
+from fno_forecast.data.timeaxis import (
+    DEFAULT_LEADS_HOURS,
+    format_time,
+    lead_steps,
+    period_mask,
+    times_to_hours,
+)
 from fno_forecast.errors import ConfigError, ForecastError
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
-from fno_forecast.evaluation.metrics import SkillAccumulator, latitude_weights
+from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.scorecard import Scorecard
-from fno_forecast.forecast import lead_steps
 
 DEFAULT_LEADS: tuple[float, ...] = DEFAULT_LEADS_HOURS
 Progress = Callable[[int, int], None]
@@ -125,7 +131,9 @@ def evaluate_model(
     if batch_size < 1:
         raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
     leads = tuple(sorted({float(v) for v in leads}))
-    steps = [lead_steps(lead, bundle.step_hours, name="lead") for lead in leads]
+    steps = [
+        lead_steps(lead, step_hours=bundle.step_hours, name="lead", error=ForecastError) for lead in leads
+    ]
     if map_lead is None:
         map_lead = leads[len(leads) // 2]
     elif float(map_lead) not in leads:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fno_forecast.climatology import HOURS_PER_YEAR
+from fno_forecast.climatology import HOURS_PER_YEAR, harmonic_design
 
 N_TIME_FEATURES = 4
 N_STATIC_FEATURES = 4
@@ -118,20 +118,14 @@ class Stepper(nn.Module):
     def climatology_at(self, time_hours: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """Climatological states `(B, C, H, W)` in physical units at `time_hours`, plus `offset` if given.
 
-        The same harmonic design as `fno_forecast.climatology.harmonic_design`, in torch on the device.
+        The harmonic design is `fno_forecast.climatology.harmonic_design`, computed in torch on the device.
         The offset is a forecast's recent-anomaly correction (`fno_forecast.recent_anomaly`).
         """
         if self.climatology is None:
             raise ValueError("Stepper.climatology_at: this stepper was built without a climatology")
         hours = time_hours.to(device=self.climatology.device, dtype=torch.float64)
-        year = 2.0 * math.pi * hours / HOURS_PER_YEAR
-        day = 2.0 * math.pi * hours / 24.0
-        columns = [torch.ones_like(hours)]
-        for k in range(1, self.climatology_annual + 1):
-            columns += [torch.sin(k * year), torch.cos(k * year)]
-        for k in range(1, self.climatology_diurnal + 1):
-            columns += [torch.sin(k * day), torch.cos(k * day)]
-        design_t = torch.stack(columns, dim=1).to(torch.float32)
+        design = harmonic_design(hours, annual=self.climatology_annual, diurnal=self.climatology_diurnal)
+        design_t = design.to(torch.float32)
         states = torch.einsum("bt,tchw->bchw", design_t, self.climatology)
         return states if offset is None else states + offset
 

@@ -7,7 +7,6 @@ silently train the wrong model). Overrides come as `key=value` strings whose val
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from dataclasses import dataclass, fields
@@ -234,7 +233,3 @@ def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | N
         merged = {**config.to_dict(), **overrides}
         config = build_config(merged, source="override")
     return config
-
-
-def replace(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return dataclasses.replace(config, **changes)

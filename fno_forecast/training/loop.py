@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, replace
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fno_forecast.bundle import save_bundle
+from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
 from fno_forecast.models.registry import model_config_to_dict, resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, build_stepper
@@ -28,7 +29,7 @@ from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.gradients import clip_gradients
-from fno_forecast.training.loss import channel_weight_tensor, latitude_weights, weighted_mse
+from fno_forecast.training.loss import channel_weight_tensor, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
@@ -119,7 +120,7 @@ class Trainer:
             self.unroller = nn.parallel.DistributedDataParallel(self.unroller, device_ids=ids)
         self.windows = WindowCache(self.data, use_history=config.use_history)
         self.lead_steps = self.data.lead_steps(config.val_leads_hours)
-        self.lat_weights = latitude_weights(schema.grid.lat).to(self.device)
+        self.lat_weights = latitude_weight_tensor(schema.grid.lat).to(self.device)
         self.channel_weights = channel_weight_tensor(config.channel_weights, len(schema.channels)).to(
             self.device
         )

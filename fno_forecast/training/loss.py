@@ -1,22 +1,12 @@
 """Latitude-weighted losses and scores.
 
-A regular lat/lon grid crowds points toward the poles; weighting each row by cos(latitude), normalised to
-mean 1, makes the mean squared error an area mean (the WeatherBench convention, also used for the RMSE
-baselines in the data notes).
+A regular lat/lon grid crowds points toward the poles; weighting each row by
+`fno_forecast.data.grid.latitude_weight_tensor` makes the mean squared error an area mean.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-
-
-def latitude_weights(lat: np.ndarray) -> torch.Tensor:
-    """`(1, 1, H, 1)` float32 cos(latitude) weights with mean 1 over the rows."""
-    weights = np.cos(np.radians(np.asarray(lat, dtype=np.float64)))
-    weights = np.clip(weights, 0.0, None)
-    weights = weights / weights.mean()
-    return torch.from_numpy(weights.astype(np.float32)).view(1, 1, -1, 1)
 
 
 def channel_weight_tensor(weights: tuple[float, ...] | list[float], n_channels: int) -> torch.Tensor:

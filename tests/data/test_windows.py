@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from fno_forecast.climatology import hours_since_epoch
+from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.data.windows import WindowDataset, window_starts
 from fno_forecast.errors import DataError
 
@@ -35,7 +35,7 @@ def test_window_contents_and_shapes() -> None:
     assert item["state"][0, 0, 0] == 1.0 and item["previous"][0, 0, 0] == 0.0
     assert item["targets"][:, 1, 0, 0].tolist() == [-2.0, -3.0, -4.0]
     assert item["time_hours"].dtype == torch.float64
-    assert float(item["time_hours"]) == hours_since_epoch(array["time"].values[1:2])[0]
+    assert float(item["time_hours"]) == times_to_hours(array["time"].values[1:2])[0]
     assert "previous" not in WindowDataset(array, rollout_steps=1, use_history=False)[0]
 
 

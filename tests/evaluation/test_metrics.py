@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fno_forecast.data.grid import latitude_weights
 from fno_forecast.evaluation.metrics import (
     SkillAccumulator,
     anomaly_correlation,
-    latitude_weights,
     weighted_bias,
     weighted_mse,
 )
@@ -16,17 +16,6 @@ LAT = np.linspace(80.0, -80.0, 9)
 
 def _field(seed: int, shape=(3, 2, 9, 12)) -> np.ndarray:
     return np.random.default_rng(seed).normal(280.0, 5.0, size=shape).astype(np.float32)
-
-
-def test_latitude_weights_mean_one_and_cosine_shape():
-    w = latitude_weights(LAT)
-    assert w.mean() == pytest.approx(1.0)
-    assert w[4] / w[0] == pytest.approx(1.0 / np.cos(np.deg2rad(80.0)))
-
-
-def test_latitude_weights_reject_bad_lat():
-    with pytest.raises(ValueError, match="lat"):
-        latitude_weights(np.array([95.0, 0.0]))
 
 
 def test_constant_error_gives_that_rmse_and_bias():

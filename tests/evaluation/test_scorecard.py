@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from fno_forecast.evaluation.metrics import SkillAccumulator, latitude_weights
+from fno_forecast.data.grid import latitude_weights
+from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.plots import plot_map_panel, plot_skill_curves
 from fno_forecast.evaluation.scorecard import Scorecard, scorecard_from_dict, write_scorecard
 

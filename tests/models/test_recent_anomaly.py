@@ -7,7 +7,8 @@ import pytest
 import torch
 import xarray as xr
 
-from fno_forecast.climatology import fit_climatology, hours_since_epoch
+from fno_forecast.climatology import fit_climatology
+from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
@@ -82,7 +83,7 @@ def test_offsets_use_the_best_window_the_history_covers() -> None:
     array = _series(shift=0.0, noise=0.0).isel(time=slice(0, 40))
     climatology = fit_climatology(_series(shift=0.0, noise=0.0), annual=1, diurnal=0)
     block = array.values + 1.0  # an anomaly of exactly +1 everywhere
-    hours = hours_since_epoch(array["time"].values)
+    hours = times_to_hours(array["time"].values)
     offsets, used = recent_anomaly_offsets(
         _correction(),
         climatology=climatology,
@@ -132,7 +133,7 @@ def test_a_relaxing_stepper_tends_to_the_offset_climatology() -> None:
         climatology_annual=1,
         relaxation=np.full((1, LAT.size, LON.size), 0.2, dtype=np.float32),
     )
-    hours = torch.tensor([hours_since_epoch(np.array(["2014-03-01"], dtype="datetime64[h]"))[0]])
+    hours = torch.tensor([times_to_hours(np.array(["2014-03-01"], dtype="datetime64[h]"))[0]])
     start = stepper.climatology_at(hours) + 5.0
     offset = torch.full_like(start, 1.5)
     results = {}

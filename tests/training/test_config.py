@@ -110,5 +110,7 @@ def test_default_validation_leads_follow_the_data_step(step_hours: float, expect
 
 def test_given_validation_leads_must_be_whole_steps() -> None:
     assert lead_steps_for((6.0, 24.0), step_hours=6.0) == (1, 4)
-    with pytest.raises(ConfigError, match="val_leads_hours: 6 h is not a multiple of the data step 24 h"):
+    with pytest.raises(
+        ConfigError, match="val_leads_hours: 6 h is not a positive multiple of the data step 24 h"
+    ):
         lead_steps_for((6.0, 24.0), step_hours=24.0)

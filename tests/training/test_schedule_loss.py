@@ -6,24 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.loss import (
     channel_weight_tensor,
-    latitude_weights,
     weighted_mse,
     weighted_squared_error_sums,
 )
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 
 
-def test_latitude_weights_are_cosine_with_mean_one() -> None:
-    weights = latitude_weights(np.array([60.0, 0.0, -60.0])).flatten()
-    assert torch.allclose(weights, torch.tensor([0.5, 1.0, 0.5]) / (2.0 / 3.0))
-    assert float(weights.mean()) == pytest.approx(1.0)
-
-
 def test_weighted_mse_counts_equator_more_than_high_latitudes() -> None:
-    lat_w = latitude_weights(np.array([60.0, 0.0]))
+    lat_w = latitude_weight_tensor(np.array([60.0, 0.0]))
     zero = torch.zeros(1, 1, 2, 3)
     north = zero.clone()
     north[:, :, 0] = 1.0
@@ -41,7 +35,7 @@ def test_channel_weights_and_error_sums() -> None:
     assert weights.tolist() == [0.5, 1.5]
     with pytest.raises(ValueError, match="expected 2 weights"):
         channel_weight_tensor((1.0,), 2)
-    lat_w = latitude_weights(np.array([10.0, -10.0]))
+    lat_w = latitude_weight_tensor(np.array([10.0, -10.0]))
     pred = torch.full((3, 2, 2, 4), 2.0)
     sums = weighted_squared_error_sums(pred, torch.zeros_like(pred), lat_weights=lat_w)
     assert sums.tolist() == pytest.approx([12.0, 12.0])
