@@ -217,26 +217,52 @@ def _climatology_offset(
     return offsets, tuple(used)
 
 
-def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield `(lead_hours, fields (B, C, H, W) float32)` for each step; ForecastError names a bad step."""
+def bundle_rollout(
+    bundle: Bundle,
+    state: torch.Tensor,
+    *,
+    time_hours: torch.Tensor,
+    n_steps: int,
+    previous: torch.Tensor | None = None,
+    climatology_offset: torch.Tensor | None = None,
+    lead_calibration: bool = True,
+) -> Iterator[torch.Tensor]:
+    """A bundle's forecast states `(B, C, H, W)` step by step: its stepper rolled out from `state` (valid
+    at `time_hours`), then its per-lead calibration applied to what is yielded (unless turned off)."""
+    from fno_forecast.lead_calibration import calibrate
     from fno_forecast.rollout import rollout
 
+    calibration = bundle.lead_calibration if lead_calibration else None
+    steps = rollout(
+        bundle.stepper,
+        state,
+        time_hours=time_hours,
+        step_hours=bundle.step_hours,
+        n_steps=n_steps,
+        previous=previous,
+        climatology_offset=climatology_offset,
+    )
+    return calibrate(
+        steps,
+        stepper=bundle.stepper,
+        time_hours=time_hours,
+        factors=None if calibration is None else calibration.tensor(state.device),
+        climatology_offset=climatology_offset,
+    )
+
+
+def rollout_fields(bundle: Bundle, prepared: PreparedForecast) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield `(lead_hours, fields (B, C, H, W) float32)` for each step; ForecastError names a bad step."""
     device = next(iter(bundle.stepper.buffers())).device
     with torch.inference_mode():
-        state = torch.from_numpy(prepared.state).to(device)
-        previous = None if prepared.previous is None else torch.from_numpy(prepared.previous).to(device)
-        hours = torch.from_numpy(prepared.init_hours.astype(np.float64)).to(device)
         offset = prepared.climatology_offset
-        calibration = bundle.lead_calibration
-        steps = rollout(
-            bundle.stepper,
-            state,
-            time_hours=hours,
-            step_hours=prepared.step_hours,
+        steps = bundle_rollout(
+            bundle,
+            torch.from_numpy(prepared.state).to(device),
+            time_hours=torch.from_numpy(prepared.init_hours.astype(np.float64)).to(device),
             n_steps=prepared.n_steps,
-            previous=previous,
+            previous=None if prepared.previous is None else torch.from_numpy(prepared.previous).to(device),
             climatology_offset=None if offset is None else torch.from_numpy(offset).to(device),
-            lead_factors=None if calibration is None else calibration.tensor(device),
         )
         for step, fields in enumerate(steps, start=1):
             yield step * prepared.step_hours, fields.float().cpu().numpy()

@@ -16,6 +16,7 @@ in `model.json`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import torch
 
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.models.stepper import Stepper
-from fno_forecast.rollout import rollout
+from fno_forecast.rollout import rollout_windows
 
 FACTOR_RANGE = (0.0, 2.0)
 
@@ -59,6 +60,29 @@ class LeadCalibration:
         return torch.tensor(self.factors, dtype=torch.float32, device=device)
 
 
+def calibrate(
+    steps: Iterator[torch.Tensor],
+    *,
+    stepper: Stepper,
+    time_hours: torch.Tensor,
+    factors: torch.Tensor | None,
+    climatology_offset: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
+    """What a rollout yields, each step's anomaly about the (offset) climatology scaled by its factor.
+
+    `steps` is a `fno_forecast.rollout.rollout` started at `time_hours`; `factors` `(K, C)`, the last row
+    used beyond K. Without factors the steps pass through unchanged. The rollout's own state is untouched.
+    """
+    hours = time_hours.to(torch.float64)
+    for step, following in enumerate(steps, start=1):
+        if factors is None:
+            yield following
+            continue
+        factor = factors[min(step, factors.shape[0]) - 1].view(1, -1, 1, 1)
+        reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=climatology_offset)
+        yield reference + factor * (following - reference)
+
+
 @torch.no_grad()
 def fit_lead_calibration(
     stepper: Stepper,
@@ -81,26 +105,15 @@ def fit_lead_calibration(
     cross = torch.zeros(n_steps, n_channels, dtype=torch.float64, device=device)
     power = torch.zeros(n_steps, n_channels, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
-    for start in range(0, len(indices), batch_size):
-        batch = dataset.batch([int(i) for i in indices[start : start + batch_size]])
-        state = batch["state"].to(device)
-        previous = batch["previous"].to(device) if "previous" in batch else None
-        targets = batch["targets"].to(device)
-        hours = batch["time_hours"].to(device).double()
-        steps = rollout(
-            stepper,
-            state,
-            time_hours=hours,
-            step_hours=stepper.step_hours,
-            n_steps=n_steps,
-            previous=previous,
-        )
-        for step, predicted in enumerate(steps, start=1):
-            reference = stepper.climatology_at(hours + step * stepper.step_hours).double()
-            anomaly = predicted.double() - reference
-            observed = targets[:, step - 1].double() - reference
-            cross[step - 1] += (weights * anomaly * observed).sum(dim=(0, 2, 3))
-            power[step - 1] += (weights * anomaly * anomaly).sum(dim=(0, 2, 3))
+    for batch, step, predicted in rollout_windows(
+        stepper, dataset, indices=indices, n_steps=n_steps, batch_size=batch_size, device=device
+    ):
+        hours = batch["time_hours"].double()
+        reference = stepper.climatology_at(hours + step * stepper.step_hours).double()
+        anomaly = predicted.double() - reference
+        observed = batch["targets"][:, step - 1].double() - reference
+        cross[step - 1] += (weights * anomaly * observed).sum(dim=(0, 2, 3))
+        power[step - 1] += (weights * anomaly * anomaly).sum(dim=(0, 2, 3))
     stepper.train(was_training)
     factors = (cross / power.clamp(min=1e-12)).clamp(*FACTOR_RANGE).cpu().numpy()
     return LeadCalibration(

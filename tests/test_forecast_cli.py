@@ -95,5 +95,5 @@ def test_forecast_cli_errors_are_one_line(tiny_bundle, init_file, tmp_path, caps
     assert main([*base, str(tmp_path / "fc.nc"), "--lead-hours", "5"]) == 2
     assert main([*base, str(tmp_path / "fc.nc"), "--lead-hours", "6", "--init-time", "2020-01-01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and ".grib" in err[0] and "lead_hours=5" in err[1] and "2020-01-01" in err[2]
+    assert len(err) == 3 and ".grib" in err[0] and "lead_hours: 5 h" in err[1] and "2020-01-01" in err[2]
     assert not (tmp_path / "fc.nc").exists()

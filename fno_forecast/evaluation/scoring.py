@@ -30,6 +30,7 @@ from fno_forecast.errors import ConfigError, ForecastError
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.scorecard import Scorecard
+from fno_forecast.forecast import bundle_rollout
 
 DEFAULT_LEADS: tuple[float, ...] = DEFAULT_LEADS_HOURS
 Progress = Callable[[int, int], None]
@@ -166,8 +167,6 @@ def evaluate_model(
     map_fields = None
     device = next(iter(bundle.stepper.buffers())).device
     correction = bundle.recent_anomaly if recent_anomaly else None
-    calibration = bundle.lead_calibration if lead_calibration else None
-    factors = None if calibration is None else calibration.tensor(device)
     reach = longest_window_steps(correction, bundle.step_hours)
     for start in range(0, inits.size, batch_size):
         chunk = slice(start, min(start + batch_size, inits.size))
@@ -191,17 +190,14 @@ def evaluate_model(
         prev = torch.from_numpy(window[previous[chunk] - low]).to(device) if use_history else None
         wanted = dict(zip(steps, range(len(steps)), strict=True))
         with torch.inference_mode():
-            from fno_forecast.rollout import rollout
-
-            produced = rollout(
-                bundle.stepper,
+            produced = bundle_rollout(
+                bundle,
                 torch.from_numpy(state).to(device),
                 time_hours=torch.from_numpy(init_hours).to(device),
-                step_hours=bundle.step_hours,
                 n_steps=max(steps),
                 previous=prev,
                 climatology_offset=offset,
-                lead_factors=factors,
+                lead_calibration=lead_calibration,
             )
             for step, fields in enumerate(produced, start=1):
                 if step not in wanted:

@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
 from fno_forecast.models.registry import model_config_to_dict, resolve_defaults, tensor_state_dict
-from fno_forecast.models.stepper import Stepper, build_stepper
+from fno_forecast.models.stepper import build_stepper
+from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig
@@ -32,33 +32,6 @@ from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_weight_tensor, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
-
-
-class Unroller(nn.Module):
-    """K steps of a stepper as one module, so DDP sees one forward per backward. Out: `(B, K, C, H, W)`."""
-
-    def __init__(self, stepper: Stepper, *, checkpointing: bool) -> None:
-        super().__init__()
-        self.stepper = stepper
-        self.checkpointing = checkpointing
-
-    def forward(
-        self, state: torch.Tensor, time_hours: torch.Tensor, previous: torch.Tensor | None, n_steps: int
-    ) -> torch.Tensor:
-        outputs = []
-        hours = time_hours
-        for _ in range(n_steps):
-            if self.checkpointing and torch.is_grad_enabled():
-                following = activation_checkpoint(self._step, state, hours, previous, use_reentrant=False)
-            else:
-                following = self._step(state, hours, previous)
-            outputs.append(following)
-            previous, state = state, following
-            hours = hours + self.stepper.step_hours
-        return torch.stack(outputs, dim=1)
-
-    def _step(self, state: torch.Tensor, hours: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
-        return self.stepper(state, time_hours=hours, previous=previous)
 
 
 @dataclass(frozen=True)

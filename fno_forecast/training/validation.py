@@ -14,7 +14,7 @@ import torch
 
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.models.stepper import Stepper
-from fno_forecast.rollout import rollout
+from fno_forecast.rollout import rollout_windows
 from fno_forecast.training.distributed import DistInfo, all_reduce_sum
 from fno_forecast.training.loss import weighted_squared_error_sums
 
@@ -60,31 +60,21 @@ def validate(
     count = torch.zeros(1, dtype=torch.float64, device=device)
     wanted = {step: i for i, step in enumerate(lead_steps)}
     weights = lat_weights.to(device)
-    for start in range(0, len(indices), batch_size):
-        batch = dataset.batch([int(i) for i in indices[start : start + batch_size]])
-        state = batch["state"].to(device)
-        previous = batch["previous"].to(device) if "previous" in batch else None
-        targets = batch["targets"].to(device)
-        hours = batch["time_hours"].to(device)
-        with torch.autocast(
-            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-        ):
-            for step, predicted in enumerate(
-                rollout(
-                    stepper,
-                    state,
-                    time_hours=hours,
-                    step_hours=step_hours,
-                    n_steps=max(lead_steps),
-                    previous=previous,
-                ),
-                start=1,
-            ):
-                if step in wanted:
-                    sums[wanted[step]] += weighted_squared_error_sums(
-                        predicted, targets[:, step - 1], lat_weights=weights
-                    )
-        count += state.shape[0]
+    for batch, step, predicted in rollout_windows(
+        stepper,
+        dataset,
+        indices=indices,
+        n_steps=max(lead_steps),
+        batch_size=batch_size,
+        device=device,
+        autocast_dtype=autocast_dtype,
+    ):
+        if step in wanted:
+            sums[wanted[step]] += weighted_squared_error_sums(
+                predicted, batch["targets"][:, step - 1], lat_weights=weights
+            )
+        if step == 1:
+            count += batch["state"].shape[0]
     all_reduce_sum(sums, dist_info)
     all_reduce_sum(count, dist_info)
     stepper.train(was_training)

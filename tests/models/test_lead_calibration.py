@@ -8,7 +8,7 @@ import torch
 import xarray as xr
 
 from fno_forecast.data.windows import WindowDataset
-from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
+from fno_forecast.lead_calibration import LeadCalibration, calibrate, fit_lead_calibration
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout
 from tests.fixtures.networks import Constant
@@ -71,20 +71,25 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
     hours = torch.tensor([0.0], dtype=torch.float64)
     plain = list(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3))
     factors = torch.tensor([[1.0], [0.5]])
-    scaled = list(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, lead_factors=factors))
+    scaled = list(
+        calibrate(
+            rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3),
+            stepper=stepper,
+            time_hours=hours,
+            factors=factors,
+        )
+    )
     torch.testing.assert_close(scaled[0], plain[0])
     torch.testing.assert_close(scaled[1] - CLIM, 0.5 * (plain[1] - CLIM), atol=1e-4, rtol=0)
     torch.testing.assert_close(scaled[2] - CLIM, 0.5 * (plain[2] - CLIM), atol=1e-4, rtol=0)  # last factor
     offset = torch.full_like(state, 1.0)
     zero = list(
-        rollout(
-            stepper,
-            state,
+        calibrate(
+            rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=1, climatology_offset=offset),
+            stepper=stepper,
             time_hours=hours,
-            step_hours=6.0,
-            n_steps=1,
+            factors=torch.zeros(1, 1),
             climatology_offset=offset,
-            lead_factors=torch.zeros(1, 1),
         )
     )
     torch.testing.assert_close(zero[0], torch.full_like(state, CLIM + 1.0))  # the offset climatology
