@@ -33,7 +33,7 @@ from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
-from fno_forecast.models.stepper import Stepper, stepper_in_channels
+from fno_forecast.models.stepper import Stepper, build_stepper, stepper_in_channels
 from fno_forecast.output import write_bytes_atomic
 from fno_forecast.recent_anomaly import RecentAnomalyCorrection
 
@@ -243,10 +243,6 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
                 name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
             )
         _check_weight_shapes(tensor_state_dict(skeleton), weights, path=path / WEIGHTS_FILE)
-        network = build_network(
-            name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
-        )
-        network.load_state_dict(weights, strict=True)
     except (RuntimeError, ConfigError) as error:
         raise BundleError(
             f"{path / WEIGHTS_FILE}: weights do not match the model in metadata ({error})"
@@ -254,20 +250,25 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     climatology = Climatology(
         arrays["climatology"].numpy(), annual=int(clim_meta["annual"]), diurnal=int(clim_meta["diurnal"])
     )
-    stepper = Stepper(
-        network,
+    stepper = build_stepper(
+        model_name=name,
+        model_config=config,
+        grid_lat=np.asarray(schema.grid.lat),
+        grid_lon=np.asarray(schema.grid.lon),
+        step_hours=schema.step_hours,
         mean=arrays["mean"].numpy(),
         std=arrays["std"].numpy(),
         tendency_std=arrays["tendency_std"].numpy(),
-        lat=np.asarray(schema.grid.lat),
-        lon=np.asarray(schema.grid.lon),
-        step_hours=schema.step_hours,
         use_history=use_history,
-        climatology=climatology.coefficients if use_climatology else None,
-        climatology_annual=climatology.annual,
-        climatology_diurnal=climatology.diurnal,
+        climatology=climatology if use_climatology else None,
         relaxation=arrays["relaxation"].numpy() if use_relaxation else None,
     )
+    try:
+        stepper.network.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise BundleError(
+            f"{path / WEIGHTS_FILE}: weights do not match the model in metadata ({error})"
+        ) from error
     stepper.to(device).eval()
     sha = _sha256([path / WEIGHTS_FILE, path / ARRAYS_FILE])
     return Bundle(stepper, metadata, schema, climatology, sha, path, correction, calibration)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fno_forecast.climatology import HOURS_PER_YEAR, harmonic_design
+from fno_forecast.climatology import HOURS_PER_YEAR, Climatology, harmonic_design
 
 N_TIME_FEATURES = 4
 N_STATIC_FEATURES = 4
@@ -196,12 +196,13 @@ def build_stepper(
     std: np.ndarray,
     tendency_std: np.ndarray,
     use_history: bool,
-    climatology: object | None = None,
+    climatology: Climatology | None = None,
     relaxation: np.ndarray | None = None,
 ) -> Stepper:
     """Build the network of a registered model and wrap it in a `Stepper`.
 
-    `climatology` is a `fno_forecast.climatology.Climatology` to feed as a forcing input, or None.
+    The one builder of steppers: training builds a fresh one, `fno_forecast.bundle.load_bundle` builds
+    one and loads the saved weights into its network. `climatology` is fed as a forcing input (or None).
     With a `relaxation` prior the network's output layer starts at zero, so the untrained stepper is
     exactly damped anomaly persistence and training only ever adds to a sound forecast.
     """
@@ -231,9 +232,9 @@ def build_stepper(
         lon=np.asarray(grid_lon),
         step_hours=step_hours,
         use_history=use_history,
-        climatology=None if climatology is None else climatology.coefficients,  # type: ignore[attr-defined]
-        climatology_annual=0 if climatology is None else climatology.annual,  # type: ignore[attr-defined]
-        climatology_diurnal=0 if climatology is None else climatology.diurnal,  # type: ignore[attr-defined]
+        climatology=None if climatology is None else climatology.coefficients,
+        climatology_annual=0 if climatology is None else climatology.annual,
+        climatology_diurnal=0 if climatology is None else climatology.diurnal,
         relaxation=relaxation,
     )
 
