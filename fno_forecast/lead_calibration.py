@@ -1,8 +1,8 @@
 """Per-lead calibration of forecast anomalies: the least-squares factor by which to scale them.
 
 A deterministic forecast trained on the mean squared error is still not the conditional mean at every
-lead: at 24 h the bundled NCEP model's anomalies are too weak (a factor of 1.1 fits better), at 240 h too
-strong for the skill they have (0.6). Model output statistics (MOS) have corrected this since the 1970s.
+lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have
+(`fno-forecast info MODEL` prints a bundle's fitted factors). Model output statistics (MOS) have corrected this since the 1970s.
 After training, the model is rolled out from training-period inits and, per lead step `k` and channel
 `c`, the factor `f[k, c]` minimises the latitude-weighted squared error of
 
