@@ -20,7 +20,7 @@ from service.hub import ForecastHub
 from service.jobs import JobManager
 from service.limits import LimitsMiddleware
 from service.metrics import Metrics, MetricsMiddleware
-from service.problems import install_handlers
+from service.problems import PathRedactor, install_handlers
 from service.routers import forecasts, health, metrics, models, point
 from service.settings import ServiceSettings
 from service.store import ForecastStore
@@ -57,6 +57,16 @@ def build_catalog(settings: ServiceSettings) -> Catalog:
     if settings.default_model and settings.default_model in catalog.entries:
         catalog.default_id = settings.default_model
     return catalog
+
+
+def path_redactor(settings: ServiceSettings) -> PathRedactor:
+    """Paths in answers become relative to the folders the operator configured: the models folder and
+    the folders holding each configured bundle and the initial states (so a bundle is named by its folder)."""
+    folders = [settings.models_dir, *(path.parent for path in settings.models)]
+    if settings.data is not None:
+        folders.append(settings.data.parent)
+    roots = {f.resolve() for f in folders if f is not None and len(f.resolve().parts) > 1}
+    return PathRedactor(roots=tuple(sorted(roots, key=lambda f: -len(f.parts))))  # deepest first
 
 
 def build_services(settings: ServiceSettings, metrics: Metrics) -> Services:
@@ -105,9 +115,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = FastAPI(title="fno-forecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.services = None
+    app.state.redact_paths = path_redactor(settings)
     install_handlers(app)
     for module in (health, models, point, forecasts, metrics):
         app.include_router(module.router)
+    for module in (models, forecasts):
+        app.include_router(module.admin_router)
     app.include_router(dashboard.router)
     # Outermost last: metrics, limits, CORS, then the cached point path (so cached answers get CORS too).
     app.add_middleware(PointCacheMiddleware)

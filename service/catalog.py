@@ -64,7 +64,7 @@ class ModelEntry:
             "grid": schema.grid.summary(),
             "step_hours": schema.step_hours,
             "max_forecast_hours": self.max_hours,
-            "training": meta.get("training"),
+            "training": _without_paths(meta.get("training")),
             "skill_card": meta.get("skill_card"),
             "initial_states": self.source,
             "runs": {
@@ -73,6 +73,16 @@ class ModelEntry:
                 "latest": format_run(self.runs[-1]) if self.runs else None,
             },
         }
+
+
+def _without_paths(training: Any) -> Any:
+    """The bundle's training record with its data files named by file name only (no host paths)."""
+    if not isinstance(training, dict) or not isinstance(training.get("data"), dict):
+        return training
+    data = dict(training["data"])
+    if isinstance(data.get("paths"), list):
+        data["paths"] = [Path(str(p)).name for p in data["paths"]]
+    return {**training, "data": data}
 
 
 def model_id_for(path: Path, metadata: dict[str, Any], *, default_path: Path) -> str:
@@ -111,14 +121,17 @@ def load_entry(
 
 
 def open_initial_states(data: Path | None) -> tuple[xr.Dataset, str]:
-    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample."""
+    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample.
+
+    The second item names the source for clients: the file's name, never its folder.
+    """
     if data is None:
         from fno_forecast.initial_states import DEFAULT_SOURCE, default_initial_states
 
         return default_initial_states(), DEFAULT_SOURCE
     from fno_forecast.data.source import open_source
 
-    return open_source([data]), str(data)
+    return open_source([data]), data.name
 
 
 @dataclass

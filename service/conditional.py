@@ -1,4 +1,10 @@
-"""HTTP caching of forecast answers: strong ETags from what determines the bytes, 304 on a match."""
+"""HTTP caching of forecast answers: ETags, 304 on a match.
+
+Two kinds of ETag, so that a tag never stands for two different bodies: `content_etag` is strong, a hash
+of the bytes sent; `meaning_etag` is weak (`W/"..."`), a hash of what determines the answer's meaning
+(model sha256, run, normalised query) for answers whose bytes may differ (a JSON body's
+`generationtime_ms`), and which can be checked before anything is computed.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +16,33 @@ from fastapi import Request, Response
 from service.cache import RenderedResponse
 
 
-def make_etag(*parts: object) -> str:
-    """A quoted strong ETag from `parts` (model sha256, run, the normalised query...)."""
+def meaning_etag(*parts: object) -> str:
+    """A weak ETag from `parts` (model sha256, run, the normalised query...)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
-    return f'"{digest}"'
+    return f'W/"{digest}"'
+
+
+def content_etag(body: bytes) -> str:
+    """A strong ETag of `body`'s bytes."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 def http_date(epoch_seconds: float) -> str:
     return formatdate(epoch_seconds, usegmt=True)
 
 
-def matches(request: Request, etag: str) -> bool:
-    """Whether the request's If-None-Match names `etag` (or is `*`); weak tags compare by their value."""
-    header = request.headers.get("if-none-match")
-    if not header:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match value names `etag` or is `*`, comparing weakly (RFC 9110 13.1.2): `W/"x"`
+    and `"x"` match each other."""
+    if not if_none_match:
         return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def matches(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (see `etag_matches`)."""
+    return etag_matches(request.headers.get("if-none-match"), etag)
 
 
 def caching_headers(*, etag: str, last_modified: str | None, max_age: int) -> dict[str, str]:

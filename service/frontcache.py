@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.cache import RenderedResponse
+from service.conditional import etag_matches
 
 POINT_PATH = "/v1/forecast"
 
@@ -54,8 +55,5 @@ class PointCacheMiddleware:
 
 
 def _matches(scope: dict[str, Any], etag: str) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            tags = [t.strip().removeprefix("W/") for t in value.decode("latin-1").split(",")]
-            return "*" in tags or etag in tags
-    return False
+    header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
+    return etag_matches(header, etag)
