@@ -10,7 +10,6 @@ Include it in an app with one line: `app.include_router(dashboard.router)`.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated
@@ -18,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import HTMLResponse, Response
 
+from service.conditional import caching_headers, conditional_response, content_etag
 from service.problems import not_found
 
 STATIC_PACKAGE = "service"
@@ -54,7 +54,7 @@ def read_asset(name: str) -> bytes:
 @lru_cache(maxsize=8)
 def asset_etag(name: str) -> str:
     """A strong ETag of an asset's bytes."""
-    return '"' + hashlib.sha256(read_asset(name)).hexdigest()[:20] + '"'
+    return content_etag(read_asset(name))
 
 
 def _security_headers() -> dict[str, str]:
@@ -78,8 +78,6 @@ def dashboard_asset(name: str, if_none_match: Annotated[str | None, Header()] = 
     media_type = ASSETS.get(name)
     if media_type is None:
         raise not_found(f"static file {name!r}")
-    etag = asset_etag(name)
-    headers = _security_headers() | {"Cache-Control": ASSET_CACHE_CONTROL, "ETag": etag}
-    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    return Response(read_asset(name), media_type=media_type, headers=headers)
+    caching = caching_headers(etag=asset_etag(name), last_modified=None, cache_control=ASSET_CACHE_CONTROL)
+    headers = _security_headers() | caching
+    return conditional_response(if_none_match, read_asset(name), media_type=media_type, headers=headers)

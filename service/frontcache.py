@@ -11,17 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from service.cache import RenderedResponse
-from service.conditional import etag_matches
+from service.conditional import etag_matches, rendered_headers
 
 POINT_PATH = "/v1/forecast"
 
 
-def _headers(rendered: RenderedResponse, max_age: int) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"etag", rendered.etag.encode()),
-        (b"last-modified", rendered.last_modified.encode()),
-        (b"cache-control", f"public, max-age={max_age}".encode()),
-    ]
+def _headers(rendered: RenderedResponse, max_age: int, *, full: bool) -> list[tuple[bytes, bytes]]:
+    headers = rendered_headers(rendered, max_age=max_age, full=full)
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 class PointCacheMiddleware:
@@ -41,12 +38,13 @@ class PointCacheMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route_template"] = POINT_PATH
-        headers = _headers(rendered, services.settings.cache_max_age_s)
+        max_age = services.settings.cache_max_age_s
         if _matches(scope, rendered.etag):
+            headers = _headers(rendered, max_age, full=False)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers += [
+        headers = _headers(rendered, max_age, full=True) + [
             (b"content-type", rendered.media_type.encode()),
             (b"content-length", str(len(rendered.body)).encode()),
         ]
