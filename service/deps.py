@@ -14,10 +14,10 @@ from service.cache import LRUCache, RenderedResponse
 from service.catalog import Catalog
 from service.engine import ForecastFunction, library_forecast
 from service.hub import ForecastHub
-from service.metrics import Metrics
 from service.problems import ApiError
 from service.settings import ServiceSettings
 from service.store import ForecastStore
+from service.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Services:
     catalog: Catalog
     store: ForecastStore
     hub: ForecastHub
-    metrics: Metrics
+    telemetry: Telemetry
     responses: LRUCache[tuple[str, bytes], RenderedResponse]
 
 

@@ -11,16 +11,21 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+from cachetools import FIFOCache
 
 from service.store import RunKey
 
 T = TypeVar("T")
+
+FAILURES_KEPT = 256  # the last errors of failed keys, for status answers; older ones are forgotten
+RECENT_ROLLOUTS = 20  # rollout times the Retry-After estimate averages
 
 
 class QueueFull(Exception):
@@ -72,10 +77,11 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollout")
         self._jobs: dict[RunKey, Job[Any]] = {}
         self._lock = threading.Lock()
-        self._recent_seconds: list[float] = []
+        self._recent_seconds: deque[float] = deque(maxlen=RECENT_ROLLOUTS)
         self._on_finished = on_finished
         self.submitted = 0
-        self.failures: dict[RunKey, str] = {}  # the last error of keys whose job failed, until resubmitted
+        # The last error of keys whose job failed, until resubmitted; the oldest go first when full.
+        self.failures: FIFOCache[RunKey, str] = FIFOCache(maxsize=FAILURES_KEPT)
 
     @property
     def depth(self) -> int:
@@ -131,8 +137,6 @@ class JobManager:
             with self._lock:
                 self._jobs.pop(job.key, None)
                 self.failures[job.key] = str(error)
-                while len(self.failures) > 256:
-                    self.failures.pop(next(iter(self.failures)))
             job.future.set_exception(error)
         else:
             with self._lock:
@@ -140,7 +144,7 @@ class JobManager:
             job.future.set_result(value)
         seconds = time.time() - job.started_at
         if ok:
-            self._recent_seconds = [*self._recent_seconds[-19:], seconds]
+            self._recent_seconds.append(seconds)
         if self._on_finished is not None:
             self._on_finished(seconds, ok)
 
