@@ -55,10 +55,9 @@ class Job(Generic[T]):
             return "failed" if self.future.exception() is not None else "completed"
         return "running" if self.started_at is not None else "queued"
 
-    def report(self, lead_hours: float, fields: np.ndarray | None) -> None:
+    def report(self, lead_hours: float, fields: np.ndarray) -> None:
         """Called from the worker thread after each step."""
-        if fields is not None:
-            self.produced.append((float(lead_hours), fields))
+        self.produced.append((float(lead_hours), fields))
         self.steps_done += 1
 
 
