@@ -10,14 +10,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.timeaxis import format_time
 from fno_forecast.errors import BundleError
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def format_run(value: np.datetime64) -> str:
-    """An init time as `YYYY-MM-DDTHH:MM` (UTC), the form `run` takes in the API."""
-    return str(np.datetime64(value, "m"))
 
 
 @dataclass(frozen=True)
@@ -69,8 +65,8 @@ class ModelEntry:
             "initial_states": self.source,
             "runs": {
                 "count": len(self.runs),
-                "first": format_run(self.runs[0]) if self.runs else None,
-                "latest": format_run(self.runs[-1]) if self.runs else None,
+                "first": format_time(self.runs[0]) if self.runs else None,
+                "latest": format_time(self.runs[-1]) if self.runs else None,
             },
         }
 

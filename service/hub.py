@@ -19,6 +19,7 @@ from service.cache import LRUCache
 from service.catalog import ModelEntry
 from service.engine import ForecastFunction, RolloutData, read_rollout, rollout_data, run_rollout
 from service.jobs import Job, JobManager
+from service.runs import run_time
 from service.store import NETCDF_LOCK, ForecastStore, RunKey, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def initial_window(entry: ModelEntry, run: str) -> xr.Dataset:
     states = entry.initial_states
     steps_back = max(3, longest_window_steps(entry.bundle.recent_anomaly, entry.step_hours))
     try:
-        end = np.datetime64(run.replace("Z", ""), "ns")
+        end = run_time(run).astype("datetime64[ns]")
         start = end - np.timedelta64(int(round(steps_back * entry.step_hours * 3600)), "s")
         window = states.sel(time=slice(start, end))
     except (KeyError, TypeError, ValueError):

@@ -12,7 +12,10 @@ import numpy as np
 
 def run_time(text: str) -> np.datetime64:
     """The time a `run` names, to the minute; ValueError when it is not an ISO 8601 time."""
-    return np.datetime64(text.strip().removesuffix("Z"), "m")
+    value = np.datetime64(text.strip().removesuffix("Z"), "m")
+    if np.isnat(value):  # numpy reads "" and "NaT" as not-a-time
+        raise ValueError(f"{text!r} is not a time")
+    return value
 
 
 def valid_times(init: np.datetime64, lead_hours: np.ndarray | float) -> np.ndarray:

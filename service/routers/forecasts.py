@@ -25,6 +25,7 @@ from service.jobs import Job, QueueFull
 from service.problems import ApiError, PathRedactor, not_found, parameter_error, redactor
 from service.query import resolve_hours, resolve_model, resolve_run, resolve_variables
 from service.routers.point import too_busy
+from service.runs import run_time, valid_times
 from service.store import ForecastRecord, forecast_id
 
 router = APIRouter(prefix="/v1/forecasts", tags=["gridded forecasts"])
@@ -297,13 +298,12 @@ async def forecast_stream(
     lat, lon = np.asarray(grid.lat), np.asarray(grid.lon)
     channels = entry.schema.channel_names
     redact = redactor(request)
-    init = np.datetime64(record.key.run, "m")
+    init = run_time(record.key.run)
 
     def line(lead: float, fields: np.ndarray) -> bytes:
-        valid = init + np.timedelta64(int(round(lead * 60)), "m")
         return stream_line(
             lead_hours=lead,
-            valid_time=valid,
+            valid_time=valid_times(init, lead),
             fields=fields,
             data_channels=channels,
             variables=record.variables,
