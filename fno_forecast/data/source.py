@@ -9,29 +9,36 @@ chunks of whole time steps, so data larger than memory works. It carries what it
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from fno_forecast.data.coords import choose_member, drop_singletons, normalize_coords
 from fno_forecast.data.formats import open_file
+from fno_forecast.data.remote import is_url
 from fno_forecast.errors import DataError
 
 PathsLike = str | Path | Sequence[str | Path]
 CHUNK_BYTES = 64 * 2**20
 
 
-def expand_paths(paths: PathsLike) -> list[Path]:
-    """Paths as given, with glob patterns expanded (sorted); DataError for a pattern matching nothing."""
+def expand_paths(paths: PathsLike) -> list[Path | str]:
+    """Paths as given, with glob patterns expanded (sorted); DataError for a pattern matching nothing.
+
+    URLs (`s3://`, `gs://`, `https://`, see `remote.is_url`) stay strings and are not globbed.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not items:
         raise DataError(None, "no data paths given")
-    out: list[Path] = []
+    out: list[Path | str] = []
     for item in items:
         text = str(item)
-        if any(ch in text for ch in "*?[") and not Path(text).exists():
+        if is_url(item):
+            out.append(text)
+        elif any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = sorted(glob.glob(text))
             if not matches:
                 raise DataError(text, "no such file or directory (the pattern matches nothing)")
@@ -86,14 +93,15 @@ def _chunked(dataset: xr.Dataset) -> xr.Dataset:
 
 
 def _open_one(
-    path: Path,
+    path: Path | str,
     *,
     variables: Sequence[str] | None,
     levels: Sequence[float] | None,
     member: int | None,
     notes: list[str],
+    storage_options: Mapping[str, Any] | None,
 ) -> tuple[xr.Dataset, str, int | None]:
-    dataset, fmt = open_file(path)
+    dataset, fmt = open_file(path, storage_options=storage_options)
     dataset = normalize_coords(dataset, path=str(path), notes=notes)
     dataset, chosen = choose_member(dataset, member=member, path=str(path), notes=notes)
     dataset = drop_singletons(dataset)
@@ -101,7 +109,9 @@ def _open_one(
     return dataset, fmt, chosen
 
 
-def _check_same_grid(first: xr.Dataset, other: xr.Dataset, *, first_path: Path, path: Path) -> None:
+def _check_same_grid(
+    first: xr.Dataset, other: xr.Dataset, *, first_path: Path | str, path: Path | str
+) -> None:
     for coord in ("lat", "lon", "level"):
         a = first[coord].values if coord in first.coords else None
         b = other[coord].values if coord in other.coords else None
@@ -128,11 +138,13 @@ def open_source(
     variables: Sequence[str] | None = None,
     levels: Sequence[float] | None = None,
     member: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Open one or more files (or globs) as one lazy dataset with dims `time`, `lat`, `lon` (+ `level`).
 
     Files are concatenated along time in time order and must share grid, levels and variables. `member`
-    picks an ensemble member by its number (default: the first; said in `attrs["notes"]`).
+    picks an ensemble member by its number (default: the first; said in `attrs["notes"]`). Zarr stores
+    at URLs open through fsspec with `storage_options` (and fsspec's environment, see `remote.py`).
     """
     files = expand_paths(paths)
     notes: list[str] = []
@@ -140,7 +152,14 @@ def open_source(
     formats: list[str] = []
     chosen: int | None = None
     for path in files:
-        dataset, fmt, chosen = _open_one(path, variables=variables, levels=levels, member=member, notes=notes)
+        dataset, fmt, chosen = _open_one(
+            path,
+            variables=variables,
+            levels=levels,
+            member=member,
+            notes=notes,
+            storage_options=storage_options,
+        )
         if parts:
             _check_same_grid(parts[0], dataset, first_path=files[0], path=path)
         parts.append(dataset)

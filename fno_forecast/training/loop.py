@@ -29,7 +29,7 @@ from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.gradients import clip_gradients
-from fno_forecast.training.loss import channel_weight_tensor, weighted_mse
+from fno_forecast.training.loss import channel_loss_weights, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
@@ -94,9 +94,12 @@ class Trainer:
         self.windows = WindowCache(self.data, use_history=config.use_history)
         self.lead_steps = self.data.lead_steps(config.val_leads_hours)
         self.lat_weights = latitude_weight_tensor(schema.grid.lat).to(self.device)
-        self.channel_weights = channel_weight_tensor(config.channel_weights, len(schema.channels)).to(
-            self.device
-        )
+        self.channel_weights = channel_loss_weights(
+            schema.channels,
+            channel_weights=config.channel_weights,
+            variable_weights=config.variable_weight_map(),
+            level_weighting=config.level_weighting,
+        ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
         stage1 = config.stage1_epochs * self._batches_for(1)
         stage2 = sum(self._batches_for(k) for k in config.rollout_steps)
