@@ -180,7 +180,7 @@ class ComputedRollout:
     seconds: float
 
 
-def run_rollout(
+def compute_rollout(
     forecast_fn: ForecastFunction,
     *,
     bundle: Any,

@@ -17,7 +17,7 @@ import xarray as xr
 from fno_forecast.recent_anomaly import longest_window_steps
 from service.cache import LRUCache
 from service.catalog import ModelEntry
-from service.engine import ForecastFunction, RolloutData, read_rollout, rollout_data, run_rollout
+from service.engine import ForecastFunction, RolloutData, compute_rollout, read_rollout, rollout_data
 from service.jobs import Job, JobManager
 from service.runs import run_time
 from service.store import NETCDF_LOCK, ForecastStore, RunKey, StoreWriteError
@@ -68,7 +68,7 @@ class ForecastHub:
         Raises `QueueFull` when the queue of jobs is full.
         """
         steps = max(1, int(-(-key.hours // entry.step_hours)))
-        return self.jobs.run_once(
+        return self.jobs.single_flight(
             key,
             total_steps=steps,
             cached=lambda: self.memory.get(key),
@@ -107,7 +107,7 @@ class ForecastHub:
     ) -> RolloutData:
         from fno_forecast.output import write_forecast
 
-        computed = run_rollout(
+        computed = compute_rollout(
             forecast_fn,
             bundle=entry.bundle,
             initial_state=initial_window(entry, key.run),

@@ -96,7 +96,7 @@ class JobManager:
         mean = float(np.mean(self._recent_seconds)) if self._recent_seconds else 5.0
         return max(1, math.ceil(mean * max(1, len(self._jobs)) / self.workers))
 
-    def run_once(
+    def single_flight(
         self,
         key: RunKey,
         *,

@@ -11,7 +11,7 @@ from fno_forecast.bundle import load_bundle
 from fno_forecast.data.timeaxis import format_time
 from fno_forecast.forecast import forecast
 from service.catalog import ModelEntry
-from service.engine import library_forecast, read_rollout, rollout_data, run_rollout
+from service.engine import compute_rollout, library_forecast, read_rollout, rollout_data
 from service.hub import initial_window
 from service.store import RunKey
 from tests.fixtures.bundle import copy_with_recent_anomaly, write_initial_states
@@ -37,7 +37,7 @@ def test_the_service_rollout_is_the_librarys_forecast(tiny_bundle: Path, tmp_pat
     run = format_time(states["time"].values[-1])
     entry = ModelEntry("m", bundle, states, tuple(states["time"].values), 48, "states.nc")
     streamed: list[tuple[float, np.ndarray]] = []
-    computed = run_rollout(
+    computed = compute_rollout(
         library_forecast,
         bundle=bundle,
         initial_state=initial_window(entry, run),
