@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -60,8 +60,8 @@ class ModelEntry:
             "grid": schema.grid.summary(),
             "step_hours": schema.step_hours,
             "max_forecast_hours": self.max_hours,
-            "training": _without_paths(meta.get("training")),
-            "skill_card": meta.get("skill_card"),
+            "training": _public_training(meta.get("training")),
+            "skill_card": _public_skill_card(meta.get("skill_card")),
             "initial_states": self.source,
             "runs": {
                 "count": len(self.runs),
@@ -71,14 +71,28 @@ class ModelEntry:
         }
 
 
-def _without_paths(training: Any) -> Any:
+def file_names(text: str) -> str:
+    """`text` with each comma-separated path or URL cut to its last part (`../data/a.nc` -> `a.nc`)."""
+    parts = [part.strip() for part in text.split(",")]
+    return ", ".join(PureWindowsPath(p).name if "/" in p or "\\" in p else p for p in parts)
+
+
+def _public_training(training: Any) -> Any:
     """The bundle's training record with its data files named by file name only (no host paths)."""
     if not isinstance(training, dict) or not isinstance(training.get("data"), dict):
         return training
     data = dict(training["data"])
     if isinstance(data.get("paths"), list):
-        data["paths"] = [Path(str(p)).name for p in data["paths"]]
+        data["paths"] = [file_names(str(p)) for p in data["paths"]]
     return {**training, "data": data}
+
+
+def _public_skill_card(card: Any) -> Any:
+    """The skill card with its `model` and `data` labels (a bundle folder, data files by default) cut to
+    file names."""
+    if not isinstance(card, dict):
+        return card
+    return card | {k: file_names(card[k]) for k in ("model", "data") if isinstance(card.get(k), str)}
 
 
 def model_id_for(path: Path, metadata: dict[str, Any], *, default_path: Path) -> str:

@@ -58,6 +58,7 @@ def test_model_card_names_data_files_without_their_folders(
     bundle = shutil.copytree(tiny_bundle, tmp_path / "trained")
     metadata = json.loads((bundle / "model.json").read_text())
     metadata["training"]["data"] = {"paths": [f"{host_root}/data/air.nc", "../shared/data/z500.nc"]}
+    metadata["skill_card"] = {"model": f"{host_root}/runs/model", "data": "../shared/a.nc, ../shared/b.nc"}
     (bundle / "model.json").write_text(json.dumps(metadata))
     settings = service_settings.model_copy(update={"models": [bundle]})
     with make_client(settings, counting) as client:
@@ -65,6 +66,7 @@ def test_model_card_names_data_files_without_their_folders(
         assert card.status_code == 200 and host_root not in card.text and "shared" not in card.text
         assert card.json()["initial_states"] == "init.nc"
         assert card.json()["training"]["data"]["paths"] == ["air.nc", "z500.nc"]
+        assert card.json()["skill_card"] == {"model": "model", "data": "a.nc, b.nc"}
 
 
 def test_a_bundle_that_fails_at_start_is_named_by_its_folder_only(
