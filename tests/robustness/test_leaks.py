@@ -127,3 +127,24 @@ def test_strong_etags_are_hashes_of_the_bytes_sent(client: TestClient) -> None:
         assert not etag.startswith("W/"), route
         digest = etag.strip('"')
         assert hashlib.sha256(response.content).hexdigest().startswith(digest), route
+
+
+def test_a_failed_rollout_reports_its_error_without_host_paths(
+    service_settings, counting, host_root: str
+) -> None:
+    from service.deps import get_forecast_function
+
+    def failing(*args, **kwargs):
+        raise OSError(f"cannot read {host_root}/data/init.nc: disk error")
+
+    async def dependency():
+        return failing
+
+    app_client = make_client(service_settings, counting)
+    app_client.app.dependency_overrides[get_forecast_function] = dependency
+    with app_client as client:
+        fid = client.post("/v1/forecasts", json={"forecast_hours": 6}).json()["id"]
+        stream = client.get(f"/v1/forecasts/{fid}/stream")  # ends when the rollout has failed
+        assert "init.nc" in stream.text and host_root not in stream.text
+        status = client.get(f"/v1/forecasts/{fid}").json()
+        assert status["status"] == "failed" and status["error"] == "cannot read init.nc: disk error"
