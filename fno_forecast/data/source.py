@@ -23,6 +23,7 @@ from fno_forecast.errors import DataError
 
 PathsLike = str | Path | Sequence[str | Path]
 CHUNK_BYTES = 64 * 2**20
+MIN_CHUNK_BYTES = 2 * 2**20
 
 
 def expand_paths(paths: PathsLike) -> list[Path | str]:
@@ -84,12 +85,32 @@ def _level_text(value: float) -> str:
 
 
 def _chunked(dataset: xr.Dataset) -> xr.Dataset:
-    """Dask chunks of whole time steps, about CHUNK_BYTES each (values stay on disk until computed)."""
+    """Dask chunks of whole time steps (values stay on disk until computed).
+
+    About CHUNK_BYTES each, unless the storage is chunked in time (Zarr, chunked NetCDF4): then a whole
+    number of storage chunks of at least MIN_CHUNK_BYTES, so that reading a training window fetches the
+    few storage chunks around it, not CHUNK_BYTES of neighbours (what makes streaming a store larger than
+    memory possible).
+    """
     per_step = sum(
         int(np.prod([v.sizes[d] for d in v.dims if d != "time"])) * 4 for v in dataset.data_vars.values()
     )
-    steps = max(1, min(dataset.sizes["time"], CHUNK_BYTES // max(per_step, 1)))
+    steps = max(1, CHUNK_BYTES // max(per_step, 1))
+    stored = _storage_time_chunk(dataset)
+    if stored is not None and stored * per_step <= CHUNK_BYTES:
+        steps = stored * max(1, -(-MIN_CHUNK_BYTES // (stored * per_step)))
+    steps = min(dataset.sizes["time"], steps)
     return dataset.chunk({d: (steps if d == "time" else -1) for d in dataset.dims})
+
+
+def _storage_time_chunk(dataset: xr.Dataset) -> int | None:
+    """The largest time chunk of the variables' storage, or None when the storage is not chunked in time."""
+    found = []
+    for var in dataset.data_vars.values():
+        preferred = var.encoding.get("preferred_chunks") or {}
+        if "time" in preferred and preferred["time"] < var.sizes.get("time", 0):
+            found.append(int(preferred["time"]))
+    return max(found) if found else None
 
 
 def _open_one(

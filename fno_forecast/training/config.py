@@ -75,6 +75,12 @@ class TrainConfig:
     rollout_lr: float = 3e-4
     rollout_samples_per_epoch: int = 0
     activation_checkpointing: bool = False
+    # streaming: windows whose span exceeds max_in_memory_gb are read from the (lazy) store batch by batch,
+    # by loader_workers processes (-1: none for in-memory windows, else half the cores, at most 4) that
+    # each keep prefetch_batches batches ready
+    max_in_memory_gb: float = 4.0
+    loader_workers: int = -1
+    prefetch_batches: int = 2
     # validation
     val_leads_hours: tuple[float, ...] = ()  # empty: 6, 24, 72, 120, 240 h rounded up to whole data steps
     val_init_stride: int = 1
@@ -113,6 +119,7 @@ class TrainConfig:
             "weight_decay",
             "grad_clip",
             "max_minutes",
+            "max_in_memory_gb",
         )
         for name in non_negative:
             if getattr(self, name) < 0:
@@ -133,6 +140,10 @@ class TrainConfig:
         if any(w < 0 for w in self.channel_weights):
             raise ConfigError(
                 f"channel_weights: expected non-negative weights, got {list(self.channel_weights)}"
+            )
+        if self.loader_workers < -1 or self.prefetch_batches < 1:
+            raise ConfigError(
+                f"loader_workers >= -1 and prefetch_batches >= 1, got {self.loader_workers}, {self.prefetch_batches}"
             )
         self.variable_weight_map()  # validates the entries
         if self.level_weighting not in ("none", "pressure"):
