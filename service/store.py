@@ -220,6 +220,17 @@ class ForecastStore:
             self._db.execute("DELETE FROM rollouts WHERE key = ?", (key.digest,))
         (self.files / f"{key.digest}.nc").unlink(missing_ok=True)
 
+    def delete_run(self, model_sha256: str, run: str) -> int:
+        """Remove every stored rollout of one model's run (any horizon); returns how many."""
+        with self._lock, self._db:
+            rows = self._db.execute(
+                "SELECT key, file FROM rollouts WHERE model_sha256 = ? AND run = ?", (model_sha256, run)
+            ).fetchall()
+            self._db.executemany("DELETE FROM rollouts WHERE key = ?", [(key,) for key, _ in rows])
+        for _, name in rows:
+            (self.files / name).unlink(missing_ok=True)
+        return len(rows)
+
     # -- forecast resources ---------------------------------------------------------------------------------
     def add_forecast(self, record: ForecastRecord) -> None:
         """Index a forecast resource; `StoreWriteError` when the index refuses the row (full disk, ...)."""
