@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fno_forecast import __version__
 from fno_forecast.errors import FnoForecastError
 from service import dashboard
-from service.cache import LRUCache
+from service.cache import LRUCache, response_cache
 from service.catalog import Catalog, load_entry, open_initial_states
 from service.deps import Services
 from service.frontcache import PointCacheMiddleware
@@ -65,7 +65,9 @@ def build_services(settings: ServiceSettings, metrics: Metrics) -> Services:
         workers=settings.workers, max_queue=settings.max_queue, on_finished=metrics.observe_rollout
     )
     hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
-    responses: LRUCache = LRUCache(settings.response_cache_entries)
+    responses = response_cache(
+        entries=settings.response_cache_entries, max_bytes=settings.response_cache_bytes
+    )
     metrics.gauges["fno_rollout_queue_depth"] = ("Rollouts queued or running.", lambda: jobs.depth)
     metrics.counters["fno_cache_hits_total"] = (
         "Cache hits by cache.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -27,7 +28,7 @@ class Services:
     store: ForecastStore
     hub: ForecastHub
     metrics: Metrics
-    responses: LRUCache[tuple[str, bytes], RenderedResponse]
+    responses: LRUCache[Hashable, RenderedResponse]
 
 
 async def get_services(request: Request) -> Services:
