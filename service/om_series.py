@@ -17,7 +17,7 @@ import xarray as xr
 
 from service.catalog import ModelEntry
 from service.engine import RolloutData
-from service.om_names import OmName
+from service.om_names import OmName, parse_hourly
 from service.om_request import Daily, ForecastRequest, Location, Variable
 from service.om_time import hourly_axis, interpolate, local_days
 from service.om_variables import Quantity, converter, quantity
@@ -171,18 +171,10 @@ def _current_weather(entry: ModelEntry, channels: np.ndarray, request: ForecastR
     }
     out: dict = {}
     for key, name in fields.items():
-        series = _hourly_series(entry, Variable(name, name=_parse(name)), channels, request)
+        series = _hourly_series(entry, Variable(name, name=parse_hourly(name)), channels, request)
         out[key] = float(series.values[0])
     out["weathercode"] = math.nan
     return out
-
-
-def _parse(name: str) -> OmName:
-    from service.om_names import parse_hourly
-
-    parsed = parse_hourly(name)
-    assert parsed is not None, name
-    return parsed
 
 
 def answer_location(

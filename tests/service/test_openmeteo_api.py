@@ -161,3 +161,11 @@ def test_flatbuffers_carry_every_location_as_the_sdk_reads_them(client: TestClie
         assert message.Current().Variables(0).Value() == pytest.approx(
             body["current"]["temperature_2m"], abs=0.006
         )
+
+
+def test_every_advertised_run_is_answerable(client: TestClient) -> None:
+    model = client.get("/v1/models").json()["default"]
+    runs = client.get(f"/v1/models/{model}").json()["runs"]
+    for run in (runs["first"], runs["latest"]):
+        body = get(client, hourly="air", run=run, forecast_hours=12)
+        assert body["run"] == run and None not in body["hourly"]["air"]
