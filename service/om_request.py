@@ -23,6 +23,7 @@ from service.query import resolve_run
 
 CELLS = ("bilinear", "nearest", "land", "sea")
 FORMATS = ("json", "csv", "flatbuffers")
+MAX_DAYS = 92 + 16  # the longest answer past_days and forecast_days can ask for
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ def _window(params: QueryParams) -> Window:
     if start is not None and end is not None:
         if end < start:
             raise om_error("end_date", f"{end} is before start_date {start}")
-        if int((end - start).astype(int)) > 366:
-            raise om_error("end_date", "at most 366 days from start_date")
+        if int((end - start).astype(int)) + 1 > MAX_DAYS:
+            raise om_error("end_date", f"at most {MAX_DAYS} days from start_date (past_days + forecast_days)")
         for name in ("forecast_days", "past_days", "forecast_hours", "past_hours"):
             if params.text(name) is not None:
                 raise om_error(name, "cannot be combined with start_date and end_date")

@@ -105,7 +105,7 @@ def native_series(
         times.append(data.valid_times)
         values.append(weights.apply(data.values.astype(np.float64)))
     if not values:
-        return np.array([], dtype="datetime64[s]"), np.zeros((0, 0))
+        return np.array([], dtype="datetime64[s]"), np.zeros((0, analysis.values.shape[1]))
     all_times = np.concatenate(times)
     order = np.argsort(all_times, kind="stable")
     return all_times[order], np.concatenate(values)[order]

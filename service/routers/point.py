@@ -83,9 +83,10 @@ async def point_forecast(
 ) -> Response:
     settings = services.settings
     started = time.perf_counter()
-    parsed = parse_request(
-        QueryParams(request.query_params.multi_items()), catalog, max_locations=settings.max_locations
-    )
+    items = request.query_params.multi_items()
+    if request.method == "POST":  # Open-Meteo takes the same parameters as a form (openmeteo-requests' POST)
+        items += [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    parsed = parse_request(QueryParams(items), catalog, max_locations=settings.max_locations)
     key = parsed.cache_key()
     rendered = services.responses.get(key)
     if rendered is None:
@@ -108,4 +109,4 @@ async def point_forecast(
     return send(request, rendered, max_age=settings.cache_max_age_s)  # the server sends no body to HEAD
 
 
-router.add_api_route("/forecast", point_forecast, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/forecast", point_forecast, methods=["HEAD", "POST"], include_in_schema=False)

@@ -107,6 +107,8 @@ def test_official_python_sdk_sync_and_async(server: LiveServer) -> None:
     check_sdk_responses(openmeteo_requests.Client().weather_api(url, params=dict(REQUEST)), reference)
     responses = asyncio.run(openmeteo_requests.AsyncClient().weather_api(url, params=dict(REQUEST)))
     check_sdk_responses(responses, reference)
+    posted = openmeteo_requests.Client().weather_api(url, params=dict(REQUEST), method="POST")
+    check_sdk_responses(posted, reference)
     with pytest.raises(openmeteo_requests.OpenMeteoRequestsError, match="longitude"):
         openmeteo_requests.Client().weather_api(url, params={**REQUEST, "longitude": [200, 0]})
 
