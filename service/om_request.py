@@ -24,6 +24,11 @@ from service.query import resolve_run
 CELLS = ("bilinear", "nearest", "land", "sea")
 FORMATS = ("json", "csv", "flatbuffers")
 MAX_DAYS = 92 + 16  # the longest answer past_days and forecast_days can ask for
+# Open-Meteo parameters that would change the answer in ways this server does not offer: refused, not ignored.
+UNSUPPORTED = (
+    "minutely_15", "forecast_minutely_15", "past_minutely_15", "start_minutely_15", "end_minutely_15",
+    "start_hour", "end_hour", "initial_hours", "temporal_resolution",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,9 @@ def _locations(params: QueryParams, entry: ModelEntry, run: str, *, limit: int) 
 
 def parse_request(params: QueryParams, catalog: Catalog, *, max_locations: int) -> ForecastRequest:
     """The validated request, or an ApiError (400 naming the parameter) at the first bad one."""
+    for name in UNSUPPORTED:
+        if params.text(name) is not None:
+            raise om_error(name, "is not supported by this server (hourly, daily and current are)")
     entry = _model(catalog, params)
     run = resolve_run(entry, params.text("run"), error=om_error)
     return ForecastRequest(

@@ -121,6 +121,11 @@ def test_etag_gives_304_without_a_body(client: TestClient) -> None:
         ({"latitude": 40, "longitude": -120, "timezone": "Mars/Olympus"}, "timezone", "not a valid timezone"),
         ({"latitude": 40, "longitude": -120, "temperature_unit": "kelvin"}, "temperature_unit", "fahrenheit"),
         ({"latitude": 40, "longitude": -120, "start_date": "2013-01-02"}, "end_date", "go together"),
+        (
+            {"latitude": 40, "longitude": -120, "minutely_15": "temperature_2m"},
+            "minutely_15",
+            "not supported",
+        ),
         ({"latitude": 10, "longitude": -120}, "latitude", "outside the model domain: latitude 32.5..50"),
         ({"latitude": 40, "longitude": -100}, "longitude", "longitude 230..257.5"),
     ],
