@@ -20,7 +20,7 @@ from service.engine import RolloutData
 from service.om_names import OmName, parse_hourly
 from service.om_request import Daily, ForecastRequest, Location, Variable
 from service.om_time import hourly_axis, interpolate, local_days
-from service.om_variables import Quantity, converter, quantity
+from service.om_variables import converter, quantity
 from service.points import PointWeights
 from service.store import NETCDF_LOCK
 
@@ -157,7 +157,7 @@ def _daily_series(
             total_u, total_v = _aggregate(bu, "sum"), _aggregate(bv, "sum")
             out.append(float(np.mod(np.degrees(np.arctan2(-total_u, -total_v)), 360.0)))
         return Series(daily.key, "°", np.asarray(out), name=name, aggregation=how)
-    base = Quantity.base_values(quantity(entry.schema, name), channels)
+    base = quantity(entry.schema, name).base_values(channels)
     values = np.asarray([_aggregate(b, how) for b in _day_blocks(base, days, distinct)])
     return Series(daily.key, unit, convert(values), name=name, aggregation=how)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -82,7 +83,10 @@ def _match(i: int, channel: ChannelInfo, step_hours: float) -> tuple[OmName, Sou
         if source is None:
             return None
         if var in TEMPERATURE:
-            note = f"channel {channel.name!r} ({channel.long_name or 'air temperature'}), the model's lowest level"
+            note = (
+                f"channel {channel.name!r} ({channel.long_name or 'air temperature'}): air temperature at the "
+                "model's lowest level, not at 2 m; served as temperature_2m as the model has no 2 m temperature"
+            )
             source = Source(source.channel, source.scale, source.offset, note)
         return OmName("temperature", height_m=2), source
     if var in TEMPERATURE and hpa is not None:
@@ -147,6 +151,7 @@ class Quantity:
         return np.mod(np.degrees(np.arctan2(-u, -v)), 360.0)
 
 
+@cache
 def channel_map(schema: DataSchema) -> dict[OmName, Source]:
     """Every Open-Meteo quantity a channel answers directly (the first matching channel wins)."""
     found: dict[OmName, Source] = {}
