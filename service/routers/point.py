@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from service.cache import RenderedResponse
-from service.conditional import http_date, make_etag, matches, not_modified, send
+from service.conditional import http_date, matches, meaning_etag, not_modified, send
 from service.deps import CatalogDep, ForecastFnDep, Services, ServicesDep
 from service.engine import ForecastFunction, RolloutData
 from service.hub import run_key
@@ -91,7 +91,7 @@ async def point_forecast(
     rendered = services.responses.get(key)
     if rendered is None:
         weights = location_weights(parsed)
-        etag = make_etag(parsed.entry.sha256, parsed.run, repr(parsed.cache_key()))
+        etag = meaning_etag(parsed.entry.sha256, parsed.run, repr(parsed.cache_key()))
         if matches(request, etag):
             return not_modified(etag, last_modified=None, max_age=settings.cache_max_age_s)
         data = await _rollout(services, parsed, forecast_fn)
