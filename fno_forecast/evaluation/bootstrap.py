@@ -48,17 +48,34 @@ class BootstrapConfig:
             raise ValueError(f"BootstrapConfig.confidence: expected in (0, 1), got {self.confidence}")
 
 
-def decorrelation_time(series: np.ndarray) -> float:
+def remove_phase_means(values: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """`values` minus the mean of the values sharing their phase (e.g. the init's hour of day)."""
+    values = np.asarray(values, dtype=np.float64)
+    phase = np.asarray(phase)
+    out = values.copy()
+    for key in np.unique(phase):
+        mask = phase == key
+        out[mask] -= values[mask].mean()
+    return out
+
+
+def decorrelation_time(series: np.ndarray, *, phase: np.ndarray | None = None) -> float:
     """Integrated autocorrelation time of a 1-D series, in samples (1 for white noise).
 
     Sums the autocorrelations up to the first lag where it is no longer positive (at most n/2 lags).
-    A constant or too short series gives 1.
+    With `phase` (one label per sample, e.g. the hour of day of each init) the mean of each phase is
+    removed first: a diurnal cycle in the scores makes the autocorrelation oscillate (negative at a
+    quarter day), which would stop the sum at once, while the cycle itself is no sampling noise (every
+    block of a day or more holds all its phases). A constant or too short series gives 1.
     """
     values = np.asarray(series, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    values = values[finite]
     n = values.size
     if n < 4:
         return 1.0
+    if phase is not None:
+        values = remove_phase_means(values, np.asarray(phase)[finite])
     centred = values - values.mean()
     variance = float(centred @ centred)
     if variance <= 0.0:

@@ -80,10 +80,10 @@ def _resampled(metric: str, values: np.ndarray, indices: np.ndarray) -> np.ndarr
     return np.sqrt(means) if metric == "rmse" else means
 
 
-def series_decorrelation(values: np.ndarray) -> float:
+def series_decorrelation(values: np.ndarray, phase: np.ndarray | None = None) -> float:
     """The longest decorrelation time (inits) over the channels of `(init, channel)` values."""
     values = np.asarray(values)
-    return max(decorrelation_time(values[:, c]) for c in range(values.shape[1]))
+    return max(decorrelation_time(values[:, c], phase=phase) for c in range(values.shape[1]))
 
 
 def _compare(point: float, samples: np.ndarray, confidence: float) -> Comparison | None:
@@ -115,12 +115,16 @@ def lead_intervals(
     lead_index: int,
     config: BootstrapConfig = BootstrapConfig(),
     model: str = "model",
+    phase: np.ndarray | None = None,
 ) -> LeadIntervals:
-    """Bootstrap every system's scores and every comparison at one lead; `lead_index` seeds the lead."""
+    """Bootstrap every system's scores and every comparison at one lead; `lead_index` seeds the lead.
+
+    `phase` labels each init (its hour of day) for the decorrelation times (`bootstrap.decorrelation_time`).
+    """
     n = len(np.asarray(per_init[model]["rmse"]))
     decorrelation, difference, bounds, versus = {}, {}, {}, {}
     for number, (system, scores) in enumerate(per_init.items()):
-        decorrelation[system] = series_decorrelation(scores["rmse"])
+        decorrelation[system] = series_decorrelation(scores["rmse"], phase)
         indices = _indices(n, decorrelation[system], config, [lead_index, number])
         bounds[system] = {
             metric: percentile_interval(_resampled(metric, scores[metric], indices), config.confidence)
@@ -129,7 +133,7 @@ def lead_intervals(
         if system == model:
             continue
         own = np.asarray(per_init[model]["rmse"]) - np.asarray(scores["rmse"])
-        difference[system] = series_decorrelation(own)
+        difference[system] = series_decorrelation(own, phase)
         indices = _indices(n, difference[system], config, [lead_index, number, 1])
         versus[system] = _comparisons(per_init[model], scores, indices, config.confidence)
     return LeadIntervals(

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from fno_forecast.bundle import Bundle
 from fno_forecast.evaluation.bootstrap import BootstrapConfig
 from fno_forecast.evaluation.intervals import LeadIntervals, lead_intervals
@@ -124,11 +126,13 @@ def build_card(
     """The score card of a finished run, with intervals and the protocol."""
     intervals = None
     if bootstrap is not None:
-        per_lead = {
-            lead: {name: acc.per_init(lead) for name, acc in accumulators.items()} for lead in plan.leads
-        }
         intervals = {
-            lead: lead_intervals(per_lead[lead], lead_index=j, config=bootstrap)
+            lead: lead_intervals(
+                {name: acc.per_init(lead) for name, acc in accumulators.items()},
+                lead_index=j,
+                config=bootstrap,
+                phase=np.remainder(plan.hours[plan.selection.inits[plan.selection.scored[:, j]]], 24.0),
+            )
             for j, lead in enumerate(plan.leads)
         }
     own = prior_name(

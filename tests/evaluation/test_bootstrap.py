@@ -33,6 +33,15 @@ def test_decorrelation_time_of_ar1_is_one_plus_phi_over_one_minus_phi():
     assert decorrelation_time(np.ones(50)) == 1.0
 
 
+def test_a_diurnal_cycle_does_not_hide_the_decorrelation_time():
+    rng = np.random.default_rng(7)
+    n = 4000
+    hour = (np.arange(n) % 4) * 6.0  # 6-hourly inits
+    series = ar1(n, 0.8, rng) + 4.0 * np.cos(2 * np.pi * hour / 24.0)
+    assert decorrelation_time(series) < 2.0  # the cycle turns the lag-1 autocorrelation negative
+    assert decorrelation_time(series, phase=hour) == pytest.approx(9.0, rel=0.25)
+
+
 def test_block_indices_are_runs_of_consecutive_inits():
     indices = block_indices(10, block=4, resamples=3, rng=np.random.default_rng(0))
     assert indices.shape == (3, 10) and indices.min() >= 0 and indices.max() <= 9
