@@ -1,9 +1,12 @@
-"""Score a model bundle over a period: every init whose verifying times are in the data, at chosen leads.
+"""Score a model bundle over a period: every init in it, at chosen leads, against every baseline.
 
-Speed comes from batching: the inits of a chunk go through one rollout to the longest lead together, and
-each requested lead is scored the moment the rollout reaches it (model, persistence and climatology on
-the same inits), so no forecast is ever stored and no Python loop runs per init over xarray objects. The
-data are read once per chunk of inits as one numpy window of `(inits + longest lead)` steps.
+The protocol (which inits at which leads, `--verify-inside`) is `fno_forecast.evaluation.selection`; the
+systems (the model, its prior without the network, persistence, climatology, the linear baseline) are run
+chunk by chunk in `fno_forecast.evaluation.runner`; the card with its intervals and protocol is built in
+`fno_forecast.evaluation.protocol`. Speed comes from batching: the inits of a chunk go through one
+rollout to the longest lead together, each lead is scored the moment the rollout reaches it, and no
+forecast is ever stored. `evaluate_paths` is the one path from data files to a card (the CLI and
+`score_bundle` use it); rolling-origin folds are scored by `score_fold`.
 """
 
 from __future__ import annotations
