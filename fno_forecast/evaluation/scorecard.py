@@ -9,7 +9,7 @@
                  "ci95": {"model": [1.5, 1.7], ...},
                  "versus": {"persistence": {"difference": -0.4, "ci95": [-0.5, -0.3],
                                             "significant": true}, ...}}, ...],
-     "folds": [{...a card of the same form per rolling-origin fold...}]}
+     "folds": [{...a card of the same form per rolling-origin fold, without "model" and "data"...}]}
 
 Undefined values (the ACC of the climatology forecast against itself) are `null`.
 """
@@ -242,7 +242,10 @@ class Scorecard:
             out["protocol"] = dict(self.protocol)
         out["scores"] = [row.to_dict() for row in self.rows]
         if self.folds:
-            out["folds"] = [fold.to_dict() for fold in self.folds]
+            # a fold shares the card's model and data: not repeated (nor a second place for a path)
+            out["folds"] = [
+                {k: v for k, v in fold.to_dict().items() if k not in ("model", "data")} for fold in self.folds
+            ]
         return out
 
     def to_json(self) -> str:
@@ -260,7 +263,10 @@ def scorecard_from_dict(data: Mapping[str, Any]) -> Scorecard:
             rows=tuple(ScoreRow.from_dict(row) for row in data["scores"]),
             units=dict(data.get("units", {})),
             protocol=dict(data.get("protocol", {})),
-            folds=tuple(scorecard_from_dict(fold) for fold in data.get("folds", ())),
+            folds=tuple(
+                scorecard_from_dict({"model": data["model"], "data": data["data"], **fold})
+                for fold in data.get("folds", ())
+            ),
         )
     except (KeyError, TypeError, IndexError) as error:
         raise ValueError(f"score card: malformed ({error!r})") from error

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from fno_forecast.cli import main
+from fno_forecast.evaluation.scorecard import scorecard_from_dict
 from tests.fixtures.bundle import tiny_state_array
 
 
@@ -142,6 +143,8 @@ def test_evaluate_cli_verify_inside_and_folds(tiny_bundle, verification_file, tm
         ["2014-07-09", "2014-07-11"],
     ]
     assert all(f["protocol"]["verify_inside"] for f in data["folds"])
+    assert all("data" not in f and "model" not in f for f in data["folds"])  # the card's own, not repeated
+    assert scorecard_from_dict(data).folds[1].data == data["data"]
     assert data["folds"][1]["protocol"]["inits_per_lead"] == {"6": 11, "24": 8}
 
 
