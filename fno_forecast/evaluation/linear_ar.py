@@ -7,7 +7,9 @@ those at the next (least squares over every pair of consecutive training steps),
 it step after step and adds the climatology at the valid time back.
 
 How many components: 150 as in the notes, but never more than the grid has points nor more than one per
-ten training pairs, so that a short record still gives a well-determined map.
+ten training pairs, so that a short record still gives a well-determined map. On a large grid the
+components come from a time-strided sample of at most `MAX_PCA_VALUES` values (and are at most as many as
+its steps), and the rest of the training data is read in chunks; the card records how many were used.
 """
 
 from __future__ import annotations
@@ -79,11 +81,13 @@ def fit_linear_ar(
     points = int(np.prod(train.shape[1:]))
     if pairs.size < 2 * PAIRS_PER_COMPONENT:
         return None
-    k = n_components_for(points=points, pairs=int(pairs.size), wanted=n_components)
     weights = latitude_weights(np.asarray(train["lat"].values))
     scale = np.sqrt(np.broadcast_to(weights[None, :, None], train.shape[1:])).reshape(-1)
     stride = max(1, int(np.ceil(len(hours) * points / MAX_PCA_VALUES)))
     sample = np.arange(0, len(hours), stride)
+    k = min(n_components_for(points=points, pairs=int(pairs.size), wanted=n_components), len(sample) - 1)
+    if k < 1:
+        return None
     anomaly = np.asarray(train.isel(time=sample).values, dtype=np.float64) - climatology.at_hours(
         hours[sample]
     )
@@ -96,10 +100,11 @@ def fit_linear_ar(
         fitted_on=f"{format_time(train['time'].values[0])}/{format_time(train['time'].values[-1])}",
         pairs=int(pairs.size),
     )
+    chunk = max(1, min(CHUNK_STEPS, MAX_PCA_VALUES // points))
     scores = np.concatenate(
         [
-            partial._project(train.isel(time=slice(s, s + CHUNK_STEPS)).values, hours[s : s + CHUNK_STEPS])
-            for s in range(0, len(hours), CHUNK_STEPS)
+            partial._project(train.isel(time=slice(s, s + chunk)).values, hours[s : s + chunk])
+            for s in range(0, len(hours), chunk)
         ]
     )
     inputs = np.hstack([scores[pairs], np.ones((pairs.size, 1))])

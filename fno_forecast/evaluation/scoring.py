@@ -134,7 +134,7 @@ def _fit_linear(
     mask = period_mask(times, fit_period) & (times.astype("datetime64[s]") < start)
     if mask.sum() < 2:
         return None
-    train = array.isel(time=np.flatnonzero(mask)).load()
+    train = array.isel(time=np.flatnonzero(mask))  # read in chunks by the fit
     return fit_linear_ar(train, bundle.climatology, step_hours=bundle.step_hours)
 
 
