@@ -37,9 +37,9 @@ def served_record(bundle: Bundle) -> dict[str, Any]:
         "best window (held out in training) that they cover",
     }
     correction = bundle.recent_anomaly
-    if correction is not None and correction.ranked_windows():
-        best = correction.ranked_windows()[0]
-        record["best_window_days"] = correction.window_days[best]
+    if correction is not None:
+        # a forecast uses the first of these that its history covers (5 days of states: the 5-day window)
+        record["windows_best_first_days"] = [correction.window_days[i] for i in correction.ranked_windows()]
     return record
 
 

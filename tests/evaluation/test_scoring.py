@@ -203,6 +203,7 @@ def test_history_days_limit_the_recent_anomaly_window(tiny_bundle, tmp_path):
     assert full.protocol["scored_with"]["recent_anomaly_days_used"] == {"3": 12}
     assert short.protocol["scored_with"]["recent_anomaly_days_used"] == {"1": 12}
     assert short.protocol["scored_with"]["history_days"] == 2
+    assert full.protocol["served"]["windows_best_first_days"] == [3.0, 1.0]
     rmse = [r for r in full.rows if r.metric == "rmse"]
     assert full.protocol["own_prior"] is None  # no relaxation prior in the tiny bundle
     assert rmse[0].model != next(r for r in short.rows if r.metric == "rmse").model
