@@ -15,7 +15,7 @@ from fno_forecast import __version__
 from fno_forecast.errors import FnoForecastError
 from service import dashboard
 from service.analyses import AnalysisRejected, AnalysisSet
-from service.cache import LRUCache
+from service.cache import LRUCache, response_cache
 from service.catalog import Catalog, load_entry
 from service.deps import Services, get_forecast_function
 from service.events import EventLog
@@ -100,7 +100,9 @@ def build_services(settings: ServiceSettings, telemetry: Telemetry) -> Services:
         workers=settings.workers, max_queue=settings.max_queue, on_finished=telemetry.observe_rollout
     )
     hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
-    responses: LRUCache = LRUCache(settings.response_cache_entries)
+    responses = response_cache(
+        entries=settings.response_cache_entries, max_bytes=settings.response_cache_bytes
+    )
     catalog = load_models(settings)
     events = EventLog(keep=settings.event_log_size)
     provenance = "replay" if settings.replay is not None else "live"
@@ -112,6 +114,7 @@ def build_services(settings: ServiceSettings, telemetry: Telemetry) -> Services:
         verifier=Verifier(),
         responses=responses,
         retain_runs=settings.retain_runs,
+        run_hours=settings.run_hours,
         provenance=provenance,
     )
     try:

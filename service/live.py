@@ -27,7 +27,7 @@ from fno_forecast.data.channels import Channels
 from fno_forecast.data.timeaxis import format_time
 from service.analyses import AnalysisRejected, AnalysisSet, check_analysis, open_analysis
 from service.cache import LRUCache
-from service.catalog import Catalog, ModelEntry
+from service.catalog import Catalog, ModelEntry, answerable_runs
 from service.engine import ForecastFunction, RolloutData
 from service.events import EventLog
 from service.hub import ForecastHub, run_key
@@ -57,6 +57,7 @@ class LiveRuns:
         verifier: Verifier,
         responses: LRUCache,
         retain_runs: int,
+        run_hours: int,
         provenance: str,
     ) -> None:
         self.catalog = catalog
@@ -66,6 +67,7 @@ class LiveRuns:
         self.verifier = verifier
         self.responses = responses
         self.retain_runs = retain_runs
+        self.run_hours = run_hours
         self.provenance = provenance
         self.forecast_fn: ForecastFunction | None = None  # set by the lifespan (tests override it)
         self.states: dict[tuple[str, str], RunState] = {}
@@ -76,8 +78,8 @@ class LiveRuns:
     # -- analyses in ------------------------------------------------------------------------------------
     def ingest(self, source: Path | xr.Dataset | Channels, *, name: str, startup: bool = False) -> list[str]:
         """Check `source` and add its new times; returns them (ISO). Raises `AnalysisRejected`, changing
-        nothing, when the source does not fit every model. At `startup` every time held is a run, computed
-        when first asked for; afterwards each new time's run is computed now and announced."""
+        nothing, when the source does not fit every model. At `startup` each time held that a run can start
+        from is one, computed when first asked for; later each new one is computed now and announced."""
         channels = source if isinstance(source, Channels) else open_analysis(source, name=name)
         bundles = [entry.bundle for entry in self.catalog.entries.values()]
         array, infos = check_analysis(channels, name=name, bundles=bundles, reference=self.analyses.reference)
@@ -87,9 +89,8 @@ class LiveRuns:
             return []
         dataset = self.analyses.dataset()
         with self._lock:
-            held = tuple(np.sort(self.analyses.times.astype("datetime64[m]")))
             for model_id, entry in list(self.catalog.entries.items()):
-                runs = held if startup else entry.runs
+                runs = self._answerable(entry) if startup else entry.runs
                 self.catalog.entries[model_id] = replace(entry, initial_states=dataset, runs=runs)
                 if startup:
                     continue
@@ -115,23 +116,23 @@ class LiveRuns:
             return str(error)
         return None
 
+    def _answerable(self, entry: ModelEntry) -> tuple[np.datetime64, ...]:
+        return answerable_runs(
+            self.analyses.times.astype("datetime64[m]"),
+            step_hours=entry.step_hours,
+            use_history=bool(entry.bundle.stepper.use_history),
+        )
+
     def _startable(self, entry: ModelEntry, new: np.ndarray) -> list[np.datetime64]:
         """New times (and the times just after them, now that their history arrived) a run can start from."""
-        held = self.analyses.times.astype("datetime64[m]")
         step = np.timedelta64(int(round(entry.step_hours * 60)), "m")
-        history = bool(getattr(entry.bundle.stepper, "use_history", False))
-        candidates = sorted(
-            {t.astype("datetime64[m]") for t in new} | {t.astype("datetime64[m]") + step for t in new}
-        )
-        return [
-            t
-            for t in candidates
-            if np.isin(t, held) and t not in entry.runs and (not history or np.isin(t - step, held))
-        ]
+        arrived = set(new.astype("datetime64[m]")) | set(new.astype("datetime64[m]") + step)
+        return [t for t in self._answerable(entry) if t in arrived and t not in entry.runs]
 
     # -- runs ---------------------------------------------------------------------------------------------
     def default_hours(self, entry: ModelEntry) -> int:
-        return resolve_hours(entry, None, None)
+        """The horizon each new run is computed for (whole steps, at most the model's maximum)."""
+        return resolve_hours(entry, min(self.run_hours, entry.max_hours), None)
 
     def retry_pending(self) -> None:
         """Submit the waiting runs until the queue is full (the rest wait for the next call)."""
@@ -229,27 +230,30 @@ class LiveRuns:
     def _verify_earlier(self, new: np.ndarray) -> None:
         """Score the computed runs whose valid times the new analyses cover (loading them from the store)."""
         for entry in list(self.catalog.entries.values()):
-            hours = self.default_hours(entry)
             for when in entry.runs:
-                run = format_time(when)
-                end = when + np.timedelta64(hours * 60, "m")
-                if not any(when < t.astype("datetime64[m]") <= end for t in new):
+                if not any(when < t.astype("datetime64[m]") for t in new):
                     continue
-                key = run_key(entry, run, hours)
-                if self.hub.memory.peek(key) is None and self.hub.store.rollout(key) is None:
-                    continue  # never computed: nothing to verify
-                data = self._rollout(entry, key)
+                data = self._computed(entry, format_time(when))
                 if data is not None:
                     self._score(entry, data)
 
-    def _rollout(self, entry: ModelEntry, key: Any) -> RolloutData | None:
-        if self.forecast_fn is None:
+    def _computed(self, entry: ModelEntry, run: str) -> RolloutData | None:
+        """The longest rollout of `run` computed so far (in memory, else in the store), None when none is."""
+        held = [
+            data
+            for key, data in self.hub.memory.items()
+            if key.run == run and key.model_sha256 == entry.sha256
+        ]
+        if held:
+            return max(held, key=lambda data: data.key.hours)
+        record = self.hub.store.covering(run_key(entry, run, 1))
+        if record is None or self.forecast_fn is None:
             return None
         try:
-            found = self.hub.obtain(entry, key, forecast_fn=self.forecast_fn)
+            found = self.hub.obtain(entry, record.key, forecast_fn=self.forecast_fn, exact=True)
             return found if isinstance(found, RolloutData) else found.future.result(timeout=600)
         except Exception as error:  # a stored run that cannot be read back is left unscored, and said so
-            log.warning("run %s %s not verified: %s", key.model_id, key.run, error)
+            log.warning("run %s %s not verified: %s", entry.id, run, error)
             return None
 
     # -- listing ------------------------------------------------------------------------------------------
@@ -258,7 +262,7 @@ class LiveRuns:
         from service.conditional import http_date
 
         hours = self.default_hours(entry)
-        rows = []
+        rows: list[dict[str, Any]] = []
         with self._lock:
             pending = {format_time(t) for m, t in self._pending if m == entry.id}
             names = sorted(
@@ -269,8 +273,8 @@ class LiveRuns:
             state = states.get((entry.id, run))
             if state is None and run in pending:
                 state = RunState("waiting")
-            if state is None:
-                record = self.hub.store.rollout(run_key(entry, run, hours))
+            if state is None:  # a run of the initial states: computed when first asked for
+                record = self.hub.store.covering(run_key(entry, run, hours))
                 memory = self.hub.memory.peek(run_key(entry, run, hours))
                 computed = memory.computed_at if memory else (record.computed_at if record else None)
                 state = RunState("completed" if computed else "available", computed_at=computed)

@@ -23,6 +23,11 @@ class ServiceSettings(BaseSettings):
         description="initial states: a file, or a folder or glob watched for new ones; none = NCEP",
     )
     poll_interval_s: float = Field(default=5.0, gt=0, description="how often a data folder is polled")
+    run_hours: int = Field(
+        default=192,
+        ge=1,
+        description="horizon each new run is computed for (8 days: a 7-day answer anywhere)",
+    )
     retain_runs: int = Field(default=0, ge=0, description="runs kept per model, newest first; 0 = all")
     event_log_size: int = Field(default=1000, ge=1, description="events kept for Last-Event-ID resume")
     keepalive_s: float = Field(default=15.0, gt=0, description="seconds of silence before an SSE keep-alive")
@@ -39,7 +44,10 @@ class ServiceSettings(BaseSettings):
     admin_token: str | None = Field(default=None, description="bearer token for admin routes; unset = off")
     cors_origins: list[str] = Field(default_factory=list)
     memory_forecasts: int = Field(default=16, ge=1, description="rollouts kept in the memory LRU")
-    response_cache_entries: int = Field(default=4096, ge=0, description="rendered responses kept per ETag")
+    response_cache_entries: int = Field(default=4096, ge=0, description="rendered responses kept")
+    response_cache_bytes: int = Field(
+        default=256 * 2**20, ge=0, description="bytes of rendered responses kept"
+    )
     cache_max_age_s: int = Field(default=3600, ge=0)
     max_forecast_hours: int = Field(default=384, ge=1, description="cap on horizons (16 days)")
     max_locations: int = Field(default=1000, ge=1)

@@ -173,6 +173,21 @@ class ForecastStore:
             return None
         return RolloutRecord(key, path, float(row[1]), float(row[2]))
 
+    def covering(self, key: RunKey) -> RolloutRecord | None:
+        """The shortest stored rollout of the same model and run that is at least as long as `key`'s."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model_id, hours, file, computed_at, seconds FROM rollouts "
+                "WHERE model_sha256 = ? AND run = ? AND hours >= ? ORDER BY hours",
+                (key.model_sha256, key.run, key.hours),
+            ).fetchall()
+        for model_id, hours, name, computed_at, seconds in rows:
+            path = self.files / name
+            if path.is_file():
+                found = RunKey(model_id, key.model_sha256, key.run, int(hours))
+                return RolloutRecord(found, path, float(computed_at), float(seconds))
+        return None
+
     def put_rollout(self, key: RunKey, write: Callable[[Path], None], *, seconds: float) -> RolloutRecord:
         """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it.
 

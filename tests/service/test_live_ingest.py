@@ -23,7 +23,7 @@ from tests.fixtures.bundle import write_initial_states
 from tests.service.conftest import CountingForecast, make_client
 
 TOKEN = {"Authorization": "Bearer s3cret"}
-POINT = {"latitude": 40, "longitude": 240}
+POINT = {"latitude": 40, "longitude": -120, "hourly": "air"}
 FIRST_STEPS = 6  # 2013-01-01T00 .. 2013-01-02T06; later steps arrive one file at a time
 
 
@@ -126,7 +126,8 @@ def test_a_dropped_file_becomes_the_latest_run_announced_and_verified(
     persistence = lat_weighted_rmse(init - truth, lat)
     assert lead6["rmse"]["persistence"]["air"] == pytest.approx(persistence, rel=1e-4)
     entry = services.catalog.get(None)
-    rollout = services.hub.memory.peek(run_key(entry, "2013-01-02T12:00", 168))
+    rollout = services.hub.memory.peek(run_key(entry, "2013-01-02T12:00", services.live.default_hours(entry)))
+    assert rollout.key.hours == 192  # the 7 days of a default answer, in any time zone
     model = lat_weighted_rmse(rollout.values[0, 0] - truth, lat)
     assert lead6["rmse"]["model"]["air"] == pytest.approx(model, rel=1e-4)
     summary = {row["lead_hours"]: row for row in card["per_lead"]}
@@ -236,7 +237,7 @@ def test_old_runs_beyond_the_retention_limit_leave_index_memory_and_store(
             "2013-01-02T06:00",
             "2013-01-02T12:00",
         ]
-        assert client.get("/v1/forecast", params=POINT | {"run": "2013-01-01T18:00"}).status_code == 422
+        assert client.get("/v1/forecast", params=POINT | {"run": "2013-01-01T18:00"}).status_code == 400
         kept = client.get("/v1/forecast", params=POINT | {"run": "2013-01-02T00:00"})
         assert kept.status_code == 200  # computed and stored, then removed when it falls out
         drop(folder, "third.nc", steps(analyses_nc, FIRST_STEPS + 1, FIRST_STEPS + 2))
@@ -247,8 +248,8 @@ def test_old_runs_beyond_the_retention_limit_leave_index_memory_and_store(
         assert sorted(r[0] for r in stored) == ["2013-01-02T12:00", "2013-01-02T18:00"]
         assert len(list((settings.store_dir / "rollouts").glob("*.nc"))) == 2
         gone = client.get("/v1/forecast", params=POINT | {"run": "2013-01-02T00:00"})
-        assert gone.status_code == 422
+        assert gone.status_code == 400
         events = services.live.events.since(0)
         removed = [e.data["run"] for e in events if e.data.get("status") == "removed"]
-        first_day = [f"2013-01-01T{hour}:00" for hour in ("00", "06", "12", "18")]
+        first_day = [f"2013-01-01T{hour}:00" for hour in ("06", "12", "18")]  # 00 has no history
         assert removed == [*first_day, "2013-01-02T00:00"]
