@@ -121,10 +121,27 @@ def test_tour_runs_as_written(ncep_nc: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_serve_and_curl_as_written(tmp_path: Path) -> None:
     port = free_port()
-    script = block_with("curl").replace("8000", str(port))
+    script = block_with("forecast_days=7").replace("8000", str(port))
     result = run_script(script, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"hourly_units"' in result.stdout and '"air"' in result.stdout
+
+
+@pytest.mark.slow
+def test_replay_demo_as_written(tmp_path: Path) -> None:
+    port = free_port()
+    script = (
+        block_with("--replay bundled")
+        .replace("8001", str(port))
+        .replace("--replay-every 10s", "--replay-every 1s")
+    )
+    script = script.replace("sleep 30", "sleep 4").replace("--max-time 25", "--max-time 6")
+    result = run_script(script, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert '"provenance":"replay"' in out and '"status":"completed"' in out
+    assert "event: run" in out and "event: verification" in out
+    assert '"per_lead":[{"lead_hours":6.0' in out
 
 
 def write_own_reanalysis(folder: Path) -> None:
