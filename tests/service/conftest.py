@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import xarray as xr
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,31 +75,6 @@ def service_settings(tmp_path: Path, tiny_bundle: Path, initial_states_nc: Path)
 @pytest.fixture()
 def counting() -> CountingForecast:
     return CountingForecast()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Any, *, start_within_s: float = 20) -> Iterator[str]:
-    """Run `app` under a real uvicorn server on a free loopback port; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + start_within_s
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive()
 
 
 def make_client(settings: ServiceSettings, counting: CountingForecast) -> TestClient:

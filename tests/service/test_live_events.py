@@ -13,7 +13,8 @@ import pytest
 from service.app import create_app
 from service.deps import get_forecast_function
 from service.settings import ServiceSettings
-from tests.service.conftest import CountingForecast, make_client, serving
+from tests.e2e.conftest import live_server
+from tests.service.conftest import CountingForecast, make_client
 from tests.service.test_live_ingest import FIRST_STEPS, POINT, drop, steps, wait_for_run
 
 
@@ -61,7 +62,7 @@ def test_events_announce_runs_and_verifications_and_resume(
     )
     app = create_app(settings)
     app.dependency_overrides[get_forecast_function] = counting.dependency
-    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as http:
         assert http.get("/v1/forecast", params=POINT).status_code == 200  # the 06 run, to be verified
         with http.stream("GET", "/v1/events") as response:
             assert response.headers["content-type"].startswith("text/event-stream")

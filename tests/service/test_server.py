@@ -11,11 +11,11 @@ from fno_forecast.cli import build_parser
 from fno_forecast.errors import ConfigError
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.service.conftest import serving
+from tests.e2e.conftest import live_server
 
 
 def test_uvicorn_serves_a_point_forecast(service_settings) -> None:
-    with serving(create_app(service_settings)) as base:
+    with live_server(create_app(service_settings)) as base:
         with urllib.request.urlopen(f"{base}/ready", timeout=10) as response:
             assert json.load(response)["status"] == "ready"
         url = f"{base}/v1/forecast?latitude=40&longitude=-120&forecast_hours=12&hourly=air"
