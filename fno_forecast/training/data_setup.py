@@ -17,7 +17,7 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.channels import Channels, open_channels
-from fno_forecast.data.stats import ChannelStats, compute_stats
+from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
@@ -94,16 +94,17 @@ def load_training_data(path: str, config: TrainConfig) -> TrainingData:
     train_period, val_period = resolve_periods(array["time"].values, config)
     train_array = select_period(array, train_period)
     select_period(array, val_period)  # a DataError when validation holds no data
-    stats = compute_stats(train_array)
+    block = block_steps(train_array)  # streaming passes in blocks of bounded memory
+    stats = compute_stats(train_array, chunk_steps=block)
     climatology = fit_climatology(
-        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal
+        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal, chunk_steps=block
     )
     if config.channel_weights and len(config.channel_weights) != len(channels.schema.channels):
         raise ConfigError(
             f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
-    relaxation = fit_relaxation(train_array, climatology) if config.relaxation else None
+    relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
         recent = fit_recent_anomaly_correction(
