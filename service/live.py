@@ -166,6 +166,8 @@ class LiveRuns:
                 log.error("run %s %s failed: %s", model_id, run, error)
                 with self._lock:
                     self.states[(model_id, run)] = RunState("failed", error=str(error))
+                event = {"model": model_id, "run": run, "status": "failed", "provenance": self.provenance}
+                self.events.publish("run", event)  # the reason is on GET /v1/runs, paths redacted
             self.retry_pending()  # a place in the queue is free
 
         return finished

@@ -12,6 +12,7 @@ import pytest
 
 from service.app import create_app
 from service.deps import get_forecast_function
+from service.events import EventLog, resume_id
 from service.settings import ServiceSettings
 from tests.e2e.conftest import live_server
 from tests.service.conftest import CountingForecast, make_client
@@ -112,3 +113,15 @@ def test_a_replay_feeds_one_step_per_tick_and_says_so(
         assert services.replay.describe()["steps_fed"] == 10
         body = wait_for_run(client, "2013-01-03T06:00")  # the file's last step
         assert body["latest"] == "2013-01-03T06:00"
+
+
+def test_the_event_log_keeps_the_last_events_and_resumes_after_an_id() -> None:
+    log = EventLog(keep=3)
+    for n in range(5):
+        log.publish("run", {"n": n})
+    assert [event.id for event in log.since(0)] == [3, 4, 5]  # the two oldest are gone
+    assert [event.data["n"] for event in log.since(4)] == [4]
+    assert resume_id("4", log) == 4 and resume_id(None, log) == 5 and resume_id("junk", log) == 5
+    assert log.since(5) == [] and log.last_id == 5
+    frame = log.since(4)[0].frame().decode()
+    assert frame == 'id: 5\nevent: run\ndata: {"n": 4}\n\n'

@@ -253,3 +253,30 @@ def test_old_runs_beyond_the_retention_limit_leave_index_memory_and_store(
         removed = [e.data["run"] for e in events if e.data.get("status") == "removed"]
         first_day = [f"2013-01-01T{hour}:00" for hour in ("06", "12", "18")]  # 00 has no history
         assert removed == [*first_day, "2013-01-02T00:00"]
+
+
+def test_a_run_that_fails_is_reported_without_host_paths_and_the_latest_stays(
+    service_settings: ServiceSettings, folder: Path, analyses_nc: Path, tmp_path: Path
+) -> None:
+    from fno_forecast.errors import ForecastError
+    from service.app import create_app
+    from service.deps import get_forecast_function
+
+    def failing(*_args, **_kwargs):
+        raise ForecastError(f"{tmp_path}/incoming/second.nc: NaN at step 3")
+
+    async def dependency():
+        return failing
+
+    app = create_app(service_settings.model_copy(update={"data": folder, "poll_interval_s": 3600.0}))
+    app.dependency_overrides[get_forecast_function] = dependency
+    with TestClient(app) as client:
+        services = app.state.services
+        drop(folder, "second.nc", steps(analyses_nc, FIRST_STEPS, FIRST_STEPS + 1))
+        services.folder.tick()
+        body = wait_for_run(client, "2013-01-02T12:00", status="failed")
+        assert body["latest"] == "2013-01-02T06:00"  # a failed run is never made the latest
+        row = next(r for r in body["runs"] if r["run"] == "2013-01-02T12:00")
+        assert "NaN at step 3" in row["error"] and str(tmp_path) not in row["error"]
+        events = [e.data for e in services.live.events.since(0)]
+        assert {"status": "failed", "run": "2013-01-02T12:00"}.items() <= events[-1].items()
