@@ -280,3 +280,21 @@ def test_a_run_that_fails_is_reported_without_host_paths_and_the_latest_stays(
         assert "NaN at step 3" in row["error"] and str(tmp_path) not in row["error"]
         events = [e.data for e in services.live.events.since(0)]
         assert {"status": "failed", "run": "2013-01-02T12:00"}.items() <= events[-1].items()
+
+
+def test_after_a_restart_a_stored_run_answers_shorter_requests_without_recomputing(
+    service_settings: ServiceSettings, counting: CountingForecast, folder: Path, analyses_nc: Path
+) -> None:
+    settings = service_settings.model_copy(update={"data": folder, "poll_interval_s": 3600.0})
+    with make_client(settings, counting) as client:
+        drop(folder, "second.nc", steps(analyses_nc, FIRST_STEPS, FIRST_STEPS + 1))
+        client.app.state.services.folder.tick()
+        wait_for_run(client, "2013-01-02T12:00")
+        first = client.get("/v1/forecast", params=POINT | {"forecast_hours": 24}).json()
+    calls = counting.calls
+    with make_client(settings, counting) as client:  # the folder now starts with both files
+        assert client.get("/v1/runs").json()["latest"] == "2013-01-02T12:00"
+        again = client.get("/v1/forecast", params=POINT | {"forecast_hours": 24})
+        assert again.status_code == 200 and again.json()["hourly"] == first["hourly"]
+        assert counting.calls == calls  # the leading 24 h of the stored 192 h run
+        assert client.app.state.services.hub.store_loads == 1
