@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fno_forecast.bundle import read_metadata
     from fno_forecast.recent_anomaly import RecentAnomalyCorrection
-    from fno_forecast.training.skill_guard import format_verdict
+    from fno_forecast.skill_guard import format_verdict
 
     metadata = read_metadata(args.path)
     if args.json:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append("skill card none yet")
     else:
         lines.append(f"skill card {card.get('inits', '?')} inits of {'/'.join(card.get('period', []))}")
-    verdict = training.get("verdict") or (card or {}).get("verdict")
+    verdict = (card or {}).get("verdict")
     if verdict:
         lines.append(format_verdict(verdict))
     print("\n".join(lines))

@@ -50,6 +50,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from fno_forecast.errors import ConfigError
@@ -74,4 +75,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet and result.best is not None:
         print(f"model written to {result.bundle_path}; best validation RMSE: {result.best.summary()}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        from fno_forecast.skill_guard import SKILFUL, format_verdict, guard_bundle
+
+        verdict = guard_bundle(result.bundle_path, [args.data])
+        if not args.quiet or verdict["status"] != SKILFUL:
+            print(format_verdict(verdict), flush=True)
     return 0

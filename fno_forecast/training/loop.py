@@ -33,7 +33,6 @@ from fno_forecast.training.defaults import Choice
 from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_weight_tensor, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
-from fno_forecast.training.skill_guard import SKILFUL, format_verdict, guard_bundle
 from fno_forecast.training.validation import ValidationResult, validate
 
 
@@ -439,20 +438,6 @@ class Trainer:
         metadata["training"]["choices"] = [choice.to_dict() for choice in self.choices]
         metadata["training"]["corrections"] = corrections
         save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
-        card, verdict = guard_bundle(
-            path,
-            self.data.array,
-            val_period=self.data.val_period,
-            leads=tuple(self.lead_steps_hours()),
-        )
-        metadata["training"]["verdict"] = verdict
-        metadata["skill_card"] = {**card, "verdict": verdict}
-        save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
-        if not self.quiet or verdict["status"] != SKILFUL:
-            print(format_verdict(verdict), flush=True)
-
-    def lead_steps_hours(self) -> list[float]:
-        return [k * self.data.step_hours for k in self.lead_steps]
 
 
 def train(

@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 
 from fno_forecast.climatology import fit_climatology
+from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.timeaxis import format_time, times_to_hours
 from fno_forecast.data.windows import window_starts
-from fno_forecast.evaluation.metrics import latitude_weights
 from fno_forecast.training.relaxation import fit_relaxation
 
 

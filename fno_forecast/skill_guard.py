@@ -3,9 +3,10 @@
 When training ends, the bundle is scored on its validation period with the evaluation code (`evaluate`'s
 `evaluate_model`: the bundle's corrections included, baselines on the same inits). Where the model's RMSE
 is above the better of the two baselines at any validation lead for any channel, the verdict says so and
-lists those rows; it goes into the bundle's metadata (`training.verdict`) and skill card, so `info`,
-`evaluate`, `/v1/models/{id}` and the dashboard show it. Data after the validation period is cut off
-before scoring, so no verifying time reaches into a later (test) period.
+lists those rows; it goes into the bundle's skill card (`skill_card.verdict` in `model.json`), so
+`info`, `evaluate`, `/v1/models/{id}` and the dashboard show it. Data after the validation period is cut
+off before scoring, so no verifying time reaches into a later (test) period. `fno-forecast train` runs it
+when training ends (the training package itself never imports evaluation).
 """
 
 from __future__ import annotations
@@ -61,24 +62,34 @@ def format_verdict(verdict: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def guard_bundle(
-    bundle_path: str | Path, array: xr.DataArray, *, val_period: str, leads: tuple[float, ...]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`(skill card, verdict)` of the bundle on `val_period`, with `array` cut at the period's end."""
-    from fno_forecast.bundle import load_bundle
-    from fno_forecast.evaluation.scoring import evaluate_model
-
+def cut_after(array: xr.DataArray, period: str) -> xr.DataArray:
+    """The part of `array` up to the end of `period` (its verifying times cannot reach beyond it)."""
     times = array["time"].values
-    _, end = period_hours(parse_period(val_period), calendar=calendar_of(times))
+    _, end = period_hours(parse_period(period), calendar=calendar_of(times))
     upto = np.flatnonzero(times_to_hours(times) <= end)
+    return array.isel(time=slice(0, int(upto[-1]) + 1))
+
+
+def guard_bundle(bundle_path: str | Path, data_paths: list[str] | None = None) -> dict[str, Any]:
+    """Score a trained bundle on its validation period (data from `data_paths`, default: the paths it was
+    trained on) at its validation leads, store card and verdict as its skill card; returns the verdict."""
+    from fno_forecast.bundle import load_bundle, update_skill_card
+    from fno_forecast.evaluation.scoring import evaluate_model, open_for_bundle
+
     bundle = load_bundle(bundle_path)
+    training = bundle.metadata.get("training") or {}
+    period = training["val_period"]
+    leads = tuple(float(h) for h in training["config"]["val_leads_hours"])
+    array = open_for_bundle(bundle, data_paths or training["data"]["paths"])
     result = evaluate_model(
         bundle,
-        array.isel(time=slice(0, int(upto[-1]) + 1)),
-        period=val_period,
+        cut_after(array, period),
+        period=period,
         leads=leads,
         model_label=str(bundle_path),
         data_label="validation period",
     )
     card = result.card.to_dict()
-    return card, verdict_from_card(card)
+    verdict = verdict_from_card(card)
+    update_skill_card(bundle_path, {**card, "verdict": verdict})
+    return verdict
