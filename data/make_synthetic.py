@@ -38,13 +38,19 @@ class AnomalySpec:
     scale_cells: float  # spatial correlation length in grid cells
 
 
+HOURLY_ANOMALIES = AnomalySpec(std=2.5, efold_hours=72.0, cells_per_hour=(0.02, 0.1), scale_cells=4.0)
+
+
 def advected_anomalies(
     *, n_time: int, step_hours: float, shape: tuple[int, int], spec: AnomalySpec, rng: np.random.Generator
 ) -> np.ndarray:
     """`(time, lat, lon)` float64 anomalies with std ~`spec.std`, on a doubled periodic domain, cropped.
 
-    One step: `a <- phi * shift(a) + sqrt(1 - phi^2) * noise`, with `phi = exp(-step / efold)`, the shift a
-    Fourier phase ramp (advection by the drift), and `noise` white noise filtered to a Gaussian spectrum.
+    One step: `a <- phi * shift(a) + c * e`, with `phi = exp(-step / efold)`, the shift a Fourier phase ramp
+    (advection by the drift), and `e` a forcing that is itself red in time (`e <- psi * shift(e) + ...`,
+    a third of the e-folding time) and white noise filtered to a Gaussian spectrum in space: so the field
+    changes smoothly from step to step, as weather does, instead of jumping by fresh noise every hour.
+    `c` keeps the variance of `a` at one before scaling by `spec.std`.
     """
     ny, nx = 2 * shape[0], 2 * shape[1]
     ky = np.fft.fftfreq(ny)[:, None]
@@ -54,17 +60,19 @@ def advected_anomalies(
     filt[0, 0] = 0.0  # no domain-mean mode: the anomaly of the whole domain averages to zero
     filt /= np.sqrt(np.mean(filt**2))  # unit variance of the filtered noise
     phi = float(np.exp(-step_hours / spec.efold_hours))
+    psi = float(np.exp(-3.0 * step_hours / spec.efold_hours))
     dy, dx = (c * step_hours for c in spec.cells_per_hour)
     shift = np.exp(-2j * np.pi * (ky * dy + kx * dx))
-    noise_scale = np.sqrt(1.0 - phi**2)
+    scale = np.sqrt((1.0 - phi**2) * (1.0 - phi * psi) / (1.0 + phi * psi))
 
     def noise() -> np.ndarray:
         return np.fft.fft2(rng.standard_normal((ny, nx))) * filt
 
-    state = noise()
+    state, forcing = noise(), noise()
     out = np.empty((n_time, *shape))
     for t in range(n_time):
-        state = phi * shift * state + noise_scale * noise()
+        forcing = psi * shift * forcing + np.sqrt(1.0 - psi**2) * noise()
+        state = phi * shift * state + scale * forcing
         out[t] = np.fft.ifft2(state).real[: shape[0], : shape[1]]
     return spec.std * out
 
@@ -90,7 +98,7 @@ def make_hourly(
     *, seed: int = 0, days: int = 28, nlat: int = 16, nlon: int = 24, start: str = "2021-06-01"
 ) -> xr.Dataset:
     """Hourly 2 m temperature over a mid-latitude region: a diurnal cycle by local solar time, a
-    north-south gradient, and advected anomalies (2.5 K, 36 h e-folding, a cell every 3 h eastward)."""
+    north-south gradient, and advected anomalies (2.5 K, 72 h e-folding, a cell every 10 h eastward)."""
     rng = np.random.default_rng([seed, 1])
     times = pd.date_range(start, periods=24 * days, freq="h")
     lat, lon = _regional_grid(nlat, nlon, south=40.0, west=0.0, res=0.5)
@@ -98,8 +106,9 @@ def make_hourly(
     amplitude = 5.0 + 2.0 * np.cos(np.radians(lon * 15))[None, :] * np.ones((nlat, 1))
     local_hour = (_hours(times).to_numpy()[:, None] + lon[None, :] / 15.0) % 24.0  # (time, lon)
     diurnal = np.cos(2 * np.pi * (local_hour - 15.0) / 24.0)[:, None, :] * amplitude[None]
-    spec = AnomalySpec(std=2.5, efold_hours=36.0, cells_per_hour=(0.05, 0.33), scale_cells=2.5)
-    anomaly = advected_anomalies(n_time=len(times), step_hours=1.0, shape=(nlat, nlon), spec=spec, rng=rng)
+    anomaly = advected_anomalies(
+        n_time=len(times), step_hours=1.0, shape=(nlat, nlon), spec=HOURLY_ANOMALIES, rng=rng
+    )
     t2m = base[None] + diurnal + anomaly
     return _dataset({"t2m": (t2m, "K", "air_temperature", "2 metre temperature")}, times, lat, lon)
 

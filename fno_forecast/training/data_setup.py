@@ -21,7 +21,11 @@ from fno_forecast.data.stats import ChannelStats, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.errors import ConfigError, DataError
-from fno_forecast.recent_anomaly import RecentAnomalyCorrection, fit_recent_anomaly_correction
+from fno_forecast.recent_anomaly import (
+    RecentAnomalyCorrection,
+    fit_recent_anomaly_correction,
+    fit_settings,
+)
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.defaults import Choice, all_keys, data_facts, derive_defaults
 from fno_forecast.training.prior_check import check_prior
@@ -149,8 +153,17 @@ def load_training_data(
     relaxation = fit_relaxation(train_array, climatology) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
+        windows, target = fit_settings(
+            n_time=train_array.sizes["time"],
+            step_hours=facts.step_hours,
+            lead_steps=lead_steps_for(config.val_leads_hours, step_hours=facts.step_hours),
+        )
         recent = fit_recent_anomaly_correction(
-            train_array, climatology, step_hours=float(channels.schema.step_hours)
+            train_array,
+            climatology,
+            step_hours=float(channels.schema.step_hours),
+            window_days=windows,
+            target_hours=target,
         )
         if recent is None:
             corrections["recent_anomaly"] = {

@@ -1,0 +1,82 @@
+"""Defaults derived from the data: climatology terms, validation leads, the model, and explicit keys winning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fno_forecast.data.schema import GridInfo
+from fno_forecast.errors import ConfigError
+from fno_forecast.training.config import load_config_and_keys
+from fno_forecast.training.defaults import climatology_terms, data_facts, derive_defaults
+
+REPO = Path(__file__).resolve().parents[2]
+REGIONAL = GridInfo(tuple(np.arange(47.5, 39.9, -0.5)), tuple(np.arange(0.0, 12.0, 0.5)))
+GLOBAL_POLES = GridInfo(tuple(np.arange(90.0, -90.1, -10.0)), tuple(np.arange(0.0, 360.0, 10.0)))
+
+
+def _facts(start: str, n: int, step: str, train: str, val: str, grid: GridInfo = REGIONAL, channels: int = 1):
+    unit = {"h": np.timedelta64(1, "h"), "6h": np.timedelta64(6, "h"), "D": np.timedelta64(1, "D")}[step]
+    times = np.datetime64(start, "ns") + np.arange(n) * unit
+    return data_facts(times, train_period=train, val_period=val, grid=grid, n_channels=channels)
+
+
+def _monthly_facts(years: int, train: str, val: str):
+    times = np.arange(np.datetime64("1981-01", "M"), np.datetime64(f"{1981 + years}-01", "M")).astype(
+        "datetime64[ns]"
+    )
+    return data_facts(times, train_period=train, val_period=val, grid=GLOBAL_POLES, n_channels=2)
+
+
+HOURLY = ("2021-06-01", 28 * 24, "h", "2021-06-01/2021-06-21", "2021-06-22/2021-06-24")
+
+
+def test_climatology_terms_follow_span_and_step() -> None:
+    assert climatology_terms(_facts(*HOURLY))[:2] == (0, 4)  # 3 weeks hourly: mean per hour of day
+    ncep_like = _facts("2013-01-01", 4 * 730, "6h", "2013-01-01/2014-06-30", "2014-07-01/2014-09-30")
+    assert climatology_terms(ncep_like)[:2] == (0, 2)  # 18 months: no annual harmonics
+    daily = _facts("2015-01-01", 1461, "D", "2015-01-01/2017-12-31", "2018-01-01/2018-06-30")
+    assert climatology_terms(daily)[:2] == (2, 0)  # 3 years: 2 annual, daily step: no diurnal
+    monthly = _monthly_facts(30, "1981-01-01/2004-12-31", "2005-01-01/2007-12-31")
+    annual, diurnal, why = climatology_terms(monthly)
+    assert (annual, diurnal) == (3, 0) and "24.0 years" in why
+
+
+def test_validation_leads_fit_a_three_day_period() -> None:
+    config, keys = load_config_and_keys(None, overrides={"train_period": HOURLY[3], "val_period": HOURLY[4]})
+    resolved, choices = derive_defaults(config, explicit=keys, facts=_facts(*HOURLY))
+    assert resolved.val_leads_hours == (6.0, 24.0)
+    why = {c.key: c.why for c in choices}["val_leads_hours"]
+    assert "72, 120, 240 h left out" in why and "at most 71 h" in why
+    # an explicit lead that cannot fit names the longest that does
+    config, keys = load_config_and_keys(None, overrides={"val_leads_hours": [6, 240]})
+    with pytest.raises(ConfigError, match=r"240 h .* the longest lead that fits is 71 h"):
+        derive_defaults(config, explicit=keys, facts=_facts(*HOURLY))
+
+
+def test_monthly_leads_are_months_and_the_global_grid_gets_sfno() -> None:
+    config, keys = load_config_and_keys(None)
+    facts = _monthly_facts(30, "1981-01-01/2004-12-31", "2005-01-01/2007-12-31")
+    resolved, _ = derive_defaults(config, explicit=keys, facts=facts)
+    assert resolved.model == "sfno"
+    steps = [round(h / facts.step_hours) for h in resolved.val_leads_hours]
+    assert steps == [1, 3, 6]
+    regional, _ = derive_defaults(config, explicit=keys, facts=_facts(*HOURLY))
+    assert regional.model == "fno" and regional.hidden_channels == 32
+
+
+def test_an_explicit_annual_harmonic_on_three_weeks_is_an_error() -> None:
+    config, keys = load_config_and_keys(None, overrides={"climatology_annual": 3})
+    with pytest.raises(ConfigError, match="climatology_annual = 3: .* 21.0 days"):
+        derive_defaults(config, explicit=keys, facts=_facts(*HOURLY))
+
+
+def test_the_bundled_ncep_config_is_unchanged_by_derivation() -> None:
+    config, keys = load_config_and_keys(REPO / "configs" / "ncep-air.toml")
+    grid = GridInfo(tuple(np.arange(75.0, 14.9, -2.5)), tuple(np.arange(200.0, 330.1, 2.5)))
+    facts = _facts("2013-01-01", 4 * 730, "6h", config.train_period, config.val_period, grid=grid)
+    resolved, choices = derive_defaults(config, explicit=keys, facts=facts)
+    assert resolved == config
+    assert [c.key for c in choices] == []
