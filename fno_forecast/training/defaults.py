@@ -31,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from fno_forecast.climatology import HOURS_PER_YEAR
 from fno_forecast.data.schema import GridInfo
 from fno_forecast.data.timeaxis import DEFAULT_LEADS_HOURS, detect_step, period_mask, times_to_hours
 from fno_forecast.data.windows import window_starts
 from fno_forecast.errors import ConfigError
 from fno_forecast.training.config import TrainConfig
 
-HOURS_PER_YEAR_DAYS = 365.2425
+DAYS_PER_YEAR = HOURS_PER_YEAR / 24.0
 MAX_ROLLOUT_STEPS = 16
 
 
@@ -96,7 +97,7 @@ def has_both_poles(grid: GridInfo) -> bool:
 
 def climatology_terms(facts: DataFacts) -> tuple[int, int, str]:
     """`(annual, diurnal, why)` from the span and step of the training period."""
-    years = facts.train_days / HOURS_PER_YEAR_DAYS
+    years = facts.train_days / DAYS_PER_YEAR
     annual = 0 if years < 2.0 else min(3, int(math.floor(years)) - 1)
     sub_daily = facts.step_hours < 24.0 - 1e-9
     diurnal = min(4, int(facts.steps_per_day // 2)) if sub_daily and facts.train_days >= 2.0 else 0
@@ -116,7 +117,7 @@ def climatology_terms(facts: DataFacts) -> tuple[int, int, str]:
 
 def check_climatology(config: TrainConfig, facts: DataFacts) -> None:
     """An explicit climatology that its data cannot support is a ConfigError."""
-    if config.climatology_annual > 0 and facts.train_days < HOURS_PER_YEAR_DAYS:
+    if config.climatology_annual > 0 and facts.train_days < DAYS_PER_YEAR:
         raise ConfigError(
             f"climatology_annual = {config.climatology_annual}: the training period {facts.train_period} spans "
             f"{facts.train_days:.1f} days; annual harmonics need at least a year of data (set 0)"

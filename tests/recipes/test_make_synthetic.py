@@ -61,3 +61,12 @@ def test_daily_and_monthly_steps_and_the_global_grid_with_poles() -> None:
     tas = monthly["tas"].values
     north, south = tas[:, 1].mean(axis=-1), tas[:, -2].mean(axis=-1)
     assert np.corrcoef(north, south)[0, 1] < -0.5
+
+
+def test_monthly_data_opens_at_its_own_step_as_a_monthly_bundle_asks(tmp_path: Path) -> None:
+    from data.make_synthetic import write_atomic
+    from fno_forecast.data.timeaxis import HOURS_PER_MONTH
+
+    path = write_atomic(make_monthly(years=2, res=30.0), tmp_path / "monthly.nc")
+    channels = open_channels(str(path), step_hours=HOURS_PER_MONTH)
+    assert channels.array.sizes["time"] == 24 and channels.time.step_months == 1
