@@ -164,7 +164,7 @@ def goal_met(rows: list[dict[str, Any]]) -> bool:
 
 def format_table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| dataset | grid | step | ch | model | min | variable | lead h | model RMSE | persistence | climatology | goal |",
+        "| dataset | grid | step | ch | model | min | variable | lead | model RMSE | persistence | climatology | goal |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -173,9 +173,12 @@ def format_table(results: list[dict[str, Any]]) -> str:
             step = f"{r['step_hours'] / 730.485:.0f} mo"
         goal = "met" if goal_met(r["rows"]) else "MISSED"
         for row in r["rows"]:
+            lead = f"{row['lead_hours']:g} h"
+            if r["step_hours"] > 24 * 27:
+                lead = f"{row['lead_hours'] / r['step_hours']:.0f} mo"
             lines.append(
                 f"| {r['dataset']} | {r['grid']} | {step} | {r['channels']} | {r['model']} | {r['minutes']:.1f} "
-                f"| {row['variable']} | {row['lead_hours']} | {row['model']:.3f} | {row['persistence']:.3f} "
+                f"| {row['variable']} | {lead} | {row['model']:.3f} | {row['persistence']:.3f} "
                 f"| {row['climatology']:.3f} | {goal} |"
             )
     return "\n".join(lines)

@@ -76,9 +76,15 @@ def verifiable_inits(
     Returns `(inits, verify (init, lead) indices, previous indices or None)`; times may have gaps.
     """
 
+    # Calendar months differ in length, so a monthly step in hours (HOURS_PER_MONTH) lands days off the
+    # verifying time after a few steps: match the nearest time within a quarter step there.
+    tolerance = step_hours / 4.0 if step_hours >= 27 * 24 else 1e-6
+
     def lookup(target: np.ndarray) -> np.ndarray:
-        index = np.clip(np.searchsorted(hours, target), 0, len(hours) - 1)
-        return np.where(np.abs(hours[index] - target) < 1e-6, index, -1)
+        right = np.clip(np.searchsorted(hours, target), 0, len(hours) - 1)
+        left = np.clip(right - 1, 0, len(hours) - 1)
+        index = np.where(np.abs(hours[left] - target) < np.abs(hours[right] - target), left, right)
+        return np.where(np.abs(hours[index] - target) < tolerance, index, -1)
 
     candidates = np.flatnonzero(in_period)
     verify = lookup(hours[candidates, None] + np.asarray(steps, dtype=np.float64)[None, :] * step_hours)
