@@ -95,24 +95,26 @@ def has_both_poles(grid: GridInfo) -> bool:
     return bool(grid.is_global and abs(lat.max() - 90.0) < 1e-6 and abs(lat.min() + 90.0) < 1e-6)
 
 
-def climatology_terms(facts: DataFacts) -> tuple[int, int, str]:
-    """`(annual, diurnal, why)` from the span and step of the training period."""
+def climatology_terms(facts: DataFacts) -> tuple[int, int, str, str]:
+    """`(annual, diurnal, why annual, why diurnal)` from the span and step of the training period."""
     years = facts.train_days / DAYS_PER_YEAR
     annual = 0 if years < 2.0 else min(3, int(math.floor(years)) - 1)
     sub_daily = facts.step_hours < 24.0 - 1e-9
     diurnal = min(4, int(facts.steps_per_day // 2)) if sub_daily and facts.train_days >= 2.0 else 0
     span = f"{years:.1f} years" if years >= 1 else f"{facts.train_days:.1f} days"
-    parts = [
-        f"{span} of training data: {annual} annual harmonic(s)"
-        + (" (under 2 years: none)" if annual == 0 else " (one per year beyond the first, at most 3)"),
-        f"step {facts.step_hours:g} h: {diurnal} diurnal harmonic(s)"
-        + (" (daily or coarser: none)" if not sub_daily else ""),
-    ]
-    if annual == 0 and diurnal == 0:
-        parts.append("so the climatology is the training mean")
-    elif annual == 0:
-        parts.append("so the climatology is the training mean per hour of day")
-    return annual, diurnal, "; ".join(parts)
+    why_annual = f"{span} of training data: " + (
+        "under 2 years, none (the fit would extrapolate)"
+        if annual == 0
+        else "one per year beyond the first, at most 3"
+    )
+    why_diurnal = f"step {facts.step_hours:g} h: " + (
+        "daily or coarser, none" if not sub_daily else "half the steps per day, at most 4"
+    )
+    if annual == 0:
+        why_diurnal += "; with no annual term the climatology is the training mean" + (
+            " per hour of day" if diurnal else ""
+        )
+    return annual, diurnal, why_annual, why_diurnal
 
 
 def check_climatology(config: TrainConfig, facts: DataFacts) -> None:
@@ -209,9 +211,9 @@ def derive_defaults(
             if poles
             else "grid is not global with both poles (spherical harmonics need them): FNO",
         )
-    annual, diurnal, why = climatology_terms(facts)
-    choose("climatology_annual", annual, why)
-    choose("climatology_diurnal", diurnal, why)
+    annual, diurnal, why_annual, why_diurnal = climatology_terms(facts)
+    choose("climatology_annual", annual, why_annual)
+    choose("climatology_diurnal", diurnal, why_diurnal)
     leads, why = validation_leads(config, facts, explicit="val_leads_hours" in explicit)
     choose("val_leads_hours", leads, why)
     longest = max(int(round(h / facts.step_hours)) for h in leads)

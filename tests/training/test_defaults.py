@@ -40,8 +40,9 @@ def test_climatology_terms_follow_span_and_step() -> None:
     daily = _facts("2015-01-01", 1461, "D", "2015-01-01/2017-12-31", "2018-01-01/2018-06-30")
     assert climatology_terms(daily)[:2] == (2, 0)  # 3 years: 2 annual, daily step: no diurnal
     monthly = _monthly_facts(30, "1981-01-01/2004-12-31", "2005-01-01/2007-12-31")
-    annual, diurnal, why = climatology_terms(monthly)
+    annual, diurnal, why, _ = climatology_terms(monthly)
     assert (annual, diurnal) == (3, 0) and "24.0 years" in why
+    assert "training mean per hour of day" in climatology_terms(_facts(*HOURLY))[3]
 
 
 def test_validation_leads_fit_a_three_day_period() -> None:
