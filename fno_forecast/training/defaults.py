@@ -4,10 +4,11 @@ A key set in the TOML file or on the command line always wins (the bundled NCEP 
 keeps producing the same model); the rest is derived here from the facts of the data and the split:
 
 - `model = "auto"`: SFNO on a global grid with both poles (equiangular), FNO otherwise.
-- `climatology_annual`: 0 under 2 years of training data (annual harmonics fitted on less than two cycles
-  extrapolate: a 3-week fit of 3 annual harmonics swings by tens of kelvin a week later), then one per whole
-  year beyond the first, at most 3. An explicit annual term on under a year of data is an error: the fit
-  would be evaluated on parts of the year it never saw.
+- `climatology_annual`: one harmonic per whole year the training period covers, at most 3; none under a
+  year (annual harmonics fitted on part of a cycle extrapolate: a 3-week fit of 3 annual harmonics swings by
+  tens of kelvin a week later). A full year has seen every season once, enough for the 2 coefficients per
+  point of one harmonic, and a periodic fit is then never evaluated at a phase it did not see. An explicit
+  annual term on under a year of data is an error for the same reason.
 - `climatology_diurnal`: 0 for daily or coarser steps (every time has the same hour) and under 2 days of
   data; otherwise half the steps per day, at most 4 (6-hourly: 2; hourly: 4). With neither term the
   climatology is the training mean (per hour of day when the step is sub-daily), valid at any time.
@@ -98,14 +99,14 @@ def has_both_poles(grid: GridInfo) -> bool:
 def climatology_terms(facts: DataFacts) -> tuple[int, int, str, str]:
     """`(annual, diurnal, why annual, why diurnal)` from the span and step of the training period."""
     years = facts.train_days / DAYS_PER_YEAR
-    annual = 0 if years < 2.0 else min(3, int(math.floor(years)) - 1)
+    annual = min(3, int(math.floor(years + 1e-6)))
     sub_daily = facts.step_hours < 24.0 - 1e-9
     diurnal = min(4, int(facts.steps_per_day // 2)) if sub_daily and facts.train_days >= 2.0 else 0
     span = f"{years:.1f} years" if years >= 1 else f"{facts.train_days:.1f} days"
     why_annual = f"{span} of training data: " + (
-        "under 2 years, none (the fit would extrapolate)"
+        "under a full year, none (the fit would extrapolate to unseen seasons)"
         if annual == 0
-        else "one per year beyond the first, at most 3"
+        else "one per whole year covered, at most 3"
     )
     why_diurnal = f"step {facts.step_hours:g} h: " + (
         "daily or coarser, none" if not sub_daily else "half the steps per day, at most 4"

@@ -36,9 +36,9 @@ HOURLY = ("2021-06-01", 28 * 24, "h", "2021-06-01/2021-06-21", "2021-06-22/2021-
 def test_climatology_terms_follow_span_and_step() -> None:
     assert climatology_terms(_facts(*HOURLY))[:2] == (0, 4)  # 3 weeks hourly: mean per hour of day
     ncep_like = _facts("2013-01-01", 4 * 730, "6h", "2013-01-01/2014-06-30", "2014-07-01/2014-09-30")
-    assert climatology_terms(ncep_like)[:2] == (0, 2)  # 18 months: no annual harmonics
+    assert climatology_terms(ncep_like)[:2] == (1, 2)  # 18 months: one annual harmonic
     daily = _facts("2015-01-01", 1461, "D", "2015-01-01/2017-12-31", "2018-01-01/2018-06-30")
-    assert climatology_terms(daily)[:2] == (2, 0)  # 3 years: 2 annual, daily step: no diurnal
+    assert climatology_terms(daily)[:2] == (3, 0)  # 3 years: 3 annual, daily step: no diurnal
     monthly = _monthly_facts(30, "1981-01-01/2004-12-31", "2005-01-01/2007-12-31")
     annual, diurnal, why, _ = climatology_terms(monthly)
     assert (annual, diurnal) == (3, 0) and "24.0 years" in why
