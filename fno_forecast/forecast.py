@@ -26,6 +26,7 @@ from fno_forecast.forecast_dataset import fields_to_dataset, finish_forecast
 
 InitTimes = str | Sequence[Any] | None
 OnStep = Callable[[int, int, float], None]
+OnFields = Callable[[float, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -282,9 +283,11 @@ def forecast_steps(
 
 
 def _dataset_steps(
-    bundle: Bundle, prepared: PreparedForecast, initial_state: xr.Dataset
+    bundle: Bundle, prepared: PreparedForecast, initial_state: xr.Dataset, on_fields: OnFields | None = None
 ) -> Iterator[tuple[float, xr.Dataset]]:
     for lead, fields in rollout_fields(bundle, prepared):
+        if on_fields is not None:
+            on_fields(lead, fields)
         yield (
             lead,
             fields_to_dataset(
@@ -306,18 +309,22 @@ def forecast(
     *,
     init_times: InitTimes = None,
     on_step: OnStep | None = None,
+    on_fields: OnFields | None = None,
 ) -> xr.Dataset:
     """Roll `bundle` out from `initial_state` to `lead_hours`; every step is a `lead_time` of the result.
 
     `init_times`: None (the latest complete time), an ISO time, `"START/END"` (every time in it) or a list
     of times; several inits are rolled out as one batch and the result gains an `init_time` dim.
-    `on_step(step, n_steps, lead_hours)` is called after each step. Raises ForecastError (bad lead or
-    init, NaN/Inf naming the step), BundleError (channels or grid that do not match the model),
-    DataError (an initial state the data layer cannot read).
+    `on_step(step, n_steps, lead_hours)` is called after each step, and `on_fields(lead_hours, fields)`
+    with its canonical fields `(init, channel, lat, lon)` float32 in the bundle's channel order, north to
+    south (the HTTP service streams and slices these without reading the CF dataset back). Raises
+    ForecastError (bad lead or init, NaN/Inf naming the step), BundleError (channels or grid that do not
+    match the model), DataError (an initial state the data layer cannot read).
     """
     pieces: list[xr.Dataset] = []
     prepared = prepare(bundle, initial_state, lead_hours, init_times=init_times)
-    for index, (lead, piece) in enumerate(_dataset_steps(bundle, prepared, initial_state), start=1):
+    steps = _dataset_steps(bundle, prepared, initial_state, on_fields)
+    for index, (lead, piece) in enumerate(steps, start=1):
         pieces.append(piece)
         if on_step is not None:
             on_step(index, prepared.n_steps, lead)

@@ -19,11 +19,11 @@ from service.frontcache import PointCacheMiddleware
 from service.hub import ForecastHub
 from service.jobs import JobManager
 from service.limits import LimitsMiddleware
-from service.metrics import Metrics, MetricsMiddleware
-from service.problems import install_handlers
-from service.routers import forecasts, health, metrics, models, point
+from service.problems import PathRedactor, install_handlers
+from service.routers import forecasts, health, models, point, telemetry
 from service.settings import ServiceSettings
 from service.store import ForecastStore
+from service.telemetry import Telemetry, TelemetryMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -59,41 +59,57 @@ def build_catalog(settings: ServiceSettings) -> Catalog:
     return catalog
 
 
-def build_services(settings: ServiceSettings, metrics: Metrics) -> Services:
+def path_redactor(settings: ServiceSettings) -> PathRedactor:
+    """Paths in answers become relative to the folders the operator configured: the models folder and
+    the folders holding each configured bundle and the initial states (so a bundle is named by its folder)."""
+    folders = [settings.models_dir, *(path.parent for path in settings.models)]
+    if settings.data is not None:
+        folders.append(settings.data.parent)
+    roots = {f.resolve() for f in folders if f is not None and len(f.resolve().parts) > 1}
+    return PathRedactor(roots=tuple(sorted(roots, key=lambda f: -len(f.parts))))  # deepest first
+
+
+def build_services(settings: ServiceSettings, telemetry: Telemetry) -> Services:
     store = ForecastStore(settings.store_dir)
     jobs = JobManager(
-        workers=settings.workers, max_queue=settings.max_queue, on_finished=metrics.observe_rollout
+        workers=settings.workers, max_queue=settings.max_queue, on_finished=telemetry.observe_rollout
     )
     hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
     responses: LRUCache = LRUCache(settings.response_cache_entries)
-    metrics.gauges["fno_rollout_queue_depth"] = ("Rollouts queued or running.", lambda: jobs.depth)
-    metrics.counters["fno_cache_hits_total"] = (
-        "Cache hits by cache.",
-        "cache",
-        lambda: {"rollout": hub.memory.hits, "response": responses.hits},
-    )
-    metrics.counters["fno_cache_misses_total"] = (
-        "Cache misses by cache.",
-        "cache",
-        lambda: {"rollout": hub.memory.misses, "response": responses.misses},
-    )
-    metrics.counters["fno_rollouts_total"] = (
-        "Rollouts computed, and loaded back from the store.",
-        "how",
-        lambda: {"computed": hub.rollouts_computed, "store_load": hub.store_loads},
-    )
     catalog = build_catalog(settings)
-    metrics.gauges["fno_models_loaded"] = ("Models the service answers for.", lambda: len(catalog.entries))
-    return Services(settings, catalog, store, hub, metrics, responses)
+    telemetry.watch(
+        gauges={
+            "fno_rollout_queue_depth": ("Rollouts queued or running.", lambda: jobs.depth),
+            "fno_models_loaded": ("Models the service answers for.", lambda: len(catalog.entries)),
+        },
+        counters={
+            "fno_cache_hits_total": (
+                "Cache hits by cache.",
+                "cache",
+                lambda: {"rollout": hub.memory.hits, "response": responses.hits},
+            ),
+            "fno_cache_misses_total": (
+                "Cache misses by cache.",
+                "cache",
+                lambda: {"rollout": hub.memory.misses, "response": responses.misses},
+            ),
+            "fno_rollouts_total": (
+                "Rollouts computed, and loaded back from the store.",
+                "how",
+                lambda: {"computed": hub.rollouts_computed, "store_load": hub.store_loads},
+            ),
+        },
+    )
+    return Services(settings, catalog, store, hub, telemetry, responses)
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     """The application. Models load in the lifespan; `/health` answers before they are ready."""
-    metrics_registry = Metrics()
+    app_telemetry = Telemetry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, metrics_registry)
+        services = build_services(settings, app_telemetry)
         app.state.services = services
         try:
             yield
@@ -105,11 +121,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = FastAPI(title="fno-forecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.services = None
+    app.state.redact_paths = path_redactor(settings)
     install_handlers(app)
-    for module in (health, models, point, forecasts, metrics):
+    for module in (health, models, point, forecasts, telemetry):
         app.include_router(module.router)
+    for module in (models, forecasts):
+        app.include_router(module.admin_router)
     app.include_router(dashboard.router)
-    # Outermost last: metrics, limits, CORS, then the cached point path (so cached answers get CORS too).
+    # Outermost last: telemetry, limits, CORS, then the cached point path (so cached answers get CORS too).
     app.add_middleware(PointCacheMiddleware)
     if settings.cors_origins:
         app.add_middleware(
@@ -122,5 +141,5 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(
         LimitsMiddleware, max_query_length=settings.max_query_length, max_body_bytes=settings.max_body_bytes
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics_registry)
+    app.add_middleware(TelemetryMiddleware, telemetry=app_telemetry)
     return app

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.timeaxis import format_time
 from fno_forecast.errors import BundleError
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def format_run(value: np.datetime64) -> str:
-    """An init time as `YYYY-MM-DDTHH:MM` (UTC), the form `run` takes in the API."""
-    return str(np.datetime64(value, "m"))
 
 
 @dataclass(frozen=True)
@@ -64,15 +60,39 @@ class ModelEntry:
             "grid": schema.grid.summary(),
             "step_hours": schema.step_hours,
             "max_forecast_hours": self.max_hours,
-            "training": meta.get("training"),
-            "skill_card": meta.get("skill_card"),
+            "training": _public_training(meta.get("training")),
+            "skill_card": _public_skill_card(meta.get("skill_card")),
             "initial_states": self.source,
             "runs": {
                 "count": len(self.runs),
-                "first": format_run(self.runs[0]) if self.runs else None,
-                "latest": format_run(self.runs[-1]) if self.runs else None,
+                "first": format_time(self.runs[0]) if self.runs else None,
+                "latest": format_time(self.runs[-1]) if self.runs else None,
             },
         }
+
+
+def file_names(text: str) -> str:
+    """`text` with each comma-separated path or URL cut to its last part (`../data/a.nc` -> `a.nc`)."""
+    parts = [part.strip() for part in text.split(",")]
+    return ", ".join(PureWindowsPath(p).name if "/" in p or "\\" in p else p for p in parts)
+
+
+def _public_training(training: Any) -> Any:
+    """The bundle's training record with its data files named by file name only (no host paths)."""
+    if not isinstance(training, dict) or not isinstance(training.get("data"), dict):
+        return training
+    data = dict(training["data"])
+    if isinstance(data.get("paths"), list):
+        data["paths"] = [file_names(str(p)) for p in data["paths"]]
+    return {**training, "data": data}
+
+
+def _public_skill_card(card: Any) -> Any:
+    """The skill card with its `model` and `data` labels (a bundle folder, data files by default) cut to
+    file names."""
+    if not isinstance(card, dict):
+        return card
+    return card | {k: file_names(card[k]) for k in ("model", "data") if isinstance(card.get(k), str)}
 
 
 def model_id_for(path: Path, metadata: dict[str, Any], *, default_path: Path) -> str:
@@ -111,14 +131,17 @@ def load_entry(
 
 
 def open_initial_states(data: Path | None) -> tuple[xr.Dataset, str]:
-    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample."""
+    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample.
+
+    The second item names the source for clients: the file's name, never its folder.
+    """
     if data is None:
         from fno_forecast.initial_states import DEFAULT_SOURCE, default_initial_states
 
         return default_initial_states(), DEFAULT_SOURCE
     from fno_forecast.data.source import open_source
 
-    return open_source([data]), str(data)
+    return open_source([data]), data.name
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The built-in dashboard: one static page (HTML, CSS, plain JavaScript) shipped inside the package.
 
-`GET /` answers the page and `GET /static/{name}` its assets (stylesheet, chart, skill-card and map-geometry scripts, main script). Nothing is built and nothing is fetched
-from outside: the page talks only to this service's own `/v1/...` routes, with relative URLs so that it
+`GET /` answers the page and `GET /static/{name}` its assets (stylesheet, chart, skill-card and
+map-geometry scripts, main script, and the vendored chart library uPlot in `static/vendor/`, MIT licence
+beside it). Nothing is built and nothing is fetched from outside: the page talks only to this service's own `/v1/...` routes, with relative URLs so that it
 keeps working behind a reverse proxy that mounts the service under a prefix. A Content-Security-Policy
 header makes the browser refuse anything else (scripts, styles, images or API calls from other origins).
 
@@ -10,7 +11,6 @@ Include it in an app with one line: `app.include_router(dashboard.router)`.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated
@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import HTMLResponse, Response
 
+from service.conditional import caching_headers, conditional_response, content_etag
 from service.problems import not_found
 
 STATIC_PACKAGE = "service"
@@ -31,6 +32,8 @@ ASSETS: dict[str, str] = {
     "chart.js": "text/javascript; charset=utf-8",
     "skill.js": "text/javascript; charset=utf-8",
     "mapgeometry.js": "text/javascript; charset=utf-8",
+    "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
+    "vendor/uPlot.min.css": "text/css; charset=utf-8",
 }
 
 # blob: for the map image, which the page fetches itself to read its geometry headers.
@@ -45,16 +48,16 @@ ASSET_CACHE_CONTROL = "public, max-age=300"
 router = APIRouter(tags=["dashboard"])
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=len(ASSETS) + 1)  # the page and its assets
 def read_asset(name: str) -> bytes:
     """The bytes of `static/<name>` from the installed package (works from a wheel or a source tree)."""
-    return resources.files(STATIC_PACKAGE).joinpath(STATIC_FOLDER, name).read_bytes()
+    return resources.files(STATIC_PACKAGE).joinpath(STATIC_FOLDER, *name.split("/")).read_bytes()
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=len(ASSETS) + 1)  # the page and its assets
 def asset_etag(name: str) -> str:
     """A strong ETag of an asset's bytes."""
-    return '"' + hashlib.sha256(read_asset(name)).hexdigest()[:20] + '"'
+    return content_etag(read_asset(name))
 
 
 def _security_headers() -> dict[str, str]:
@@ -72,14 +75,12 @@ def dashboard_page() -> HTMLResponse:
     return HTMLResponse(read_asset("index.html"), headers=headers)
 
 
-@router.get("/static/{name}", include_in_schema=False)
+@router.get("/static/{name:path}", include_in_schema=False)
 def dashboard_asset(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One of the page's assets (see ASSETS), 304 when `If-None-Match` holds its ETag; else 404."""
     media_type = ASSETS.get(name)
     if media_type is None:
         raise not_found(f"static file {name!r}")
-    etag = asset_etag(name)
-    headers = _security_headers() | {"Cache-Control": ASSET_CACHE_CONTROL, "ETag": etag}
-    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    return Response(read_asset(name), media_type=media_type, headers=headers)
+    caching = caching_headers(etag=asset_etag(name), last_modified=None, cache_control=ASSET_CACHE_CONTROL)
+    headers = _security_headers() | caching
+    return conditional_response(if_none_match, read_asset(name), media_type=media_type, headers=headers)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 
 from service.cache import LRUCache, RenderedResponse
 from service.catalog import Catalog
 from service.engine import ForecastFunction, library_forecast
 from service.hub import ForecastHub
-from service.metrics import Metrics
 from service.problems import ApiError
 from service.settings import ServiceSettings
 from service.store import ForecastStore
+from service.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Services:
     catalog: Catalog
     store: ForecastStore
     hub: ForecastHub
-    metrics: Metrics
+    telemetry: Telemetry
     responses: LRUCache[tuple[str, bytes], RenderedResponse]
 
 
@@ -50,11 +52,9 @@ async def get_forecast_function() -> ForecastFunction:
     return library_forecast
 
 
-async def require_admin(
-    request: Request, settings: Annotated[ServiceSettings, Depends(get_settings)]
-) -> None:
+def require_admin(request: Request) -> None:
     """Admin routes need `Authorization: Bearer $FNO_ADMIN_TOKEN`; with no token configured they are off (403)."""
-    token = settings.admin_token
+    token = request.app.state.settings.admin_token
     if token is None:
         raise ApiError(403, "admin routes are off: the server has no FNO_ADMIN_TOKEN set")
     header = request.headers.get("authorization", "")
@@ -67,8 +67,21 @@ async def require_admin(
         )
 
 
+class AdminRoute(APIRoute):
+    """A route for admins (`APIRouter(route_class=AdminRoute)`): the bearer token is checked before the
+    request body is read or parsed, so nobody without it learns how the body is validated."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            require_admin(request)
+            return await handler(request)
+
+        return checked
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 ForecastFnDep = Annotated[ForecastFunction, Depends(get_forecast_function)]
-AdminDep = Annotated[None, Depends(require_admin)]

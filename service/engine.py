@@ -1,8 +1,9 @@
-"""The service's bridge to the library: run `fno_forecast.forecast.forecast` and read its output.
+"""The service's bridge to the library: run `fno_forecast.forecast.forecast` and keep its canonical fields.
 
-A rollout's dataset (fresh from `forecast`, or read back from the store) becomes a `RolloutData`: one
-float32 array `(lead, channel, lat, lon)` plus its axes, which the point, map and stream routes slice
-without touching xarray on the request path.
+A rollout becomes a `RolloutData`: one float32 array `(lead, channel, lat, lon)` plus its axes, which the
+point, map and stream routes slice without touching xarray on the request path. A fresh rollout's values
+are the library's canonical fields as it produced them (`forecast(on_fields=...)`); its CF dataset is
+what the store writes, and what a restarted service reads back (`read_rollout`).
 """
 
 from __future__ import annotations
@@ -18,20 +19,21 @@ import xarray as xr
 
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import ForecastError
+from service.runs import run_time, valid_times
 from service.store import RunKey
 
 LEAD_NAMES = ("lead_time", "lead", "step")
 INIT_NAMES = ("init_time", "time", "reference_time", "forecast_reference_time")
 
 
-OnLead = Callable[[float, "np.ndarray | None"], None]
+OnLead = Callable[[float, np.ndarray], None]
 
 
 class ForecastFunction(Protocol):
     """Roll a bundle out from one init time to `lead_hours`, reporting each lead as it is produced.
 
-    `on_lead(lead_hours, fields)` gets the lead's fields `(channel, lat, lon)` in the bundle's channel
-    order (or None when they are not available). Returns the library's CF forecast dataset.
+    `on_lead(lead_hours, fields)` gets the lead's canonical fields `(channel, lat, lon)` float32 in the
+    bundle's channel order. Returns the library's CF forecast dataset.
     """
 
     def __call__(
@@ -42,27 +44,13 @@ class ForecastFunction(Protocol):
 def library_forecast(
     bundle: Any, initial_state: xr.Dataset, lead_hours: float, *, init_times: str, on_lead: OnLead
 ) -> xr.Dataset:
-    """The library's forecast, lead by lead: `forecast_steps` then `finish_forecast`, as `forecast()` does.
+    """`fno_forecast.forecast.forecast` from one init time, passing each lead's fields to `on_lead`."""
+    from fno_forecast.forecast import forecast
 
-    The service needs each lead's fields while the rollout runs (for the NDJSON stream), which
-    `forecast(on_step=...)` does not pass on; this composes the same library functions instead.
-    """
-    from fno_forecast import __version__
-    from fno_forecast.forecast import forecast_steps
-    from fno_forecast.forecast_dataset import finish_forecast
+    def one_init(lead: float, fields: np.ndarray) -> None:
+        on_lead(float(lead), fields[0])
 
-    pieces = []
-    for lead, piece in forecast_steps(bundle, initial_state, lead_hours, init_times=init_times):
-        pieces.append(piece)
-        on_lead(float(lead), channel_fields(piece, bundle.schema))
-    return finish_forecast(pieces, bundle=bundle, initial_state=initial_state, version=__version__)
-
-
-def channel_fields(piece: xr.Dataset, schema: DataSchema) -> np.ndarray:
-    """One lead's dataset `([level,] lat, lon)` per variable -> `(channel, lat, lon)` float32."""
-    return np.stack(
-        [np.asarray(_channel_array(piece, c).values, dtype=np.float32) for c in schema.channels], axis=0
-    )
+    return forecast(bundle, initial_state, lead_hours, init_times=init_times, on_fields=one_init)
 
 
 @dataclass(frozen=True)
@@ -83,8 +71,7 @@ class RolloutData:
 
     @property
     def valid_times(self) -> np.ndarray:
-        offsets = (self.lead_hours * 3600.0).round().astype("timedelta64[s]")
-        return (self.init_time.astype("datetime64[s]") + offsets).astype("datetime64[s]")
+        return valid_times(self.init_time, self.lead_hours)
 
     def channel_index(self, name: str) -> int:
         return self.channels.index(name)
@@ -111,7 +98,45 @@ def _channel_array(dataset: xr.Dataset, channel: Any) -> xr.DataArray:
     )
 
 
-def to_rollout_data(
+def _init_time(dataset: xr.Dataset, key: RunKey) -> np.datetime64:
+    """The dataset's single init time (a scalar or length-1 coordinate), else the run it was asked for."""
+    for name in INIT_NAMES:
+        if name in dataset.coords and dataset[name].size == 1:
+            return np.datetime64(np.asarray(dataset[name].values).reshape(-1)[0], "s")
+    return run_time(key.run).astype("datetime64[s]")
+
+
+def rollout_data(
+    dataset: xr.Dataset,
+    *,
+    key: RunKey,
+    schema: DataSchema,
+    lead_hours: np.ndarray,
+    values: np.ndarray,
+    computed_at: float,
+    seconds: float,
+    path: Path | None = None,
+) -> RolloutData:
+    """Canonical `values (lead, channel, lat, lon)` with the init time, units and grid of their CF dataset."""
+    units = []
+    for channel in schema.channels:
+        units.append(str(_channel_array(dataset, channel).attrs.get("units") or channel.units))
+    return RolloutData(
+        key=key,
+        init_time=_init_time(dataset, key),
+        lead_hours=np.asarray(lead_hours, dtype=np.float64),
+        channels=schema.channel_names,
+        units=tuple(units),
+        lat=np.asarray(dataset["lat"].values, dtype=np.float64),
+        lon=np.asarray(dataset["lon"].values, dtype=np.float64),
+        values=np.asarray(values, dtype=np.float32),
+        computed_at=computed_at,
+        seconds=seconds,
+        path=path,
+    )
+
+
+def read_rollout(
     dataset: xr.Dataset,
     *,
     key: RunKey,
@@ -120,38 +145,24 @@ def to_rollout_data(
     seconds: float,
     path: Path | None = None,
 ) -> RolloutData:
-    """Read the library's forecast dataset into a `RolloutData` for one init time."""
+    """A stored rollout: the library's CF forecast dataset for one init time, back to canonical values."""
     lead_name = next((n for n in LEAD_NAMES if n in dataset.dims), None)
     if lead_name is None:
         raise ForecastError(f"forecast output has no lead dimension (dims {dict(dataset.sizes)})")
-    arrays, units = [], []
-    init_time: np.datetime64 | None = None
+    arrays = []
     for channel in schema.channels:
         array = _channel_array(dataset, channel)
         for dim in array.dims:
             if dim not in (lead_name, "lat", "lon"):
                 if array.sizes[dim] != 1:
                     raise ForecastError(f"forecast output: expected one {dim!r}, got {array.sizes[dim]}")
-                if init_time is None and dim in INIT_NAMES and dim in array.coords:
-                    init_time = np.datetime64(array[dim].values[0], "s")
                 array = array.isel({dim: 0})
         arrays.append(np.asarray(array.transpose(lead_name, "lat", "lon").values, dtype=np.float32))
-        units.append(str(array.attrs.get("units") or channel.units))
-    if init_time is None:
-        for name in INIT_NAMES:
-            if name in dataset.coords and dataset[name].size == 1:
-                init_time = np.datetime64(np.asarray(dataset[name].values).reshape(-1)[0], "s")
-                break
-    if init_time is None:
-        init_time = np.datetime64(key.run.replace("Z", ""), "s")
-    return RolloutData(
+    return rollout_data(
+        dataset,
         key=key,
-        init_time=init_time,
+        schema=schema,
         lead_hours=_lead_to_hours(dataset[lead_name].values),
-        channels=schema.channel_names,
-        units=tuple(units),
-        lat=np.asarray(dataset["lat"].values, dtype=np.float64),
-        lon=np.asarray(dataset["lon"].values, dtype=np.float64),
         values=np.stack(arrays, axis=1),
         computed_at=computed_at,
         seconds=seconds,
@@ -159,7 +170,17 @@ def to_rollout_data(
     )
 
 
-def run_rollout(
+@dataclass(frozen=True)
+class ComputedRollout:
+    """What a forecast function returned (`dataset`) and the canonical fields it reported on the way."""
+
+    dataset: xr.Dataset
+    lead_hours: np.ndarray
+    values: np.ndarray
+    seconds: float
+
+
+def compute_rollout(
     forecast_fn: ForecastFunction,
     *,
     bundle: Any,
@@ -167,8 +188,19 @@ def run_rollout(
     run: str,
     hours: int,
     on_lead: OnLead,
-) -> tuple[xr.Dataset, float]:
-    """Roll `bundle` out from `run` for `hours`; returns the forecast dataset and the seconds it took."""
+) -> ComputedRollout:
+    """Roll `bundle` out from `run` for `hours`, passing each lead on to `on_lead` as it is produced."""
+    leads: list[float] = []
+    fields: list[np.ndarray] = []
+
+    def keep(lead: float, lead_fields: np.ndarray) -> None:
+        leads.append(lead)
+        fields.append(lead_fields)
+        on_lead(lead, lead_fields)
+
     start = time.perf_counter()
-    dataset = forecast_fn(bundle, initial_state, float(hours), init_times=run, on_lead=on_lead)
-    return dataset, time.perf_counter() - start
+    dataset = forecast_fn(bundle, initial_state, float(hours), init_times=run, on_lead=keep)
+    seconds = time.perf_counter() - start
+    if not fields:
+        raise ForecastError(f"the forecast from {run} reported no lead times")
+    return ComputedRollout(dataset, np.asarray(leads), np.stack(fields, axis=0), seconds)

@@ -11,16 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from service.cache import RenderedResponse
+from service.conditional import etag_matches, rendered_headers
 
 POINT_PATH = "/v1/forecast"
 
 
-def _headers(rendered: RenderedResponse, max_age: int) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"etag", rendered.etag.encode()),
-        (b"last-modified", rendered.last_modified.encode()),
-        (b"cache-control", f"public, max-age={max_age}".encode()),
-    ]
+def _headers(rendered: RenderedResponse, max_age: int, *, full: bool) -> list[tuple[bytes, bytes]]:
+    headers = rendered_headers(rendered, max_age=max_age, full=full)
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 class PointCacheMiddleware:
@@ -40,12 +38,13 @@ class PointCacheMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route_template"] = POINT_PATH
-        headers = _headers(rendered, services.settings.cache_max_age_s)
+        max_age = services.settings.cache_max_age_s
         if _matches(scope, rendered.etag):
+            headers = _headers(rendered, max_age, full=False)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers += [
+        headers = _headers(rendered, max_age, full=True) + [
             (b"content-type", rendered.media_type.encode()),
             (b"content-length", str(len(rendered.body)).encode()),
         ]
@@ -54,8 +53,5 @@ class PointCacheMiddleware:
 
 
 def _matches(scope: dict[str, Any], etag: str) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            tags = [t.strip().removeprefix("W/") for t in value.decode("latin-1").split(",")]
-            return "*" in tags or etag in tags
-    return False
+    header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
+    return etag_matches(header, etag)

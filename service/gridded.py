@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.grid import wrap_longitude
 from fno_forecast.data.schema import DataSchema
+from fno_forecast.data.timeaxis import format_time
 from service.engine import RolloutData
 from service.store import NETCDF_LOCK
 
@@ -35,8 +37,11 @@ class BBox:
         return (lat >= self.south) & (lat <= self.north)
 
     def lon_mask(self, lon: np.ndarray) -> np.ndarray:
-        width = (self.east - self.west) % 360.0 or (360.0 if self.east != self.west else 0.0)
-        return ((lon - self.west) % 360.0) <= width + 1e-9
+        """Longitudes from `west` eastward to `east` (all of them when `east` is `west` plus 360)."""
+        width = float(wrap_longitude(self.east, start=self.west)) - self.west
+        if width == 0.0 and self.east != self.west:
+            width = 360.0
+        return wrap_longitude(np.asarray(lon), start=self.west) - self.west <= width + 1e-9
 
     def as_tuple(self) -> tuple[float, float, float, float]:
         return (self.south, self.west, self.north, self.east)
@@ -152,7 +157,7 @@ def stream_line(
         values[name] = np.round(grid.astype(np.float64), 3).tolist()
     line = {
         "lead_hours": float(lead_hours),
-        "valid_time": str(np.datetime64(valid_time, "m")),
+        "valid_time": format_time(valid_time),
         "lat": lat[rows].tolist(),
         "lon": lon[cols].tolist(),
         "values": values,

@@ -17,8 +17,9 @@ import xarray as xr
 from fno_forecast.recent_anomaly import longest_window_steps
 from service.cache import LRUCache
 from service.catalog import ModelEntry
-from service.engine import ForecastFunction, RolloutData, run_rollout, to_rollout_data
+from service.engine import ForecastFunction, RolloutData, compute_rollout, read_rollout, rollout_data
 from service.jobs import Job, JobManager
+from service.runs import run_time
 from service.store import NETCDF_LOCK, ForecastStore, RunKey, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def initial_window(entry: ModelEntry, run: str) -> xr.Dataset:
     states = entry.initial_states
     steps_back = max(3, longest_window_steps(entry.bundle.recent_anomaly, entry.step_hours))
     try:
-        end = np.datetime64(run.replace("Z", ""), "ns")
+        end = run_time(run).astype("datetime64[ns]")
         start = end - np.timedelta64(int(round(steps_back * entry.step_hours * 3600)), "s")
         window = states.sel(time=slice(start, end))
     except (KeyError, TypeError, ValueError):
@@ -67,7 +68,7 @@ class ForecastHub:
         Raises `QueueFull` when the queue of jobs is full.
         """
         steps = max(1, int(-(-key.hours // entry.step_hours)))
-        return self.jobs.run_once(
+        return self.jobs.single_flight(
             key,
             total_steps=steps,
             cached=lambda: self.memory.get(key),
@@ -86,7 +87,7 @@ class ForecastHub:
         record = self.store.rollout(key)
         if record is not None:
             with NETCDF_LOCK, xr.open_dataset(record.path) as stored:
-                data = to_rollout_data(
+                data = read_rollout(
                     stored.load(),
                     key=key,
                     schema=entry.schema,
@@ -106,7 +107,7 @@ class ForecastHub:
     ) -> RolloutData:
         from fno_forecast.output import write_forecast
 
-        dataset, seconds = run_rollout(
+        computed = compute_rollout(
             forecast_fn,
             bundle=entry.bundle,
             initial_state=initial_window(entry, key.run),
@@ -114,7 +115,8 @@ class ForecastHub:
             hours=key.hours,
             on_lead=job.report,
         )
-        write: Callable = lambda temp: write_forecast(dataset, temp)  # noqa: E731
+        seconds = computed.seconds
+        write: Callable = lambda temp: write_forecast(computed.dataset, temp)  # noqa: E731
         self.rollouts_computed += 1
         log.info("rollout %s %s +%dh in %.2fs", key.model_id, key.run, key.hours, seconds)
         try:
@@ -131,6 +133,13 @@ class ForecastHub:
             computed_at, path = time.time(), None
         else:
             computed_at, path = record.computed_at, record.path
-        return to_rollout_data(
-            dataset, key=key, schema=entry.schema, computed_at=computed_at, seconds=seconds, path=path
+        return rollout_data(
+            computed.dataset,
+            key=key,
+            schema=entry.schema,
+            lead_hours=computed.lead_hours,
+            values=computed.values,
+            computed_at=computed_at,
+            seconds=seconds,
+            path=path,
         )

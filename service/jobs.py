@@ -11,16 +11,21 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+from cachetools import FIFOCache
 
 from service.store import RunKey
 
 T = TypeVar("T")
+
+FAILURES_KEPT = 256  # the last errors of failed keys, for status answers; older ones are forgotten
+RECENT_ROLLOUTS = 20  # rollout times the Retry-After estimate averages
 
 
 class QueueFull(Exception):
@@ -50,10 +55,9 @@ class Job(Generic[T]):
             return "failed" if self.future.exception() is not None else "completed"
         return "running" if self.started_at is not None else "queued"
 
-    def report(self, lead_hours: float, fields: np.ndarray | None) -> None:
+    def report(self, lead_hours: float, fields: np.ndarray) -> None:
         """Called from the worker thread after each step."""
-        if fields is not None:
-            self.produced.append((float(lead_hours), fields))
+        self.produced.append((float(lead_hours), fields))
         self.steps_done += 1
 
 
@@ -72,10 +76,11 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollout")
         self._jobs: dict[RunKey, Job[Any]] = {}
         self._lock = threading.Lock()
-        self._recent_seconds: list[float] = []
+        self._recent_seconds: deque[float] = deque(maxlen=RECENT_ROLLOUTS)
         self._on_finished = on_finished
         self.submitted = 0
-        self.failures: dict[RunKey, str] = {}  # the last error of keys whose job failed, until resubmitted
+        # The last error of keys whose job failed, until resubmitted; the oldest go first when full.
+        self.failures: FIFOCache[RunKey, str] = FIFOCache(maxsize=FAILURES_KEPT)
 
     @property
     def depth(self) -> int:
@@ -91,7 +96,7 @@ class JobManager:
         mean = float(np.mean(self._recent_seconds)) if self._recent_seconds else 5.0
         return max(1, math.ceil(mean * max(1, len(self._jobs)) / self.workers))
 
-    def run_once(
+    def single_flight(
         self,
         key: RunKey,
         *,
@@ -131,8 +136,6 @@ class JobManager:
             with self._lock:
                 self._jobs.pop(job.key, None)
                 self.failures[job.key] = str(error)
-                while len(self.failures) > 256:
-                    self.failures.pop(next(iter(self.failures)))
             job.future.set_exception(error)
         else:
             with self._lock:
@@ -140,7 +143,7 @@ class JobManager:
             job.future.set_result(value)
         seconds = time.time() - job.started_at
         if ok:
-            self._recent_seconds = [*self._recent_seconds[-19:], seconds]
+            self._recent_seconds.append(seconds)
         if self._on_finished is not None:
             self._on_finished(seconds, ok)
 

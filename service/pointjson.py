@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from fno_forecast.data.timeaxis import format_time
 from service.engine import RolloutData
 from service.points import PointWeights
 from service.query import PointQuery
@@ -20,7 +21,7 @@ def _times(data: RolloutData, timeformat: str) -> list[Any]:
     valid = data.valid_times
     if timeformat == "unixtime":
         return valid.astype("int64").tolist()
-    return [str(t) for t in valid.astype("datetime64[m]")]
+    return [format_time(t) for t in valid]
 
 
 def location_series(data: RolloutData, query: PointQuery, weights: PointWeights) -> dict[str, list[float]]:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from fno_forecast.data.grid import wrap_longitude
 from fno_forecast.data.schema import GridInfo
 
 CellSelection = Literal["bilinear", "nearest"]
@@ -55,8 +56,7 @@ def describe_domain(grid: GridInfo) -> str:
 
 def _grid_lon(grid: GridInfo, lon: float) -> float:
     """The request longitude moved into `[lon0, lon0 + 360)`."""
-    lon0 = grid.lon[0]
-    return lon0 + (lon - lon0) % 360.0
+    return float(wrap_longitude(lon, start=grid.lon[0]))
 
 
 def _bracket(axis: np.ndarray, value: float) -> tuple[int, int, float]:

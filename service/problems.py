@@ -7,6 +7,9 @@ body field at fault, so that no bad input ever becomes a 500.
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,6 +41,37 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+# An absolute POSIX or Windows path: starts a token, runs to whitespace or a quote; trailing punctuation
+# (`/a/b: reason`, `'/a/b',`) is not part of it.
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~/\\-])(?:/|[A-Za-z]:\\)[^\s'"`<>|]*[^\s'"`<>|:,;.)\]]""")
+
+
+@dataclass(frozen=True)
+class PathRedactor:
+    """Rewrites the host's filesystem paths in text meant for clients (error bodies, /ready, model cards).
+
+    A path under one of `roots` becomes relative to it (the models folder: what an admin names when
+    registering a bundle); any other absolute path becomes its last component. `roots` are tried in
+    order. Logs keep the full paths.
+    """
+
+    roots: tuple[Path, ...] = ()
+
+    def __call__(self, text: str) -> str:
+        return _ABSOLUTE_PATH.sub(self._public, text)
+
+    def _public(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        if not text.startswith("/"):
+            return PureWindowsPath(text).name or "(a folder)"
+        path = Path(text)
+        for root in self.roots:
+            for base in dict.fromkeys((root, root.resolve())):
+                if path.is_relative_to(base) and path != base:
+                    return path.relative_to(base).as_posix()
+        return path.name or "(a folder)"
+
+
 def parameter_error(parameter: str, reason: str) -> ApiError:
     """A 422 naming `parameter`."""
     return ApiError(422, f"parameter {parameter!r}: {reason}", parameter=parameter)
@@ -54,9 +88,15 @@ def _body(reason: str, parameter: str | None) -> dict[str, Any]:
     return body
 
 
+def redactor(request: Request) -> PathRedactor:
+    """The app's `PathRedactor` (set by `create_app`)."""
+    return getattr(request.app.state, "redact_paths", PathRedactor())
+
+
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    return JSONResponse(_body(error.reason, error.parameter), status_code=error.status, headers=error.headers)
+    body = _body(redactor(request)(error.reason), error.parameter)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -64,24 +104,26 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path", "header")]
     parameter = ".".join(loc) or "request"
-    return JSONResponse(_body(f"parameter {parameter!r}: {first.get('msg')}", parameter), status_code=422)
+    reason = redactor(request)(f"parameter {parameter!r}: {first.get('msg')}")
+    return JSONResponse(_body(reason, parameter), status_code=422)
 
 
 async def _library_error(request: Request, error: Exception) -> JSONResponse:
     """Library errors reaching a route come from what the request asked for: 422 with the library's words."""
-    return JSONResponse(_body(str(error), None), status_code=422)
+    return JSONResponse(_body(redactor(request)(str(error)), None), status_code=422)
 
 
 async def _store_error(request: Request, error: Exception) -> JSONResponse:
     """The store refused a write (full or read-only disk): 503, the request may succeed later."""
     log.error("%s %s: %s", request.method, request.url.path, error)
-    return JSONResponse(_body(str(error), None), status_code=503, headers={"Retry-After": "60"})
+    body = _body(redactor(request)(str(error)), None)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "60"})
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     """The framework's own answers (unknown path 404, wrong method 405) in the same JSON shape."""
     assert isinstance(error, HTTPException)
-    reason = f"{request.method} {request.url.path}: {error.detail}"
+    reason = f"{request.method} {request.url.path}: {redactor(request)(str(error.detail))}"
     return JSONResponse(_body(reason, None), status_code=error.status_code, headers=error.headers)
 
 

@@ -11,9 +11,11 @@ from typing import Literal
 
 import numpy as np
 
-from service.catalog import Catalog, ModelEntry, format_run
+from fno_forecast.data.timeaxis import format_time
+from service.catalog import Catalog, ModelEntry
 from service.points import CellSelection
 from service.problems import ApiError, parameter_error
+from service.runs import run_time
 
 DEFAULT_HOURS = 168
 
@@ -78,19 +80,19 @@ def resolve_run(entry: ModelEntry, run: str | None, *, parameter: str = "run") -
     if not entry.runs:
         raise ApiError(503, f"model {entry.id!r} has no initial states")
     if run is None or not run.strip():
-        return format_run(entry.runs[-1])
+        return format_time(entry.runs[-1])
     try:
-        wanted = np.datetime64(run.strip().removesuffix("Z"), "m")
+        wanted = run_time(run)
     except ValueError:
         raise parameter_error(parameter, f"{run!r} is not an ISO 8601 time (e.g. 2014-02-28T18:00)") from None
     index = int(np.searchsorted(np.asarray(entry.runs), wanted))
     if index >= len(entry.runs) or entry.runs[index] != wanted:
         raise parameter_error(
             parameter,
-            f"no run at {format_run(wanted)}; runs go from {format_run(entry.runs[0])} to "
-            f"{format_run(entry.runs[-1])} every {entry.step_hours:g} h",
+            f"no run at {format_time(wanted)}; runs go from {format_time(entry.runs[0])} to "
+            f"{format_time(entry.runs[-1])} every {entry.step_hours:g} h",
         )
-    return format_run(wanted)
+    return format_time(wanted)
 
 
 def resolve_hours(

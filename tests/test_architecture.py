@@ -101,6 +101,10 @@ def test_no_module_imports_a_layer_above_it() -> None:
     assert upward == []
 
 
+def test_the_library_never_imports_the_service() -> None:
+    assert [f"{m} -> {t}" for m, ts in _imports().items() for t in ts if t.split(".")[0] == "service"] == []
+
+
 def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
     """The graph walk itself works: a planted cycle is found."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -8,7 +8,7 @@ lazy when the source is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +196,10 @@ def open_channels(
     step_hours: float | None = None,
     period: str | tuple[Any, Any] | None = None,
     require_regular: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Channels:
     """Open files (see `open_source`) and convert them to canonical channels (see `to_channels`)."""
-    dataset = open_source(paths, variables=variables, levels=levels, member=member)
+    dataset = open_source(
+        paths, variables=variables, levels=levels, member=member, storage_options=storage_options
+    )
     return to_channels(dataset, step_hours=step_hours, period=period, require_regular=require_regular)

@@ -2,18 +2,20 @@
 
 Formats: `netcdf3` (classic and 64-bit offset, read with the netCDF4 library), `netcdf4` (HDF5, read with
 h5netcdf, which is safe with dask threads), `zarr2`, `zarr3` (a directory or a `.zarr` path), `grib1`,
-`grib2` (through cfgrib, the optional `grib` extra). Every failure becomes a one-line DataError naming
-the file.
+`grib2` (through cfgrib, the optional `grib` extra). Zarr stores also open from `s3://`, `gs://` and
+`https://` URLs (`remote.py`). Every failure becomes a one-line DataError naming the file.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import xarray as xr
 
+from fno_forecast.data.remote import detect_url_format, is_url, open_zarr_url
 from fno_forecast.errors import DataError
 
 Format = Literal["netcdf3", "netcdf4", "zarr2", "zarr3", "grib1", "grib2"]
@@ -62,8 +64,15 @@ def _open_grib(path: Path) -> xr.Dataset:
         raise DataError(path, f"cannot read GRIB ({type(error).__name__}: {error})") from None
 
 
-def open_file(path: str | Path) -> tuple[xr.Dataset, Format]:
-    """Open one file or store lazily (values are read on access) with CF decoding."""
+def open_file(
+    path: str | Path, *, storage_options: Mapping[str, Any] | None = None
+) -> tuple[xr.Dataset, Format]:
+    """Open one file or store lazily (values are read on access) with CF decoding.
+
+    A URL (see `remote.is_url`) opens as a Zarr store through fsspec with `storage_options`.
+    """
+    if is_url(path):
+        return _open_url(str(path), storage_options=storage_options)
     p = Path(path)
     fmt = detect_format(p)
     if fmt.startswith("grib"):
@@ -122,6 +131,21 @@ def check_netcdf3_size(path: Path) -> None:
         raise DataError(
             path, f"corrupt or truncated NetCDF3 file ({actual} bytes, its data need at least {needed})"
         )
+
+
+def _open_url(url: str, *, storage_options: Mapping[str, Any] | None) -> tuple[xr.Dataset, Format]:
+    fmt = detect_url_format(url, storage_options=storage_options)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="xarray")
+            warnings.filterwarnings("ignore", category=xr.SerializationWarning)
+            dataset = open_zarr_url(url, version=3 if fmt == "zarr3" else 2, storage_options=storage_options)
+    except DataError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError) as error:
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(url, f"cannot read the Zarr store ({text})") from None
+    return dataset, fmt
 
 
 def _open_zarr(path: Path, *, version: int) -> xr.Dataset:

@@ -9,29 +9,37 @@ chunks of whole time steps, so data larger than memory works. It carries what it
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from fno_forecast.data.coords import choose_member, drop_singletons, normalize_coords
 from fno_forecast.data.formats import open_file
+from fno_forecast.data.remote import is_url
 from fno_forecast.errors import DataError
 
 PathsLike = str | Path | Sequence[str | Path]
 CHUNK_BYTES = 64 * 2**20
+MIN_CHUNK_BYTES = 2 * 2**20
 
 
-def expand_paths(paths: PathsLike) -> list[Path]:
-    """Paths as given, with glob patterns expanded (sorted); DataError for a pattern matching nothing."""
+def expand_paths(paths: PathsLike) -> list[Path | str]:
+    """Paths as given, with glob patterns expanded (sorted); DataError for a pattern matching nothing.
+
+    URLs (`s3://`, `gs://`, `https://`, see `remote.is_url`) stay strings and are not globbed.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not items:
         raise DataError(None, "no data paths given")
-    out: list[Path] = []
+    out: list[Path | str] = []
     for item in items:
         text = str(item)
-        if any(ch in text for ch in "*?[") and not Path(text).exists():
+        if is_url(item):
+            out.append(text)
+        elif any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = sorted(glob.glob(text))
             if not matches:
                 raise DataError(text, "no such file or directory (the pattern matches nothing)")
@@ -77,23 +85,44 @@ def _level_text(value: float) -> str:
 
 
 def _chunked(dataset: xr.Dataset) -> xr.Dataset:
-    """Dask chunks of whole time steps, about CHUNK_BYTES each (values stay on disk until computed)."""
+    """Dask chunks of whole time steps (values stay on disk until computed).
+
+    About CHUNK_BYTES each, unless the storage is chunked in time (Zarr, chunked NetCDF4): then a whole
+    number of storage chunks of at least MIN_CHUNK_BYTES, so that reading a training window fetches the
+    few storage chunks around it, not CHUNK_BYTES of neighbours (what makes streaming a store larger than
+    memory possible).
+    """
     per_step = sum(
         int(np.prod([v.sizes[d] for d in v.dims if d != "time"])) * 4 for v in dataset.data_vars.values()
     )
-    steps = max(1, min(dataset.sizes["time"], CHUNK_BYTES // max(per_step, 1)))
+    steps = max(1, CHUNK_BYTES // max(per_step, 1))
+    stored = _storage_time_chunk(dataset)
+    if stored is not None and stored * per_step <= CHUNK_BYTES:
+        steps = stored * max(1, -(-MIN_CHUNK_BYTES // (stored * per_step)))
+    steps = min(dataset.sizes["time"], steps)
     return dataset.chunk({d: (steps if d == "time" else -1) for d in dataset.dims})
 
 
+def _storage_time_chunk(dataset: xr.Dataset) -> int | None:
+    """The largest time chunk of the variables' storage, or None when the storage is not chunked in time."""
+    found = []
+    for var in dataset.data_vars.values():
+        preferred = var.encoding.get("preferred_chunks") or {}
+        if "time" in preferred and preferred["time"] < var.sizes.get("time", 0):
+            found.append(int(preferred["time"]))
+    return max(found) if found else None
+
+
 def _open_one(
-    path: Path,
+    path: Path | str,
     *,
     variables: Sequence[str] | None,
     levels: Sequence[float] | None,
     member: int | None,
     notes: list[str],
+    storage_options: Mapping[str, Any] | None,
 ) -> tuple[xr.Dataset, str, int | None]:
-    dataset, fmt = open_file(path)
+    dataset, fmt = open_file(path, storage_options=storage_options)
     dataset = normalize_coords(dataset, path=str(path), notes=notes)
     dataset, chosen = choose_member(dataset, member=member, path=str(path), notes=notes)
     dataset = drop_singletons(dataset)
@@ -101,7 +130,9 @@ def _open_one(
     return dataset, fmt, chosen
 
 
-def _check_same_grid(first: xr.Dataset, other: xr.Dataset, *, first_path: Path, path: Path) -> None:
+def _check_same_grid(
+    first: xr.Dataset, other: xr.Dataset, *, first_path: Path | str, path: Path | str
+) -> None:
     for coord in ("lat", "lon", "level"):
         a = first[coord].values if coord in first.coords else None
         b = other[coord].values if coord in other.coords else None
@@ -128,11 +159,13 @@ def open_source(
     variables: Sequence[str] | None = None,
     levels: Sequence[float] | None = None,
     member: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Open one or more files (or globs) as one lazy dataset with dims `time`, `lat`, `lon` (+ `level`).
 
     Files are concatenated along time in time order and must share grid, levels and variables. `member`
-    picks an ensemble member by its number (default: the first; said in `attrs["notes"]`).
+    picks an ensemble member by its number (default: the first; said in `attrs["notes"]`). Zarr stores
+    at URLs open through fsspec with `storage_options` (and fsspec's environment, see `remote.py`).
     """
     files = expand_paths(paths)
     notes: list[str] = []
@@ -140,7 +173,14 @@ def open_source(
     formats: list[str] = []
     chosen: int | None = None
     for path in files:
-        dataset, fmt, chosen = _open_one(path, variables=variables, levels=levels, member=member, notes=notes)
+        dataset, fmt, chosen = _open_one(
+            path,
+            variables=variables,
+            levels=levels,
+            member=member,
+            notes=notes,
+            storage_options=storage_options,
+        )
         if parts:
             _check_same_grid(parts[0], dataset, first_path=files[0], path=path)
         parts.append(dataset)

@@ -5,12 +5,13 @@ input only, may lie just before). A window never straddles a gap in the time axi
 the previous one included, is exactly one data step. When the span the windows need fits in
 `in_memory_limit_bytes`, it is read once into one float32 tensor and a batch is one indexing operation
 (`__getitems__`, which a torch DataLoader with `batch_size` calls with the whole batch); otherwise each
-window is read from the (lazy) array on demand.
+window is read from the (lazy) array on demand: a batch reads the distinct frames its windows need in one
+read, and `batches(plan, workers=N)` reads batches ahead in DataLoader worker processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -160,6 +161,29 @@ class WindowDataset(Dataset):
         """A DataLoader over the windows that fetches each batch in one indexing operation."""
         return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, **kwargs)
 
+    def batches(
+        self, plan: Sequence[Sequence[int]], *, workers: int = 0, prefetch: int = 2
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """The collated batches of `plan` (lists of window indices) in order.
+
+        With `workers` > 0, DataLoader worker processes read them ahead (`prefetch` batches each) while
+        the caller computes: what a streamed dataset needs. Each worker reads with dask's synchronous
+        scheduler and one torch thread, so N workers use N cores.
+        """
+        if workers <= 0:
+            for indices in plan:
+                yield self.batch(indices)
+            return
+        loader = DataLoader(
+            self,
+            batch_sampler=[list(b) for b in plan],
+            collate_fn=self.collate,
+            num_workers=workers,
+            prefetch_factor=max(1, prefetch),
+            worker_init_fn=_init_reader,
+        )
+        yield from loader
+
     def batch(self, indices: Any) -> dict[str, torch.Tensor]:
         """A collated batch: `state (B, C, H, W)`, `targets (B, K, C, H, W)`, `time_hours (B,)` float64,
         and `previous (B, C, H, W)` with `use_history`. Negative indices count from the end.
@@ -173,11 +197,16 @@ class WindowDataset(Dataset):
             ts = self._starts[index]
         except IndexError:
             raise IndexError(f"WindowDataset indices out of range for {len(self)} windows") from None
+        rows = (ts[:, None] + self._frame_rows).ravel()
         if self._data is not None:
-            rows = torch.from_numpy((ts[:, None] + self._frame_rows).ravel())
-            frames = self._data.index_select(0, rows).view(len(ts), self._n_frames, *self._data.shape[1:])
+            frames = self._data.index_select(0, torch.from_numpy(rows))
         else:
-            frames = torch.stack([self._read(int(t)) for t in ts])
+            # Streamed: one read of the distinct frames the batch needs (windows overlap in time), then a
+            # gather; a read per window would fetch the same storage chunks again for each window.
+            needed, inverse = np.unique(rows, return_inverse=True)
+            block = np.asarray(self._array.isel(time=needed).values, dtype=np.float32)
+            frames = torch.from_numpy(np.ascontiguousarray(block))[torch.from_numpy(inverse.ravel())]
+        frames = frames.view(len(ts), self._n_frames, *frames.shape[1:])
         h = self._history
         out = {
             "state": frames.select(1, h),
@@ -187,6 +216,14 @@ class WindowDataset(Dataset):
         if self.use_history:
             out["previous"] = frames.select(1, 0)
         return out
+
+
+def _init_reader(worker_id: int) -> None:
+    """A DataLoader worker: one torch thread, dask's synchronous scheduler (no thread pool per worker)."""
+    import dask
+
+    torch.set_num_threads(1)
+    dask.config.set(scheduler="synchronous")
 
 
 class WindowBatch(Sequence):

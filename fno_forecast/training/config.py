@@ -66,6 +66,8 @@ class TrainConfig:
     warmup_steps: int = 100
     grad_clip: float = 1.0
     channel_weights: tuple[float, ...] = ()
+    variable_weights: tuple[str, ...] = ()  # "VARIABLE=FACTOR" entries; unnamed variables weigh 1
+    level_weighting: Literal["none", "pressure"] = "none"  # pressure: level / mean level (GraphCast)
     # stage 1 (one step) and stage 2 (rollout curriculum: one entry of K steps per stage-2 epoch)
     stage1_epochs: int = 4
     samples_per_epoch: int = 0
@@ -73,6 +75,12 @@ class TrainConfig:
     rollout_lr: float = 3e-4
     rollout_samples_per_epoch: int = 0
     activation_checkpointing: bool = False
+    # streaming: windows whose span exceeds max_in_memory_gb are read from the (lazy) store batch by batch,
+    # by loader_workers processes (-1: none for in-memory windows, else half the cores, at most 4) that
+    # each keep prefetch_batches batches ready
+    max_in_memory_gb: float = 4.0
+    loader_workers: int = -1
+    prefetch_batches: int = 2
     # validation
     val_leads_hours: tuple[float, ...] = ()  # empty: 6, 24, 72, 120, 240 h rounded up to whole data steps
     val_init_stride: int = 1
@@ -111,6 +119,7 @@ class TrainConfig:
             "weight_decay",
             "grad_clip",
             "max_minutes",
+            "max_in_memory_gb",
         )
         for name in non_negative:
             if getattr(self, name) < 0:
@@ -132,11 +141,32 @@ class TrainConfig:
             raise ConfigError(
                 f"channel_weights: expected non-negative weights, got {list(self.channel_weights)}"
             )
+        if self.loader_workers < -1 or self.prefetch_batches < 1:
+            raise ConfigError(
+                f"loader_workers >= -1 and prefetch_batches >= 1, got {self.loader_workers}, {self.prefetch_batches}"
+            )
+        self.variable_weight_map()  # validates the entries
+        if self.level_weighting not in ("none", "pressure"):
+            raise ConfigError(f"level_weighting: expected none or pressure, got {self.level_weighting!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device: expected auto, cpu or cuda, got {self.device!r}")
         if self.relaxation and not self.use_climatology:
             raise ConfigError("relaxation: relaxation toward climatology needs use_climatology = true")
         self.model_config()  # validates the model keys
+
+    def variable_weight_map(self) -> dict[str, float]:
+        """`variable_weights` as {variable: factor}; ConfigError for an entry that is not VAR=FACTOR >= 0."""
+        out: dict[str, float] = {}
+        for entry in self.variable_weights:
+            name, sep, value = entry.partition("=")
+            try:
+                factor = float(value) if sep and name.strip() else -1.0
+            except ValueError:
+                factor = -1.0
+            if factor < 0:
+                raise ConfigError(f"variable_weights: expected VARIABLE=FACTOR (factor >= 0), got {entry!r}")
+            out[name.strip()] = factor
+        return out
 
     def model_config(self) -> FNOConfig | SFNOConfig:
         """The typed model config (an unresolved `auto` is checked as FNO, whose keys include SFNO's)."""

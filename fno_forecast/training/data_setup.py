@@ -19,7 +19,7 @@ from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.stats import ChannelStats, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
-from fno_forecast.data.windows import WindowDataset
+from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
@@ -201,14 +201,25 @@ def load_training_data(
 class WindowCache:
     """Window datasets by (period, steps), built once: stage 2 asks for a new rollout length each epoch."""
 
-    def __init__(self, data: TrainingData, *, use_history: bool) -> None:
+    def __init__(
+        self,
+        data: TrainingData,
+        *,
+        use_history: bool,
+        in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT,
+    ) -> None:
         self._data = data
         self._use_history = use_history
+        self._limit = int(in_memory_limit_bytes)
         self._get = cache(self._build)
 
     def _build(self, period: str, steps: int) -> WindowDataset:
         return WindowDataset(
-            self._data.array, rollout_steps=steps, use_history=self._use_history, period=period
+            self._data.array,
+            rollout_steps=steps,
+            use_history=self._use_history,
+            period=period,
+            in_memory_limit_bytes=self._limit,
         )
 
     def train(self, steps: int) -> WindowDataset:

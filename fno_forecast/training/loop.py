@@ -9,6 +9,7 @@ A `max_minutes` budget ends the run cleanly: it validates what it has and writes
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.defaults import Choice
 from fno_forecast.training.gradients import clip_gradients
-from fno_forecast.training.loss import channel_weight_tensor, weighted_mse
+from fno_forecast.training.loss import channel_loss_weights, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
@@ -107,12 +108,19 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.unroller = nn.parallel.DistributedDataParallel(self.unroller, device_ids=ids)
-        self.windows = WindowCache(self.data, use_history=config.use_history)
+        self.windows = WindowCache(
+            self.data,
+            use_history=config.use_history,
+            in_memory_limit_bytes=int(config.max_in_memory_gb * 2**30),
+        )
         self.lead_steps = self.data.lead_steps(config.val_leads_hours)
         self.lat_weights = latitude_weight_tensor(schema.grid.lat).to(self.device)
-        self.channel_weights = channel_weight_tensor(config.channel_weights, len(schema.channels)).to(
-            self.device
-        )
+        self.channel_weights = channel_loss_weights(
+            schema.channels,
+            channel_weights=config.channel_weights,
+            variable_weights=config.variable_weight_map(),
+            level_weighting=config.level_weighting,
+        ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
         if max_minutes and explicit is not None and not plan_keys & explicit:
@@ -327,9 +335,21 @@ class Trainer:
             bar = EpochBar(len(batches), epoch=progress.epoch, enabled=self.dist.is_main and not self.quiet)
             bar.update(progress.step_in_epoch)
             epoch_start, losses, samples = clock(), [], 0
+            # data wait: wall time blocked on the next batch, against the epoch's wall time (not `clock`,
+            # which times the budget and which tests drive reading by reading)
+            waited, wall_start = 0.0, time.perf_counter()
             self.stepper.train()
+            workers = (
+                c.loader_workers if c.loader_workers >= 0 else (0 if dataset.in_memory else _auto_workers())
+            )
+            stream = dataset.batches(
+                batches[progress.step_in_epoch :], workers=workers, prefetch=c.prefetch_batches
+            )
             for index in range(progress.step_in_epoch, len(batches)):
-                losses.append(self._train_step(dataset.batch(batches[index]), steps))
+                asked = time.perf_counter()
+                batch = next(stream)
+                waited += time.perf_counter() - asked
+                losses.append(self._train_step(batch, steps))
                 samples += len(batches[index]) * self.dist.world_size
                 progress = replace(progress, step_in_epoch=index + 1, global_step=progress.global_step + 1)
                 bar.update(1, loss=losses[-1])
@@ -339,7 +359,9 @@ class Trainer:
                 if distributed.any_rank(over, self.dist, self.device):
                     stopped = True
                     break
+            stream.close()
             bar.close()
+            wall_seconds = time.perf_counter() - wall_start
             train_seconds = clock() - epoch_start
             val_start = clock()
             result = self._validate()
@@ -360,6 +382,7 @@ class Trainer:
                 "val_score": result.score,
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "samples_per_s": samples / max(train_seconds, 1e-9),
+                "data_wait_fraction": waited / max(wall_seconds, 1e-9),
                 "val_seconds": val_seconds,
                 "elapsed_s": progress.elapsed_seconds,
                 "global_step": progress.global_step,
@@ -367,7 +390,8 @@ class Trainer:
             metrics.write(record)
             self._log(
                 f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
-                f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s {progress.elapsed_seconds:.0f}s"
+                f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s "
+                f"(data wait {record['data_wait_fraction']:.0%}) {progress.elapsed_seconds:.0f}s"
                 + (" (budget reached)" if stopped else "")
             )
             self._checkpoint(progress, best_state)
@@ -472,3 +496,8 @@ def train(
         return trainer.fit(resume=resume, max_minutes=max_minutes, clock=clock)
     finally:
         distributed.shutdown(trainer.dist)
+
+
+def _auto_workers() -> int:
+    """Loader processes for streamed windows: half the cores (the rest compute), 1 to 4."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))

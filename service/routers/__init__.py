@@ -1,1 +1,1 @@
-"""One router per resource: health, models, point forecasts, forecast jobs, metrics."""
+"""One router per resource: health, models, point forecasts, forecast jobs, telemetry (Prometheus)."""

@@ -16,18 +16,20 @@ from pydantic import BaseModel, Field, model_validator
 
 from service.cache import RenderedResponse
 from service.catalog import ModelEntry
-from service.conditional import http_date, make_etag, send
-from service.deps import AdminDep, CatalogDep, ForecastFnDep, Services, ServicesDep
+from service.conditional import content_etag, http_date, send
+from service.deps import AdminRoute, CatalogDep, ForecastFnDep, Services, ServicesDep
 from service.engine import RolloutData
 from service.gridded import BBox, map_png, netcdf_bytes, stream_line, zarr_zip_bytes
 from service.hub import run_key
 from service.jobs import Job, QueueFull
-from service.problems import ApiError, not_found, parameter_error
+from service.problems import ApiError, PathRedactor, not_found, parameter_error, redactor
 from service.query import resolve_hours, resolve_model, resolve_run, resolve_variables
 from service.routers.point import too_busy
+from service.runs import run_time, valid_times
 from service.store import ForecastRecord, forecast_id
 
 router = APIRouter(prefix="/v1/forecasts", tags=["gridded forecasts"])
+admin_router = APIRouter(prefix="/v1/forecasts", tags=["gridded forecasts"], route_class=AdminRoute)
 
 
 class BBoxBody(BaseModel):
@@ -103,7 +105,7 @@ def _start(services: Services, entry: ModelEntry, record: ForecastRecord, foreca
         raise too_busy(error) from None
 
 
-def _describe(services: Services, record: ForecastRecord) -> dict:
+def _describe(services: Services, record: ForecastRecord, redact: PathRedactor) -> dict:
     status, done, total, computed_at = _status(services, record)
     body = {
         "id": record.id,
@@ -121,13 +123,17 @@ def _describe(services: Services, record: ForecastRecord) -> dict:
         "links": _links(record.id),
     }
     if status == "failed":
-        body["error"] = services.hub.jobs.failures.get(record.key, "rollout failed")
+        body["error"] = redact(services.hub.jobs.failures.get(record.key, "rollout failed"))
     return body
 
 
 @router.post("", summary="Request a gridded forecast: 202 while it computes, 200 when it exists")
 async def create_forecast(
-    body: ForecastRequest, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
+    request: Request,
+    body: ForecastRequest,
+    services: ServicesDep,
+    catalog: CatalogDep,
+    forecast_fn: ForecastFnDep,
 ) -> JSONResponse:
     entry = resolve_model(catalog, body.model, parameter="model")
     variables = resolve_variables(entry, body.variables, parameter="variables")
@@ -146,25 +152,29 @@ async def create_forecast(
     status, *_ = _status(services, record)
     if status == "completed" and services.store.forecast(fid) is not None:
         return JSONResponse(
-            _describe(services, record), status_code=200, headers={"Location": _links(fid)["self"]}
+            _describe(services, record, redactor(request)),
+            status_code=200,
+            headers={"Location": _links(fid)["self"]},
         )
     if status in ("missing", "failed"):
         _start(services, entry, record, forecast_fn)
     services.store.add_forecast(record)
     return JSONResponse(
-        _describe(services, record), status_code=202, headers={"Location": _links(fid)["self"]}
+        _describe(services, record, redactor(request)),
+        status_code=202,
+        headers={"Location": _links(fid)["self"]},
     )
 
 
 @router.get("/{fid}", summary="Status, progress in steps, links")
 async def forecast_status(
-    fid: str, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
+    request: Request, fid: str, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
 ) -> dict:
     record = _record(services, fid)
     status, *_ = _status(services, record)
     if status == "missing":  # lost in a restart before it finished: compute again
         _start(services, _entry(catalog, record), record, forecast_fn)
-    return _describe(services, record)
+    return _describe(services, record, redactor(request))
 
 
 async def _data(
@@ -180,28 +190,28 @@ async def _data(
 async def _cached(
     request: Request,
     services: Services,
-    etag_parts: tuple,
+    cache_parts: tuple,
     media_type: str,
     data: RolloutData,
     render: Callable[[], bytes | tuple[bytes, dict[str, str]]],
 ) -> Response:
-    """Render once per ETag (off the event loop) and answer from the cache; `render` may also return
-    headers that travel with its body (the map's plot geometry)."""
-    etag = make_etag(*etag_parts)
-    rendered = services.responses.get(("etag", etag.encode()))
+    """Render once per `cache_parts` (off the event loop) and answer from the cache with an ETag of the
+    bytes; `render` may also return headers that travel with its body (the map's plot geometry)."""
+    cache_key = ("rendered", "\x1f".join(map(str, cache_parts)).encode())
+    rendered = services.responses.get(cache_key)
     if rendered is None:
         body = await run_in_threadpool(render)
         body, extra = body if isinstance(body, tuple) else (body, {})
         rendered = RenderedResponse(
             body,
             media_type,
-            etag,
+            content_etag(body),
             http_date(data.computed_at),
             data.key.run,
             data.key.model_sha256,
             extra_headers=tuple(extra.items()),
         )
-        services.responses.put(("etag", etag.encode()), rendered)
+        services.responses.put(cache_key, rendered)
     return send(request, rendered, max_age=services.settings.cache_max_age_s)
 
 
@@ -276,7 +286,7 @@ async def forecast_map(
 
 @router.get("/{fid}/stream", summary="NDJSON, one line per lead time as the rollout produces it")
 async def forecast_stream(
-    fid: str, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
+    request: Request, fid: str, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
 ) -> StreamingResponse:
     record = _record(services, fid)
     entry = _entry(catalog, record)
@@ -287,13 +297,13 @@ async def forecast_stream(
     grid = entry.schema.grid
     lat, lon = np.asarray(grid.lat), np.asarray(grid.lon)
     channels = entry.schema.channel_names
-    init = np.datetime64(record.key.run, "m")
+    redact = redactor(request)
+    init = run_time(record.key.run)
 
     def line(lead: float, fields: np.ndarray) -> bytes:
-        valid = init + np.timedelta64(int(round(lead * 60)), "m")
         return stream_line(
             lead_hours=lead,
-            valid_time=valid,
+            valid_time=valid_times(init, lead),
             fields=fields,
             data_channels=channels,
             variables=record.variables,
@@ -307,7 +317,7 @@ async def forecast_stream(
             async for item in produced():
                 yield item
         except Exception as error:  # the status line is sent already: report the failure in-band
-            yield json.dumps({"error": True, "reason": str(error)}).encode() + b"\n"
+            yield json.dumps({"error": True, "reason": redact(str(error))}).encode() + b"\n"
 
     async def produced() -> AsyncIterator[bytes]:
         sent = 0
@@ -329,8 +339,8 @@ async def forecast_stream(
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-@router.delete("/{fid}", status_code=204, summary="Delete a forecast and its stored rollout (admin)")
-async def delete_forecast(fid: str, services: ServicesDep, _: AdminDep) -> Response:
+@admin_router.delete("/{fid}", status_code=204, summary="Delete a forecast and its stored rollout (admin)")
+async def delete_forecast(fid: str, services: ServicesDep) -> Response:
     record = services.store.delete_forecast(fid)
     if record is None:
         raise not_found(f"forecast {fid!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from service.problems import redactor
+
 router = APIRouter(tags=["health"])
 
 
@@ -18,12 +20,13 @@ async def ready(request: Request) -> JSONResponse:
     services = getattr(request.app.state, "services", None)
     if services is None:
         return JSONResponse({"status": "starting", "models": []}, status_code=503)
-    catalog = services.catalog
+    catalog, redact = services.catalog, redactor(request)
+    problem = services.store.problem
     body = {
         "status": "ready" if catalog.ready else "no models",
         "models": sorted(catalog.entries),
         "default_model": catalog.default_id,
-        "errors": catalog.errors,
-        "store": {"writable": services.store.writable, "problem": services.store.problem},
+        "errors": [redact(error) for error in catalog.errors],
+        "store": {"writable": services.store.writable, "problem": problem and redact(problem)},
     }
     return JSONResponse(body, status_code=200 if catalog.ready else 503)

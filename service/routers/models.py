@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from service.catalog import MODEL_ID, load_entry
-from service.deps import AdminDep, ServicesDep
+from service.deps import AdminRoute, ServicesDep
 from service.problems import ApiError, not_found, parameter_error
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+admin_router = APIRouter(prefix="/v1/models", tags=["models"], route_class=AdminRoute)
 
 
 class RegisterModel(BaseModel):
@@ -61,26 +62,38 @@ def resolve_bundle_path(models_dir: Path, relative: str) -> Path:
     return target
 
 
-@router.post("", status_code=201, summary="Register a bundle from the models folder (admin)")
-async def register_model(body: RegisterModel, services: ServicesDep, _: AdminDep) -> JSONResponse:
+def _resolved(models_dir: Path, relative: str) -> Path:
+    """`resolve_bundle_path`, with what the file system refuses (a name too long, a loop) as a 422."""
+    try:
+        return resolve_bundle_path(models_dir, relative)
+    except OSError as error:
+        raise parameter_error("path", f"cannot be opened: {error.strerror or type(error).__name__}") from None
+
+
+@admin_router.post("", status_code=201, summary="Register a bundle from the models folder (admin)")
+async def register_model(body: RegisterModel, services: ServicesDep) -> JSONResponse:
     settings = services.settings
     if settings.models_dir is None:
         raise ApiError(403, "registering models is off: FNO_MODELS_DIR is not set")
     if body.id is not None and not MODEL_ID.match(body.id):
         raise parameter_error("id", "use 1-64 letters, digits, '_', '.', '-'")
-    path = resolve_bundle_path(settings.models_dir, body.path)
+    path = _resolved(settings.models_dir, body.path)
     catalog = services.catalog
     reference = catalog.get(None)
     if reference is None:
         raise ApiError(503, "no initial states loaded to pair the model with")
-    entry = await run_in_threadpool(
-        load_entry,
-        path,
-        initial_states=reference.initial_states,
-        source=reference.source,
-        max_hours=settings.max_forecast_hours,
-        model_id=body.id,
-    )
+    try:
+        entry = await run_in_threadpool(
+            load_entry,
+            path,
+            initial_states=reference.initial_states,
+            source=reference.source,
+            max_hours=settings.max_forecast_hours,
+            model_id=body.id,
+        )
+    except OSError as error:  # unreadable files inside the bundle folder
+        reason = f"bundle {body.path!r} cannot be read: {error.strerror or type(error).__name__}"
+        raise parameter_error("path", reason) from None
     existed = entry.id in catalog.entries
     catalog.add(entry)
     services.responses.clear()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from service.cache import RenderedResponse
-from service.conditional import http_date, make_etag, matches, not_modified, send
+from service.conditional import http_date, matches, meaning_etag, not_modified, send
 from service.deps import CatalogDep, ForecastFnDep, ServicesDep
 from service.hub import run_key
 from service.jobs import QueueFull
@@ -77,7 +77,7 @@ async def point_forecast(
             weights.append(point_weights(entry.schema.grid, lat, lon, method=query.cell_selection))
         except OutsideDomain as error:
             raise parameter_error(error.parameter, str(error)) from None
-    etag = make_etag(entry.sha256, query.run, query.normalised())
+    etag = meaning_etag(entry.sha256, query.run, query.normalised())
     if matches(request, etag):
         return not_modified(etag, last_modified=None, max_age=settings.cache_max_age_s)
     key = run_key(entry, query.run, query.hours)

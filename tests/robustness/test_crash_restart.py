@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from tests.robustness.liveserver import LiveServer
+from tests.service.conftest import metric
 
 SLOW_HOURS = (240, 234)  # 40 and 39 steps: seconds each on the tiny model, long enough to be killed mid-way
 
@@ -70,7 +71,7 @@ def test_sigkill_during_rollouts_then_restart_on_the_same_store(live_server, tmp
     xr.testing.assert_identical(download(second, done_id)["air"], before["air"])
     with urllib.request.urlopen(f"{second.url}/metrics", timeout=30) as response:
         metrics = response.read().decode()
-    assert 'fno_rollouts_total{how="computed"} 0' in metrics  # served from the store, not recomputed
+    assert metric(metrics, "fno_rollouts_total", how="computed") == 0  # served from the store, not recomputed
 
     for fid in unfinished:  # re-run on their first request after the restart
         first_look = second.get_json(f"/v1/forecasts/{fid}")[1]

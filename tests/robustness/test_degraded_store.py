@@ -25,7 +25,8 @@ def test_store_path_that_is_a_file_serves_from_memory(
     with caplog.at_level(logging.WARNING), make_client(settings, counting) as client:
         ready = client.get("/ready")
         assert ready.status_code == 200
-        assert ready.json()["store"]["writable"] is False and str(blocker) in ready.json()["store"]["problem"]
+        assert ready.json()["store"]["writable"] is False and blocker.name in ready.json()["store"]["problem"]
+        assert str(blocker) not in ready.text
         point = client.get("/v1/forecast", params=POINT)
         assert point.status_code == 200, point.text
         assert len(point.json()["hourly"]["air"]) == 2

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import xarray as xr
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.deps import get_forecast_function
@@ -43,6 +44,15 @@ class CountingForecast:
         if not self.gate.wait(timeout=30):
             raise TimeoutError("test gate never opened")
         return library_forecast(bundle, initial_state, lead_hours, **kwargs)
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus text exposition, read with prometheus_client's parser."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    raise KeyError(f"no sample {name}{labels} in the exposition")
 
 
 @pytest.fixture(scope="session")

@@ -64,10 +64,26 @@ def test_no_path_reaches_the_file_system(client: TestClient, path: str) -> None:
 
 
 def test_nothing_is_fetched_from_another_origin() -> None:
-    # The only absolute URL allowed is the SVG namespace, which is a name, not a fetch.
-    allowed = {"http://www.w3.org/2000/svg"}
+    # The only absolute URLs allowed are names, not fetches: the SVG namespace, and the home page that
+    # the vendored uPlot names in its banner comment.
+    allowed = {"http://www.w3.org/2000/svg", "https://github.com/leeoniya/uPlot"}
     for name in ["index.html", *dashboard.ASSETS]:
         text = dashboard.read_asset(name).decode()
         urls = set(re.findall(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'`)]*", text)) - allowed
         assert urls == set(), f"{name} refers to {urls}"
         assert "@import" not in text and "url(" not in text.replace("url(data:", ""), name
+
+
+def test_vendored_libraries_are_served_with_their_licence_beside_them(client: TestClient) -> None:
+    from importlib import resources
+
+    vendor = resources.files(dashboard.STATIC_PACKAGE).joinpath(dashboard.STATIC_FOLDER, "vendor")
+    vendored = [name for name in dashboard.ASSETS if name.startswith("vendor/")]
+    assert vendored, "the chart library is served from static/vendor/"
+    for name in vendored:
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"] == dashboard.ASSETS[name]
+        library = name.removeprefix("vendor/").split(".")[0]
+        licence = vendor.joinpath(f"{library}.LICENSE").read_text()
+        assert "MIT License" in licence and "Permission is hereby granted" in licence
+    assert b"uPlot (v1.6.32)" in client.get("/static/vendor/uPlot.iife.min.js").content

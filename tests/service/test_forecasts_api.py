@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from fastapi.testclient import TestClient
 
-from tests.service.conftest import make_client
+from tests.service.conftest import make_client, metric
 
 BBOX = {"south": 40.0, "west": -125.0, "north": 47.5, "east": -115.0}  # 235..245 E
 
@@ -147,7 +147,7 @@ def test_a_computed_forecast_survives_a_restart(service_settings, counting) -> N
         assert status["status"] == "completed" and status["computed_at"]
         after = client.get(f"/v1/forecasts/{fid}/data").content
         assert client.post("/v1/forecasts", json={"forecast_hours": 12}).status_code == 200
-        assert 'fno_rollouts_total{how="store_load"} 1' in client.get("/metrics").text
+        assert metric(client.get("/metrics").text, "fno_rollouts_total", how="store_load") == 1
     assert counting.calls == 1  # loaded from the store, not recomputed
     with (
         xr.open_dataset(io.BytesIO(before), engine="h5netcdf") as a,

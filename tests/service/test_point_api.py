@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from fno_forecast.bundle import load_bundle
 from fno_forecast.forecast import forecast
 from tests.fixtures.bundle import TINY_LAT, TINY_LON
+from tests.service.conftest import metric
 
 LATEST = "2013-01-02T06:00"
 
@@ -151,9 +152,9 @@ def test_identical_concurrent_requests_share_one_rollout(client: TestClient, cou
     assert results == [200] * 8
     assert counting.calls == 1
     metrics = client.get("/metrics").text
-    assert 'fno_rollouts_total{how="computed"} 1' in metrics
-    assert 'fno_http_requests_total{route="/v1/forecast",method="GET",status="200"} 8' in metrics
-    assert "fno_rollout_queue_depth 0" in metrics
+    assert metric(metrics, "fno_rollouts_total", how="computed") == 1
+    assert metric(metrics, "fno_http_requests_total", route="/v1/forecast", method="GET", status="200") == 8
+    assert metric(metrics, "fno_rollout_queue_depth") == 0
 
 
 def test_full_queue_answers_429_with_retry_after(service_settings, counting) -> None:
@@ -182,4 +183,4 @@ def test_cors_headers_on_cached_answers(service_settings, counting) -> None:
             assert "ETag" in response.headers["access-control-expose-headers"]
         other = client.get("/v1/forecast", params=params, headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
-        assert 'fno_cache_hits_total{cache="response"} 2' in client.get("/metrics").text
+        assert metric(client.get("/metrics").text, "fno_cache_hits_total", cache="response") == 2

@@ -66,12 +66,12 @@ def test_single_flight_and_admission() -> None:
         return "done"
 
     keys = [RunKey("m", "s", "r", h) for h in (6, 12, 18)]
-    first = manager.run_once(keys[0], total_steps=1, cached=lambda: None, compute=compute)
-    same = manager.run_once(keys[0], total_steps=1, cached=lambda: None, compute=compute)
+    first = manager.single_flight(keys[0], total_steps=1, cached=lambda: None, compute=compute)
+    same = manager.single_flight(keys[0], total_steps=1, cached=lambda: None, compute=compute)
     assert same is first
-    manager.run_once(keys[1], total_steps=1, cached=lambda: None, compute=compute)
+    manager.single_flight(keys[1], total_steps=1, cached=lambda: None, compute=compute)
     with pytest.raises(QueueFull) as caught:
-        manager.run_once(keys[2], total_steps=1, cached=lambda: None, compute=compute)
+        manager.single_flight(keys[2], total_steps=1, cached=lambda: None, compute=compute)
     assert caught.value.retry_after >= 1 and manager.depth == 2
     gate.set()
     assert first.future.result(timeout=5) == "done"

@@ -1,9 +1,16 @@
-"""`fno-forecast serve`: serve forecasts over HTTP (FastAPI app in the `service` package)."""
+"""`fno-forecast serve`: serve forecasts over HTTP.
+
+The command belongs to the service; the library's CLI finds it through the `fno_forecast.commands`
+entry point (pyproject.toml) and never imports `service` by name. Like the library's command modules it
+has `HELP`, `add_arguments(parser)` and `run(args) -> int`, and imports uvicorn and the app inside `run`.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+HELP = "Serve forecasts over HTTP."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
