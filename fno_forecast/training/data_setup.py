@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.climatology import Climatology, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.stats import ChannelStats, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
@@ -120,6 +120,8 @@ def load_training_data(
     config, choices = derive_defaults(
         config, explicit=all_keys() if explicit is None else explicit, facts=facts
     )
+    config, dropped = drop_unexplained_terms(config, train_array, explicit=explicit)
+    choices = tuple(c for c in choices if c.key not in {d.key for d in dropped}) + dropped
     stats = compute_stats(train_array)
     climatology = fit_climatology(
         train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal
@@ -196,6 +198,40 @@ def load_training_data(
         choices,
         corrections,
     )
+
+
+MIN_TERM_GAIN = 0.05
+
+
+def drop_unexplained_terms(
+    config: TrainConfig, train_array: xr.DataArray, *, explicit: frozenset[str] | None
+) -> tuple[TrainConfig, tuple[Choice, ...]]:
+    """Drop derived annual or diurnal harmonics that remove under 5% of the residual variance (no such
+    cycle in the data); explicit ones stay. Returns the config and the changed choices with reasons."""
+    keys = all_keys() if explicit is None else explicit
+    annual, diurnal = config.climatology_annual, config.climatology_diurnal
+    derive_annual = annual > 0 and "climatology_annual" not in keys
+    derive_diurnal = diurnal > 0 and "climatology_diurnal" not in keys
+    if not (derive_annual or derive_diurnal):
+        return config, ()
+    gain_annual, gain_diurnal = term_gains(train_array, annual=annual, diurnal=diurnal)
+    changes: dict[str, int] = {}
+    choices = []
+    for key, derive, gain, name in (
+        ("climatology_annual", derive_annual, gain_annual, "annual"),
+        ("climatology_diurnal", derive_diurnal, gain_diurnal, "diurnal"),
+    ):
+        if not derive:
+            continue
+        if gain < MIN_TERM_GAIN:
+            changes[key] = 0
+            why = f"no {name} cycle in the data: its harmonics remove {gain:.1%} of the residual variance (< 5%)"
+            choices.append(Choice(key, 0, why))
+        else:
+            value = getattr(config, key)
+            why = f"{value} {name} harmonic(s), removing {gain:.1%} of the residual variance"
+            choices.append(Choice(key, value, why))
+    return replace(config, **changes), tuple(choices)
 
 
 class WindowCache:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,36 @@ def test_the_bundled_ncep_config_is_unchanged_by_derivation() -> None:
     resolved, choices = derive_defaults(config, explicit=keys, facts=facts)
     assert resolved == config
     assert [c.key for c in choices] == []
+
+
+def test_annual_harmonics_are_dropped_on_data_without_a_seasonal_cycle() -> None:
+    import xarray as xr
+
+    from data.make_synthetic import AnomalySpec, advected_anomalies, make_daily
+    from fno_forecast.training.data_setup import drop_unexplained_terms
+
+    def canonical(values: np.ndarray, times: np.ndarray) -> xr.DataArray:
+        return xr.DataArray(
+            values[:, None].astype(np.float32),
+            dims=("time", "channel", "lat", "lon"),
+            coords={"time": times, "channel": ["x"], "lat": np.arange(4.0), "lon": np.arange(6.0)},
+        )
+
+    times = np.datetime64("2015-01-01", "ns") + np.arange(3 * 365) * np.timedelta64(1, "D")
+    spec = AnomalySpec(std=3.0, efold_hours=96.0, cells_per_hour=(0.0, 0.04), scale_cells=2.0)
+    flat = canonical(
+        advected_anomalies(
+            n_time=times.size, step_hours=24.0, shape=(4, 6), spec=spec, rng=np.random.default_rng(0)
+        ),
+        times,
+    )
+    config, keys = load_config_and_keys(None)
+    config = dataclasses.replace(config, climatology_annual=3, climatology_diurnal=0)
+    resolved, choices = drop_unexplained_terms(config, flat, explicit=keys)
+    assert resolved.climatology_annual == 0 and "no annual cycle in the data" in choices[0].why
+    seasonal = canonical(make_daily(years=3, nlat=4, nlon=6)["t2m"].values[: times.size], times)
+    resolved, choices = drop_unexplained_terms(config, seasonal, explicit=keys)
+    assert resolved.climatology_annual == 3 and "removing" in choices[0].why
+    # an explicit annual term is kept whatever it explains
+    resolved, _ = drop_unexplained_terms(config, flat, explicit=keys | {"climatology_annual"})
+    assert resolved.climatology_annual == 3
