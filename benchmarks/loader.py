@@ -6,6 +6,14 @@ period and a torch `DataLoader` with `batch_size` and `shuffle=True`. Prints sam
 ratio (the target is >= 0.7).
 
     PYTHONPATH=. python benchmarks/loader.py [PATH] [--batch-size 32] [--rollout-steps 1] [--history] [--epochs 5]
+
+With `--store STORE` (a chunked Zarr store, e.g. from `data/make_big_store.py`) it measures the streamed
+path instead: random batches of windows read from the store by `WindowDataset.batches` with `--workers`
+DataLoader processes, cold (the store's pages dropped from the page cache first, with
+`posix_fadvise(DONTNEED)` on its files only) and warm (the same batches again), against the same windows
+held in memory (over the first `--memory-steps` steps, which must fit); and the peak resident memory.
+
+    PYTHONPATH=. python benchmarks/loader.py --store big.zarr --batch-size 16 --batches 24 --workers 1
 """
 
 from __future__ import annotations
@@ -86,6 +94,75 @@ def ceiling_rate(
     return best
 
 
+def drop_from_page_cache(store: Path) -> int:
+    """Ask the kernel to drop the cached pages of every file under `store`; returns the bytes covered."""
+    total = 0
+    for file in store.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += file.stat().st_size
+            finally:
+                os.close(fd)
+    return total
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory (MB) of this process and of its largest finished child (a loader worker)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, child
+
+
+def stream_rows(args: argparse.Namespace) -> None:
+    """Streamed reads from a chunked store, cold and warm, against the same windows in memory."""
+    import numpy as np
+    import torch
+
+    from fno_forecast.data.channels import open_channels
+    from fno_forecast.data.windows import WindowDataset
+
+    torch.set_num_threads(1)
+    channels = open_channels(args.store)
+    array = channels.array
+    frame_mb = 4 * int(np.prod(array.shape[1:])) / 1e6
+    streamed = WindowDataset(
+        array, rollout_steps=args.rollout_steps, use_history=args.history, in_memory_limit_bytes=0
+    )
+    rng = np.random.default_rng(0)
+    plan = [rng.integers(0, len(streamed), args.batch_size).tolist() for _ in range(args.batches)]
+    frames_per_batch = args.batch_size * (args.rollout_steps + 1 + int(args.history))
+    rows = []
+    dropped = drop_from_page_cache(Path(args.store))
+    for label in ("cold", "warm"):
+        start = time.perf_counter()
+        for _ in streamed.batches(plan, workers=args.workers, prefetch=2):
+            pass
+        seconds = time.perf_counter() - start
+        rows.append((f"streamed, {args.workers} worker(s), {label}", seconds))
+    subset = array.isel(time=slice(0, args.memory_steps))
+    memory = WindowDataset(subset, rollout_steps=args.rollout_steps, use_history=args.history)
+    small_plan = [rng.integers(0, len(memory), args.batch_size).tolist() for _ in range(args.batches)]
+    start = time.perf_counter()
+    for _ in memory.batches(small_plan):
+        pass
+    rows.append((f"in memory ({args.memory_steps} steps)", time.perf_counter() - start))
+    gb = array.shape[0] * frame_mb / 1e3
+    print(f"store: {args.store} {tuple(array.shape)}, {gb:.2f} GB as float32, {dropped / 1e9:.2f} GB on disk")
+    print(
+        f"batch {args.batch_size} windows x {args.rollout_steps + 1 + int(args.history)} frames of {frame_mb:.2f} MB"
+    )
+    for label, seconds in rows:
+        rate = args.batches * args.batch_size / seconds
+        mbps = args.batches * frames_per_batch * frame_mb / seconds
+        print(f"{label:<36} {rate:9.1f} samples/s  {mbps:8.0f} MB/s of frames")
+    own, child = peak_rss_mb()
+    print(f"peak RSS: this process {own:.0f} MB, largest loader worker {child:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=_default_path())
@@ -93,7 +170,14 @@ def main() -> None:
     parser.add_argument("--rollout-steps", type=int, default=1)
     parser.add_argument("--history", action="store_true")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--store", type=Path, default=None, help="measure streaming from this Zarr store")
+    parser.add_argument("--batches", type=int, default=24, help="with --store: batches per pass")
+    parser.add_argument("--workers", type=int, default=1, help="with --store: DataLoader worker processes")
+    parser.add_argument("--memory-steps", type=int, default=256, help="with --store: steps held in memory")
     args = parser.parse_args()
+    if args.store is not None:
+        stream_rows(args)
+        return
 
     import torch
 

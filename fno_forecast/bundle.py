@@ -171,54 +171,61 @@ def _check_weight_shapes(expected: dict, weights: dict, *, path: Path) -> None:
             )
 
 
-def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
-    """Load a bundle directory. Raises `BundleError` on missing files or metadata that lies about shapes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+@dataclass(frozen=True)
+class _Description:
+    """What `model.json` says a bundle holds, parsed and checked before any array is read."""
 
-    path = Path(path)
-    metadata = read_metadata(path)
+    schema: DataSchema
+    model_name: str
+    model_config: Any
+    use_history: bool
+    use_climatology: bool
+    use_relaxation: bool
+    annual: int
+    diurnal: int
+
+
+def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
     try:
-        schema = DataSchema.from_dict(metadata["schema"])
         name = metadata["model"]["name"]
         config_values = dict(metadata["model"]["config"])
         if name == "fno":
             # Bundles written before FFT-friendly padding existed padded to neuraloperator's exact sizes.
             config_values.setdefault("fft_padding", False)
-        config = model_config_from_dict(name, config_values)
         options = metadata["stepper"]
-        clim_meta = metadata["climatology"]
+        return _Description(
+            schema=DataSchema.from_dict(metadata["schema"]),
+            model_name=name,
+            model_config=model_config_from_dict(name, config_values),
+            use_history=bool(options["use_history"]),
+            use_climatology=bool(options["use_climatology"]),
+            use_relaxation=bool(options.get("relaxation", False)),
+            annual=int(metadata["climatology"]["annual"]),
+            diurnal=int(metadata["climatology"]["diurnal"]),
+        )
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
+
+
+def _read_tensors(
+    path: Path, metadata: dict[str, Any], described: _Description
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The arrays and weights files, each array's shape checked against the metadata and the schema, and
+    the weights' shapes against the network the metadata describes, built on the meta device (metadata
+    that lies, a huge width say, allocates nothing)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    schema = described.schema
     n_channels, nlat, nlon = len(schema.channels), schema.grid.nlat, schema.grid.nlon
-    meta_path = path / METADATA_FILE
-    correction = _corrections_entry(
-        metadata,
-        "recent_anomaly",
-        values_name="coefficients",
-        parse=RecentAnomalyCorrection.from_dict,
-        options=options,
-        n_channels=n_channels,
-        meta_path=meta_path,
-    )
-    calibration = _corrections_entry(
-        metadata,
-        "lead_calibration",
-        values_name="factors",
-        parse=LeadCalibration.from_dict,
-        options=options,
-        n_channels=n_channels,
-        meta_path=meta_path,
-    )
-    n_terms = 1 + 2 * int(clim_meta["annual"]) + 2 * int(clim_meta["diurnal"])
+    n_terms = 1 + 2 * described.annual + 2 * described.diurnal
     expected = {
         "mean": (n_channels,),
         "std": (n_channels,),
         "tendency_std": (n_channels,),
         "climatology": (n_terms, n_channels, nlat, nlon),
     }
-    use_relaxation = bool(metadata["stepper"].get("relaxation", False))
-    if use_relaxation:
+    if described.use_relaxation:
         expected["relaxation"] = (n_channels, nlat, nlon)
     try:
         arrays = load_file(str(path / ARRAYS_FILE))
@@ -233,35 +240,63 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
                 f"{path / ARRAYS_FILE}: array {key!r} has shape {tuple(arrays[key].shape)}, metadata says "
                 f"{metadata['arrays'].get(key)} and the schema implies {shape}"
             )
-    use_history = bool(options["use_history"])
-    use_climatology = bool(options["use_climatology"])
-    in_channels = stepper_in_channels(n_channels, use_history=use_history, use_climatology=use_climatology)
+    in_channels = stepper_in_channels(
+        n_channels, use_history=described.use_history, use_climatology=described.use_climatology
+    )
     try:
-        # Shapes first, on the meta device: metadata that lies (a huge width, say) allocates nothing.
         with torch.device("meta"):
             skeleton = build_network(
-                name, config, in_channels=in_channels, out_channels=n_channels, grid=schema.grid
+                described.model_name,
+                described.model_config,
+                in_channels=in_channels,
+                out_channels=n_channels,
+                grid=schema.grid,
             )
         _check_weight_shapes(tensor_state_dict(skeleton), weights, path=path / WEIGHTS_FILE)
     except (RuntimeError, ConfigError) as error:
         raise BundleError(
             f"{path / WEIGHTS_FILE}: weights do not match the model in metadata ({error})"
         ) from error
+    return arrays, weights
+
+
+def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
+    """Load a bundle directory. Raises `BundleError` on missing files or metadata that lies about shapes."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    described = _describe(path, metadata)
+    schema = described.schema
+    corrections = {
+        key: _corrections_entry(
+            metadata,
+            key,
+            values_name=values_name,
+            parse=parse,
+            use_climatology=described.use_climatology,
+            n_channels=len(schema.channels),
+            meta_path=path / METADATA_FILE,
+        )
+        for key, values_name, parse in (
+            ("recent_anomaly", "coefficients", RecentAnomalyCorrection.from_dict),
+            ("lead_calibration", "factors", LeadCalibration.from_dict),
+        )
+    }
+    arrays, weights = _read_tensors(path, metadata, described)
     climatology = Climatology(
-        arrays["climatology"].numpy(), annual=int(clim_meta["annual"]), diurnal=int(clim_meta["diurnal"])
+        arrays["climatology"].numpy(), annual=described.annual, diurnal=described.diurnal
     )
     stepper = build_stepper(
-        model_name=name,
-        model_config=config,
+        model_name=described.model_name,
+        model_config=described.model_config,
         grid_lat=np.asarray(schema.grid.lat),
         grid_lon=np.asarray(schema.grid.lon),
         step_hours=schema.step_hours,
         mean=arrays["mean"].numpy(),
         std=arrays["std"].numpy(),
         tendency_std=arrays["tendency_std"].numpy(),
-        use_history=use_history,
-        climatology=climatology if use_climatology else None,
-        relaxation=arrays["relaxation"].numpy() if use_relaxation else None,
+        use_history=described.use_history,
+        climatology=climatology if described.use_climatology else None,
+        relaxation=arrays["relaxation"].numpy() if described.use_relaxation else None,
     )
     try:
         stepper.network.load_state_dict(weights, strict=True)
@@ -271,7 +306,16 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
         ) from error
     stepper.to(device).eval()
     sha = _sha256([path / WEIGHTS_FILE, path / ARRAYS_FILE])
-    return Bundle(stepper, metadata, schema, climatology, sha, path, correction, calibration)
+    return Bundle(
+        stepper,
+        metadata,
+        schema,
+        climatology,
+        sha,
+        path,
+        corrections["recent_anomaly"],
+        corrections["lead_calibration"],
+    )
 
 
 def _corrections_entry(
@@ -280,7 +324,7 @@ def _corrections_entry(
     *,
     values_name: str,
     parse: Callable[[dict[str, Any]], RecentAnomalyCorrection | LeadCalibration],
-    options: dict[str, Any],
+    use_climatology: bool,
     n_channels: int,
     meta_path: Path,
 ) -> Any:
@@ -296,7 +340,7 @@ def _corrections_entry(
         raise BundleError(
             f"{meta_path}: {key} has {values_name} for {entry.n_channels} channels, the schema has {n_channels}"
         )
-    if not options.get("use_climatology"):
+    if not use_climatology:
         raise BundleError(f"{meta_path}: {key} needs a stepper with a climatology")
     return entry
 

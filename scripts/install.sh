@@ -22,6 +22,12 @@ fi
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
   "$py" -m pip install -q "torch>=2.4,<2.14" --index-url "$TORCH_INDEX_URL"
 fi
+case ",$extras," in *,dev,*)
+  # The dev extra's openmeteo-requests needs niquests -> urllib3-future, whose wheel overwrites urllib3
+  # at every interpreter start (breaking requests and schemathesis); its sdist built with
+  # URLLIB3_NO_OVERRIDE=1 installs beside urllib3 instead, and niquests uses it from there.
+  URLLIB3_NO_OVERRIDE=1 "$py" -m pip install -q --no-binary urllib3-future "urllib3-future>=2.13.903,<3"
+esac
 if [ "${FNO_EDITABLE:-1}" = 1 ]; then
   "$py" -m pip install -q -e ".[${extras}]"
 else

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fno_forecast import __version__
 from fno_forecast.errors import FnoForecastError
 from service import dashboard
-from service.cache import LRUCache
+from service.cache import LRUCache, response_cache
 from service.catalog import Catalog, load_entry, open_initial_states
 from service.deps import Services
 from service.frontcache import PointCacheMiddleware
@@ -75,7 +75,9 @@ def build_services(settings: ServiceSettings, telemetry: Telemetry) -> Services:
         workers=settings.workers, max_queue=settings.max_queue, on_finished=telemetry.observe_rollout
     )
     hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
-    responses: LRUCache = LRUCache(settings.response_cache_entries)
+    responses = response_cache(
+        entries=settings.response_cache_entries, max_bytes=settings.response_cache_bytes
+    )
     catalog = build_catalog(settings)
     telemetry.watch(
         gauges={

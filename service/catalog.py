@@ -12,6 +12,7 @@ import xarray as xr
 
 from fno_forecast.data.timeaxis import format_time
 from fno_forecast.errors import BundleError
+from service.om_variables import describe_mapping
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -58,6 +59,8 @@ class ModelEntry:
                 for c in schema.channels
             ],
             "grid": schema.grid.summary(),
+            "openmeteo_variables": describe_mapping(schema),
+            "elevation": "no surface height in the bundle: answers give 0 m, or the request's elevation",
             "step_hours": schema.step_hours,
             "max_forecast_hours": self.max_hours,
             "training": _public_training(meta.get("training")),
@@ -109,6 +112,15 @@ def model_id_for(path: Path, metadata: dict[str, Any], *, default_path: Path) ->
     return cleaned[:64]
 
 
+def answerable_runs(times: np.ndarray, *, step_hours: float, use_history: bool) -> tuple[np.datetime64, ...]:
+    """The init times a forecast can start from: all of them, or those whose previous step is there too."""
+    times = np.sort(times)
+    if not use_history:
+        return tuple(times)
+    previous = times - np.timedelta64(int(round(step_hours * 60)), "m")
+    return tuple(times[np.isin(previous, times)])
+
+
 def load_entry(
     path: Path,
     *,
@@ -123,7 +135,11 @@ def load_entry(
     bundle = load_bundle(path)
     if "time" not in initial_states.dims:
         raise BundleError(f"{source}: initial states have no time dimension")
-    runs = tuple(np.sort(np.asarray(initial_states["time"].values).astype("datetime64[m]")))
+    runs = answerable_runs(
+        np.asarray(initial_states["time"].values).astype("datetime64[m]"),
+        step_hours=float(bundle.schema.step_hours),
+        use_history=bool(bundle.stepper.use_history),
+    )
     model_max = bundle.metadata.get("max_forecast_hours")
     limit = min(max_hours, int(model_max)) if isinstance(model_max, int | float) else max_hours
     mid = model_id or model_id_for(Path(path), bundle.metadata, default_path=default_bundle_path())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -29,7 +29,7 @@ class Services:
     store: ForecastStore
     hub: ForecastHub
     telemetry: Telemetry
-    responses: LRUCache[tuple[str, bytes], RenderedResponse]
+    responses: LRUCache[Hashable, RenderedResponse]
 
 
 async def get_services(request: Request) -> Services:

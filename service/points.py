@@ -54,11 +54,6 @@ def describe_domain(grid: GridInfo) -> str:
     return f"latitude {lat_lo:g}..{lat_hi:g}, longitude {grid.lon[0]:g}..{grid.lon[-1]:g} (degrees east)"
 
 
-def _grid_lon(grid: GridInfo, lon: float) -> float:
-    """The request longitude moved into `[lon0, lon0 + 360)`."""
-    return float(wrap_longitude(lon, start=grid.lon[0]))
-
-
 def _bracket(axis: np.ndarray, value: float) -> tuple[int, int, float]:
     """Indices `i, i+1` of an ascending axis around `value` and the weight of `i+1`."""
     j = int(np.searchsorted(axis, value, side="right"))
@@ -78,7 +73,7 @@ def point_weights(grid: GridInfo, lat: float, lon: float, *, method: CellSelecti
         )
     lats = np.asarray(grid.lat, dtype=np.float64)
     lons = np.asarray(grid.lon, dtype=np.float64)
-    glon = _grid_lon(grid, lon)
+    glon = float(wrap_longitude(lon, start=grid.lon[0]))
     shift = lon - glon  # to express grid longitudes in the request's convention
     lat_asc = lats[::-1]
     nlat = len(lats)

@@ -1,70 +1,21 @@
-"""Parsing the point-forecast query (Open-Meteo's vocabulary) into a validated `PointQuery`.
+"""Resolving what a forecast request names (model, run, horizon, channels), shared by the forecast routes.
 
-Every problem is a 422 naming the parameter. Nothing here computes a forecast.
+Every problem is a 422 naming the parameter (the point route passes its own 400 `error`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
 
 import numpy as np
 
 from fno_forecast.data.timeaxis import format_time
 from service.catalog import Catalog, ModelEntry
-from service.points import CellSelection
 from service.problems import ApiError, parameter_error
 from service.runs import run_time
 
 DEFAULT_HOURS = 168
-
-
-@dataclass(frozen=True)
-class PointQuery:
-    entry: ModelEntry
-    locations: tuple[tuple[float, float], ...]
-    variables: tuple[str, ...]
-    hours: int
-    run: str
-    timeformat: Literal["iso8601", "unixtime"]
-    format: Literal["json", "csv"]
-    cell_selection: CellSelection
-
-    def normalised(self) -> str:
-        """The query in canonical form: what, with the model sha256 and run, determines the answer."""
-        locs = ";".join(f"{lat!r},{lon!r}" for lat, lon in self.locations)
-        return f"{locs}|{','.join(self.variables)}|{self.hours}|{self.timeformat}|{self.format}|{self.cell_selection}"
-
-
-def _floats(name: str, text: str | None) -> list[float]:
-    if text is None or not text.strip():
-        raise parameter_error(name, "is required (a number or a comma-separated list)")
-    values = []
-    for part in text.split(","):
-        try:
-            value = float(part)
-        except ValueError:
-            raise parameter_error(name, f"{part.strip()!r} is not a number") from None
-        if not math.isfinite(value):
-            raise parameter_error(name, f"{part.strip()!r} is not a finite number")
-        values.append(value)
-    return values
-
-
-def parse_locations(
-    latitude: str | None, longitude: str | None, *, limit: int
-) -> tuple[tuple[float, float], ...]:
-    lats = _floats("latitude", latitude)
-    lons = _floats("longitude", longitude)
-    if len(lats) != len(lons):
-        raise parameter_error("longitude", f"has {len(lons)} values but latitude has {len(lats)}")
-    if len(lats) > limit:
-        raise parameter_error("latitude", f"{len(lats)} locations; at most {limit} per request")
-    for lat in lats:
-        if not -90.0 <= lat <= 90.0:
-            raise parameter_error("latitude", f"{lat:g} is outside -90..90")
-    return tuple(zip(lats, lons, strict=True))
 
 
 def resolve_model(catalog: Catalog, models: str | None, *, parameter: str = "models") -> ModelEntry:
@@ -76,7 +27,13 @@ def resolve_model(catalog: Catalog, models: str | None, *, parameter: str = "mod
     return entry
 
 
-def resolve_run(entry: ModelEntry, run: str | None, *, parameter: str = "run") -> str:
+def resolve_run(
+    entry: ModelEntry,
+    run: str | None,
+    *,
+    parameter: str = "run",
+    error: Callable[[str, str], ApiError] = parameter_error,
+) -> str:
     if not entry.runs:
         raise ApiError(503, f"model {entry.id!r} has no initial states")
     if run is None or not run.strip():
@@ -84,10 +41,10 @@ def resolve_run(entry: ModelEntry, run: str | None, *, parameter: str = "run") -
     try:
         wanted = run_time(run)
     except ValueError:
-        raise parameter_error(parameter, f"{run!r} is not an ISO 8601 time (e.g. 2014-02-28T18:00)") from None
+        raise error(parameter, f"{run!r} is not an ISO 8601 time (e.g. 2014-02-28T18:00)") from None
     index = int(np.searchsorted(np.asarray(entry.runs), wanted))
     if index >= len(entry.runs) or entry.runs[index] != wanted:
-        raise parameter_error(
+        raise error(
             parameter,
             f"no run at {format_time(wanted)}; runs go from {format_time(entry.runs[0])} to "
             f"{format_time(entry.runs[-1])} every {entry.step_hours:g} h",
@@ -127,11 +84,3 @@ def resolve_variables(
     if unknown or not wanted:
         raise parameter_error(parameter, f"unknown variable(s) {unknown}; available: {list(available)}")
     return tuple(dict.fromkeys(wanted))
-
-
-def choice(parameter: str, value: str | None, options: tuple[str, ...], default: str) -> str:
-    if value is None or value == "":
-        return default
-    if value not in options:
-        raise parameter_error(parameter, f"{value!r} is not one of {list(options)}")
-    return value

@@ -28,7 +28,10 @@ class ServiceSettings(BaseSettings):
     admin_token: str | None = Field(default=None, description="bearer token for admin routes; unset = off")
     cors_origins: list[str] = Field(default_factory=list)
     memory_forecasts: int = Field(default=16, ge=1, description="rollouts kept in the memory LRU")
-    response_cache_entries: int = Field(default=4096, ge=0, description="rendered responses kept per ETag")
+    response_cache_entries: int = Field(default=4096, ge=0, description="rendered responses kept")
+    response_cache_bytes: int = Field(
+        default=256 * 2**20, ge=0, description="bytes of rendered responses kept"
+    )
     cache_max_age_s: int = Field(default=3600, ge=0)
     max_forecast_hours: int = Field(default=384, ge=1, description="cap on horizons (16 days)")
     max_locations: int = Field(default=1000, ge=1)

@@ -98,7 +98,9 @@ def test_make_serve_answers_a_real_point_forecast() -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
     answer = json.loads(body)
-    assert answer["hourly_units"]["air"] == "degK" and len(answer["hourly"]["air"]) == 28  # 7 days at 6 h
+    assert (
+        answer["hourly_units"]["air"] == "degK" and len(answer["hourly"]["air"]) == 7 * 24
+    )  # 7 days, hourly
     assert all(200.0 < v < 330.0 for v in answer["hourly"]["air"])
 
 

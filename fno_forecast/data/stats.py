@@ -17,6 +17,8 @@ import xarray as xr
 from fno_forecast.data.timeaxis import consecutive, detect_step
 from fno_forecast.errors import DataError
 
+BLOCK_BYTES = 256 * 2**20
+
 
 @dataclass(frozen=True)
 class ChannelStats:
@@ -57,6 +59,14 @@ class _Moments:
         mean = self.total / np.maximum(self.count, 1)
         var = np.maximum(self.squares / np.maximum(self.count, 1) - mean**2, 0.0)
         return mean + self.shift, np.sqrt(var)
+
+
+def block_steps(array: xr.DataArray, *, budget_bytes: int = BLOCK_BYTES) -> int:
+    """Time steps per block of a streaming pass over `(time, channel, lat, lon)`: as many as fit in
+    `budget_bytes` as float64 (at least 1, at most 256), so passes over a store larger than memory stay
+    bounded whatever the grid and channel count."""
+    frame = 8 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+    return int(max(1, min(256, budget_bytes // max(frame, 1))))
 
 
 def compute_stats(array: xr.DataArray, *, chunk_steps: int = 256) -> ChannelStats:

@@ -1,8 +1,10 @@
-"""Reference forecasts a model has to beat: persistence and climatology.
+"""Reference forecasts a model has to beat: persistence and climatology, and the names of all systems.
 
-Both are scored on exactly the inits and leads of the model, so a score card compares like with like.
+All are scored on exactly the inits and leads of the model, so a score card compares like with like.
 Persistence repeats the analysis at the init time for every lead; climatology predicts the fitted
-harmonic climatology (the bundle's, fitted on the training period) at the valid time.
+harmonic climatology (the bundle's, fitted on the training period) at the valid time. The bundle's own
+prior without the network is in `fno_forecast.evaluation.prior`, the linear autoregression on principal
+components in `fno_forecast.evaluation.linear_ar`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,21 @@ from fno_forecast.climatology import Climatology
 
 BASELINES: tuple[str, ...] = ("persistence", "climatology")
 BaselineName = Literal["persistence", "climatology"]
+SYSTEM_LABELS: dict[str, str] = {
+    "model": "model",
+    "persistence": "persistence",
+    "climatology": "climatology",
+    "prior": "prior (damped anomaly)",
+    "prior_recent": "prior + recent anomaly",
+    "prior_calibrated": "prior + lead calibration",
+    "prior_recent_calibrated": "prior + both corrections",
+    "linear_ar": "linear AR on PCs",
+}
+
+
+def system_label(name: str) -> str:
+    """The display name of a scored system (its key where it has none)."""
+    return SYSTEM_LABELS.get(name, name)
 
 
 def persistence_forecast(init_state: np.ndarray, *, lead_hours: float) -> np.ndarray:

@@ -67,17 +67,17 @@ def anomaly_correlation(
 
 @dataclass
 class SkillAccumulator:
-    """Running sums of per-init scores for one forecast system, keyed by lead hours.
+    """Per-init scores of one forecast system, keyed by lead hours, in the order the inits were added.
 
     `add(lead, forecast, truth, climatology)` takes a batch of inits `(batch, channel, lat, lon)`;
     `result()` gives `{metric: {lead: (channel,) array}}` over everything added; ACC averages only the
     inits where it is defined (NaN where it never is, as for the climatology forecast itself).
+    `per_init(lead)` gives `{metric: (init, channel)}` (MSE for "rmse") for the bootstrap intervals.
     """
 
     weights: np.ndarray
     n_channels: int
-    _sums: dict[float, np.ndarray] = field(default_factory=dict)
-    _counts: dict[float, int] = field(default_factory=dict)
+    _rows: dict[float, list[np.ndarray]] = field(default_factory=dict)
 
     def add(
         self, lead_hours: float, forecast: np.ndarray, truth: np.ndarray, climatology: np.ndarray
@@ -86,33 +86,36 @@ class SkillAccumulator:
             raise ValueError(
                 f"SkillAccumulator.add: expected {self.n_channels} channels, got {forecast.shape[1]}"
             )
-        acc = anomaly_correlation(forecast, truth, climatology, self.weights)
         rows = np.stack(
             [
-                weighted_mse(forecast, truth, self.weights).sum(axis=0),
-                np.nan_to_num(acc, nan=0.0).sum(axis=0),
-                weighted_bias(forecast, truth, self.weights).sum(axis=0),
-                np.isfinite(acc).sum(axis=0).astype(np.float64),
-            ]
+                weighted_mse(forecast, truth, self.weights),
+                anomaly_correlation(forecast, truth, climatology, self.weights),
+                weighted_bias(forecast, truth, self.weights),
+            ],
+            axis=1,
         )
-        key = float(lead_hours)
-        self._sums[key] = self._sums.get(key, 0.0) + rows
-        self._counts[key] = self._counts.get(key, 0) + forecast.shape[0]
+        self._rows.setdefault(float(lead_hours), []).append(rows)
 
     @property
     def leads(self) -> tuple[float, ...]:
-        return tuple(sorted(self._sums))
+        return tuple(sorted(self._rows))
 
     def count(self, lead_hours: float) -> int:
-        return self._counts.get(float(lead_hours), 0)
+        return sum(len(rows) for rows in self._rows.get(float(lead_hours), []))
+
+    def per_init(self, lead_hours: float) -> dict[str, np.ndarray]:
+        """`{metric: (init, channel) float64}`: the MSE under "rmse", the ACC (NaN where undefined), the bias."""
+        rows = np.concatenate(self._rows[float(lead_hours)], axis=0)
+        return {metric: rows[:, index] for index, metric in enumerate(METRICS)}
 
     def result(self) -> dict[str, dict[float, np.ndarray]]:
         out: dict[str, dict[float, np.ndarray]] = {metric: {} for metric in METRICS}
         for lead in self.leads:
-            sums = self._sums[lead]
-            count = self._counts[lead]
-            out["rmse"][lead] = np.sqrt(sums[0] / count)
+            scores = self.per_init(lead)
+            out["rmse"][lead] = np.sqrt(scores["rmse"].mean(axis=0))
+            acc = scores["acc"]
+            defined = np.isfinite(acc).sum(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                out["acc"][lead] = np.where(sums[3] > 0, sums[1] / sums[3], np.nan)
-            out["bias"][lead] = sums[2] / count
+                out["acc"][lead] = np.where(defined > 0, np.nansum(acc, axis=0) / defined, np.nan)
+            out["bias"][lead] = scores["bias"].mean(axis=0)
         return out

@@ -1,4 +1,4 @@
-"""PNG plots of forecast skill: score curves against lead time, and truth/forecast/error maps.
+"""PNG plots of forecast skill: score curves with 95% interval bands against lead, and truth/forecast/error maps.
 
 Matplotlib runs on the Agg backend (no display); the figure objects are closed after writing. Files are
 written atomically through a temporary file in the same folder.
@@ -12,12 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from fno_forecast.data.grid import weighted_rmse_2d
-from fno_forecast.evaluation.scorecard import SYSTEMS, Scorecard
+from fno_forecast.evaluation.baselines import system_label
+from fno_forecast.evaluation.scorecard import Scorecard
 
 STYLES: dict[str, dict[str, str]] = {
-    "model": {"color": "tab:blue", "marker": "o", "label": "model"},
-    "persistence": {"color": "tab:orange", "marker": "s", "label": "persistence"},
-    "climatology": {"color": "tab:green", "marker": "^", "label": "climatology"},
+    "model": {"color": "tab:blue", "marker": "o"},
+    "persistence": {"color": "tab:orange", "marker": "s"},
+    "climatology": {"color": "tab:green", "marker": "^"},
+    "prior": {"color": "tab:gray", "marker": "v", "linestyle": ":"},
+    "prior_recent": {"color": "tab:brown", "marker": "<", "linestyle": ":"},
+    "prior_calibrated": {"color": "tab:pink", "marker": ">", "linestyle": ":"},
+    "prior_recent_calibrated": {"color": "tab:purple", "marker": "D", "linestyle": ":"},
+    "linear_ar": {"color": "tab:red", "marker": "x", "linestyle": "--"},
 }
 
 
@@ -37,6 +43,17 @@ def _save(figure, path: Path) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
+def _curve(ax, card: Scorecard, leads: np.ndarray, y: np.ndarray, *, variable: str, metric: str, system: str):
+    """One system's curve, with its 95% interval as a band where the card has intervals."""
+    style = STYLES.get(system, {"marker": "."})
+    line = ax.plot(leads, y, label=system_label(system), **style)[0]
+    bounds = card.interval_series(variable=variable, metric=metric, system=system)
+    if any(b is not None for b in bounds):
+        low = np.array([np.nan if b is None else b[0] for b in bounds], dtype=float)
+        high = np.array([np.nan if b is None else b[1] for b in bounds], dtype=float)
+        ax.fill_between(leads, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+
+
 def plot_skill_curves(card: Scorecard, directory: str | Path) -> list[Path]:
     """One PNG per variable, `skill_{variable}.png`: RMSE and ACC against lead for every system."""
     out: list[Path] = []
@@ -48,21 +65,24 @@ def plot_skill_curves(card: Scorecard, directory: str | Path) -> list[Path]:
             (axes[0, 0], "rmse", f"latitude-weighted RMSE ({units})" if units else "latitude-weighted RMSE"),
             (axes[0, 1], "acc", "anomaly correlation (ACC)"),
         ):
-            for system in SYSTEMS:
+            for system in card.systems:
                 values = card.series(variable=variable, metric=metric, system=system)
                 y = np.array([np.nan if v is None else v for v in values], dtype=float)
                 if np.isfinite(y).any():
-                    ax.plot(leads, y, **STYLES[system])
+                    _curve(ax, card, leads, y, variable=variable, metric=metric, system=system)
                 elif metric == "acc" and system == "climatology":
                     ax.plot([], [], " ", label="climatology: ACC undefined (no anomaly)")
             ax.set_xlabel("lead time (hours)")
             ax.set_ylabel(ylabel)
             ax.set_xticks(leads)
             ax.grid(True, alpha=0.3)
-            ax.legend()
+            ax.legend(fontsize="small")
         axes[0, 0].set_ylim(bottom=0.0)
         axes[0, 1].set_ylim(top=1.0)
-        figure.suptitle(f"{variable}: {card.inits} inits, {card.period[0]} .. {card.period[1]}")
+        inside = ", verifying inside" if card.protocol.get("verify_inside") else ""
+        figure.suptitle(
+            f"{variable}: {card.inits} inits, {card.period[0]} .. {card.period[1]}{inside} (bands: 95% intervals)"
+        )
         out.append(_save(figure, Path(directory) / f"skill_{variable}.png"))
     return out
 

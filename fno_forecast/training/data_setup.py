@@ -17,7 +17,7 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
-from fno_forecast.data.stats import ChannelStats, compute_stats
+from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
@@ -122,9 +122,10 @@ def load_training_data(
     )
     config, dropped = drop_unexplained_terms(config, train_array, explicit=explicit)
     choices = tuple(c for c in choices if c.key not in {d.key for d in dropped}) + dropped
-    stats = compute_stats(train_array)
+    block = block_steps(train_array)  # streaming passes in blocks of bounded memory
+    stats = compute_stats(train_array, chunk_steps=block)
     climatology = fit_climatology(
-        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal
+        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal, chunk_steps=block
     )
     if config.channel_weights and len(config.channel_weights) != len(channels.schema.channels):
         raise ConfigError(
@@ -152,7 +153,7 @@ def load_training_data(
         else:
             corrections["relaxation"] = {"kept": False, "why": "loses to persistence: " + check.describe()}
             config = replace(config, relaxation=False)
-    relaxation = fit_relaxation(train_array, climatology) if config.relaxation else None
+    relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
         windows, target = fit_settings(

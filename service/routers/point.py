@@ -1,96 +1,112 @@
-"""GET /v1/forecast: point forecasts in Open-Meteo's vocabulary, computed once and cached per ETag."""
+"""GET|HEAD /v1/forecast: point forecasts as Open-Meteo answers them, computed once and cached per request.
+
+The query is parsed into a `ForecastRequest` (`service.om_request`), whose canonical form is the key of
+the rendered-response cache, so parameters that do not change the answer add no entry.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from service.cache import RenderedResponse
 from service.conditional import http_date, matches, meaning_etag, not_modified, send
-from service.deps import CatalogDep, ForecastFnDep, ServicesDep
+from service.deps import CatalogDep, ForecastFnDep, Services, ServicesDep
+from service.engine import ForecastFunction, RolloutData
 from service.hub import run_key
 from service.jobs import QueueFull
+from service.om_flatbuffers import render_flatbuffers
+from service.om_params import QueryParams, om_error, openapi_parameters
+from service.om_request import ForecastRequest, parse_request
+from service.om_series import answer_location, read_analysis, rollout_hours
 from service.pointjson import render_csv, render_json
-from service.points import OutsideDomain, point_weights
-from service.problems import ApiError, parameter_error
-from service.query import (
-    PointQuery,
-    choice,
-    parse_locations,
-    resolve_hours,
-    resolve_model,
-    resolve_run,
-    resolve_variables,
-)
+from service.points import OutsideDomain, PointWeights, point_weights
+from service.problems import ApiError
 
 router = APIRouter(prefix="/v1", tags=["point forecasts"])
 
-MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "flatbuffers": "application/octet-stream",
+}
 
 
 def too_busy(error: QueueFull) -> ApiError:
     return ApiError(429, str(error), headers={"Retry-After": str(error.retry_after)})
 
 
-@router.get("/forecast", summary="Point forecast (Open-Meteo style)")
-async def point_forecast(
-    request: Request,
-    services: ServicesDep,
-    catalog: CatalogDep,
-    forecast_fn: ForecastFnDep,
-    latitude: Annotated[
-        str | None, Query(description="degrees north; comma list for several locations")
-    ] = None,
-    longitude: Annotated[str | None, Query(description="degrees east in any convention (-100 = 260)")] = None,
-    hourly: Annotated[str | None, Query(description="comma list of variables; default all")] = None,
-    forecast_hours: Annotated[int | None, Query(description="horizon in hours (default 168)")] = None,
-    forecast_days: Annotated[int | None, Query(description="horizon in days")] = None,
-    models: Annotated[str | None, Query(description="model id; default the default model")] = None,
-    run: Annotated[str | None, Query(description="init time, e.g. 2014-02-28T18:00; default latest")] = None,
-    timeformat: Annotated[str | None, Query(description="iso8601 or unixtime")] = None,
-    format: Annotated[str | None, Query(description="json or csv")] = None,
-    cell_selection: Annotated[str | None, Query(description="bilinear (default) or nearest")] = None,
-) -> Response:
-    settings = services.settings
-    cache_key = (catalog.default_id or "", request.scope["query_string"])
-    rendered = services.responses.get(cache_key)
-    if rendered is not None:
-        return send(request, rendered, max_age=settings.cache_max_age_s)
-
-    started = time.perf_counter()
-    entry = resolve_model(catalog, models)
-    query = PointQuery(
-        entry=entry,
-        locations=parse_locations(latitude, longitude, limit=settings.max_locations),
-        variables=resolve_variables(entry, hourly),
-        hours=resolve_hours(entry, forecast_hours, forecast_days),
-        run=resolve_run(entry, run),
-        timeformat=choice("timeformat", timeformat, ("iso8601", "unixtime"), "iso8601"),  # type: ignore[arg-type]
-        format=choice("format", format, ("json", "csv"), "json"),  # type: ignore[arg-type]
-        cell_selection=choice("cell_selection", cell_selection, ("bilinear", "nearest"), "bilinear"),  # type: ignore[arg-type]
-    )
+def location_weights(request: ForecastRequest) -> list[PointWeights]:
+    method = "bilinear" if request.cell_selection == "bilinear" else "nearest"  # no land-sea mask
     weights = []
-    for lat, lon in query.locations:
+    for location in request.locations:
         try:
-            weights.append(point_weights(entry.schema.grid, lat, lon, method=query.cell_selection))
+            weights.append(
+                point_weights(request.entry.schema.grid, location.latitude, location.longitude, method=method)
+            )
         except OutsideDomain as error:
-            raise parameter_error(error.parameter, str(error)) from None
-    etag = meaning_etag(entry.sha256, query.run, query.normalised())
-    if matches(request, etag):
-        return not_modified(etag, last_modified=None, max_age=settings.cache_max_age_s)
-    key = run_key(entry, query.run, query.hours)
+            raise om_error(error.parameter, str(error)) from None
+    return weights
+
+
+async def _rollout(
+    services: Services, request: ForecastRequest, forecast_fn: ForecastFunction
+) -> RolloutData | None:
+    hours = rollout_hours(request.entry, request)
+    if hours <= 0:
+        return None
     try:
-        data = await services.hub.get(entry, key, forecast_fn=forecast_fn)
+        return await services.hub.get(
+            request.entry, run_key(request.entry, request.run, hours), forecast_fn=forecast_fn
+        )
     except QueueFull as error:
         raise too_busy(error) from None
-    if query.format == "csv":
-        body = render_csv(data, query, weights)
-    else:
-        body = render_json(data, query, weights, generation_ms=(time.perf_counter() - started) * 1000.0)
-    rendered = RenderedResponse(
-        body, MEDIA[query.format], etag, http_date(data.computed_at), query.run, entry.sha256
-    )
-    services.responses.put(cache_key, rendered)
-    return send(request, rendered, max_age=settings.cache_max_age_s)
+
+
+def render(request: ForecastRequest, answers: list, generation_ms: float) -> bytes:
+    if request.format == "csv":
+        return render_csv(request, answers)
+    if request.format == "flatbuffers":
+        return render_flatbuffers(request, answers, generation_ms=generation_ms)
+    return render_json(request, answers, generation_ms=generation_ms)
+
+
+@router.get(
+    "/forecast",
+    summary="Point forecast (Open-Meteo's /v1/forecast)",
+    openapi_extra={"parameters": openapi_parameters()},
+)
+async def point_forecast(
+    request: Request, services: ServicesDep, catalog: CatalogDep, forecast_fn: ForecastFnDep
+) -> Response:
+    settings = services.settings
+    started = time.perf_counter()
+    items = request.query_params.multi_items()
+    if request.method == "POST":  # Open-Meteo takes the same parameters as a form (openmeteo-requests' POST)
+        items += [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    parsed = parse_request(QueryParams(items), catalog, max_locations=settings.max_locations)
+    key = parsed.cache_key()
+    rendered = services.responses.get(key)
+    if rendered is None:
+        weights = location_weights(parsed)
+        etag = meaning_etag(parsed.entry.sha256, parsed.run, repr(parsed.cache_key()))
+        if matches(request, etag):
+            return not_modified(etag, last_modified=None, max_age=settings.cache_max_age_s)
+        data = await _rollout(services, parsed, forecast_fn)
+        analysis = await run_in_threadpool(read_analysis, parsed.entry, parsed)
+        answers = [
+            answer_location(parsed, location, w, analysis, data)
+            for location, w in zip(parsed.locations, weights, strict=True)
+        ]
+        body = render(parsed, answers, (time.perf_counter() - started) * 1000.0)
+        computed = data.computed_at if data is not None else time.time()
+        rendered = RenderedResponse(
+            body, MEDIA[parsed.format], etag, http_date(computed), parsed.run, parsed.entry.sha256
+        )
+        services.responses.put(key, rendered)
+    return send(request, rendered, max_age=settings.cache_max_age_s)  # the server sends no body to HEAD
+
+
+router.add_api_route("/forecast", point_forecast, methods=["HEAD", "POST"], include_in_schema=False)

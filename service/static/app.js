@@ -221,7 +221,7 @@
   function pointUrl(point) {
     const query = new URLSearchParams({
       latitude: point.latitude.toFixed(4),
-      longitude: point.longitude.toFixed(4),
+      longitude: ((((point.longitude + 180) % 360) + 360) % 360 - 180).toFixed(4), // -180..180, as Open-Meteo
       hourly: state.variable,
       forecast_hours: String(state.hours),
       models: state.model.id, // Open-Meteo's name for the model parameter

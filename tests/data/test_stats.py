@@ -51,3 +51,18 @@ def test_tendency_skips_gaps() -> None:
     assert stats.tendency_std[0] == 0.0
     assert stats.std[0] == pytest.approx(float(np.std(values[keep])))
     assert stats.mean[0] == pytest.approx(800.0 / 18.0)
+
+
+def test_block_steps_bound_the_memory_of_a_streaming_pass() -> None:
+    from fno_forecast.data.stats import block_steps
+
+    def canonical(channels: int, nlat: int, nlon: int) -> xr.DataArray:
+        return xr.DataArray(
+            np.zeros((1, channels, nlat, nlon), dtype=np.float32), dims=("time", "channel", "lat", "lon")
+        )
+
+    # 30 channels on 121 x 240 are 6.97 MB a step as float64: 38 steps in 256 MiB
+    assert block_steps(canonical(30, 121, 240)) == 38
+    assert block_steps(canonical(30, 721, 1440)) == 1  # 249 MB a step: one at a time
+    assert block_steps(canonical(1, 25, 53)) == 256  # small grids: capped
+    assert block_steps(canonical(30, 121, 240), budget_bytes=2**20) == 1

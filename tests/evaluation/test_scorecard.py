@@ -6,34 +6,49 @@ import numpy as np
 import pytest
 
 from fno_forecast.data.grid import latitude_weights
+from fno_forecast.evaluation.bootstrap import BootstrapConfig
+from fno_forecast.evaluation.intervals import lead_intervals
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.plots import plot_map_panel, plot_skill_curves
 from fno_forecast.evaluation.scorecard import Scorecard, scorecard_from_dict, write_scorecard
+from fno_forecast.evaluation.scoretable import format_card
 
 LAT = np.linspace(60.0, 20.0, 5)
 LON = np.linspace(200.0, 230.0, 7)
 
 
-def _card() -> Scorecard:
+def _card(*, intervals: bool = False) -> Scorecard:
     w = latitude_weights(LAT)
     rng = np.random.default_rng(0)
     truth = rng.normal(size=(4, 2, 5, 7))
     clim = np.zeros_like(truth)
-    results = {}
-    for system, offset in (("model", 0.5), ("persistence", 1.0), ("climatology", None)):
+    accumulators = {}
+    systems = (("model", 0.5), ("persistence", 1.0), ("climatology", None))
+    if intervals:
+        systems += (("prior", 0.75),)
+    for system, offset in systems:
         acc = SkillAccumulator(weights=w, n_channels=2)
         for lead in (6, 24):
             forecast = clim if offset is None else truth + offset * lead / 6
             acc.add(lead, forecast, truth, clim)
-        results[system] = acc.result()
+        accumulators[system] = acc
+    bootstrap = None
+    if intervals:
+        per_lead = {lead: {s: a.per_init(lead) for s, a in accumulators.items()} for lead in (6.0, 24.0)}
+        bootstrap = {
+            lead: lead_intervals(per_lead[lead], lead_index=j, config=BootstrapConfig(resamples=50))
+            for j, lead in enumerate((6.0, 24.0))
+        }
     return Scorecard.from_results(
         model="tiny",
         data="synthetic.nc",
         period=("2014-07-01", "2014-07-02"),
         inits=4,
         channels=("t850", "z500"),
-        results=results,
+        results={s: a.result() for s, a in accumulators.items()},
         units={"t850": "K", "z500": "m2 s-2"},
+        intervals=bootstrap,
+        protocol={"own_prior": "prior"} if intervals else None,
     )
 
 
@@ -54,10 +69,30 @@ def test_scorecard_json_schema_and_values(tmp_path):
 
 
 def test_table_lists_every_lead_and_system():
-    text = _card().format_table()
+    text = format_card(_card())
     assert "t850 RMSE (K)" in text and "z500 ACC" in text
-    line = next(ln for ln in text.splitlines() if ln.split()[:1] == ["24"])
-    assert line.split()[1:3] == ["2.000", "4.000"]
+    lines = [ln.split() for ln in text.splitlines() if ln.split()[:1] == ["24"]]
+    assert lines[0][1:3] == ["model", "2.000"] and lines[1][1:3] == ["persistence", "4.000"]
+
+
+def test_card_with_intervals_round_trips_and_shows_the_gain_over_the_prior(tmp_path):
+    card = _card(intervals=True)
+    data = json.loads(write_scorecard(card, tmp_path / "scores.json").read_text())
+    assert scorecard_from_dict(data) == card
+    row = next(
+        r for r in data["scores"] if (r["variable"], r["lead_hours"], r["metric"]) == ("t850", 24, "rmse")
+    )
+    assert row["prior"] == pytest.approx(3.0)
+    # every forecast error is a constant field: each init has the same MSE, so the intervals are points
+    assert row["ci95"]["model"] == pytest.approx([2.0, 2.0]) and row["ci95"]["prior"] == pytest.approx(
+        [3.0, 3.0]
+    )
+    versus = row["versus"]["prior"]
+    assert versus["difference"] == pytest.approx(-1.0) and versus["significant"] is True
+    assert row["ci95"]["climatology"][0] < row["climatology"] < row["ci95"]["climatology"][1]
+    text = format_card(card)
+    gain = text.split("t850 network gain over its own prior")[1].splitlines()
+    assert gain[2].split()[:2] == ["24", "1.000"] and gain[2].endswith("*")
 
 
 def test_plots_are_png_files(tmp_path):

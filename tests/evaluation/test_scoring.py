@@ -11,6 +11,7 @@ import xarray as xr
 from fno_forecast.bundle import load_bundle
 from fno_forecast.data.channels import open_channels
 from fno_forecast.errors import ConfigError, ForecastError
+from fno_forecast.evaluation.prior import ZeroTendency
 from fno_forecast.evaluation.scoring import (
     evaluate_model,
     open_for_bundle,
@@ -23,11 +24,15 @@ from tests.fixtures.bundle import tiny_state_array
 # Latitude-weighted RMSE (K) of the baselines on the NCEP validation period (shared data notes).
 PERSISTENCE = {6: 2.41, 24: 2.01, 72: 2.95, 120: 3.17, 240: 3.48}
 CLIMATOLOGY = {6: 2.56, 24: 2.56, 72: 2.58, 120: 2.61, 240: 2.67}
+LINEAR = {6: 1.35, 24: 1.95, 72: 2.58, 120: 2.66, 240: 2.64}
 
 
-def build_ncep_bundle(directory: Path, array: xr.DataArray) -> Path:
-    """An untrained small FNO on the NCEP grid whose climatology is fitted on the training period."""
-    import torch
+def build_ncep_bundle(directory: Path, array: xr.DataArray, *, relaxation: float | None = None) -> Path:
+    """An untrained small FNO on the NCEP grid whose climatology is fitted on the training period.
+
+    With `relaxation`, the stepper has a damped-anomaly prior of that rate everywhere (and its network's
+    output layer starts at zero, so the untrained model is exactly its prior).
+    """
 
     from fno_forecast.bundle import save_bundle
     from fno_forecast.climatology import fit_climatology
@@ -62,12 +67,17 @@ def build_ncep_bundle(directory: Path, array: xr.DataArray) -> Path:
         std=values.std(axis=(0, 2, 3)),
         tendency_std=np.diff(values, axis=0).std(axis=(0, 2, 3)),
         use_history=False,
-        climatology=None,
+        climatology=None if relaxation is None else climatology,
+        relaxation=None if relaxation is None else np.full((1, len(lat), len(lon)), relaxation),
     )
     schema = DataSchema(
         channels=(ChannelInfo(name="air", variable="air", units="degK"),), grid=grid, step_hours=6.0
     )
-    metadata = {"model": {"name": "fno", "config": model_config_to_dict(config)}, "schema": schema.to_dict()}
+    metadata = {
+        "model": {"name": "fno", "config": model_config_to_dict(config)},
+        "schema": schema.to_dict(),
+        "training": {"train_period": "2013-01-01/2014-06-30"},
+    }
     return save_bundle(directory, stepper=stepper, metadata=metadata, climatology=climatology)
 
 
@@ -114,17 +124,6 @@ def test_evaluate_tiny_bundle_matches_hand_computed_persistence(tiny_bundle):
         evaluate_model(bundle, array, period="2014-07-15/2014-07-20", leads=(24,))
 
 
-class ZeroTendency(torch.nn.Module):
-    """A network whose stepper forecast is persistence: no tendency at all."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.channels = channels
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.new_zeros(inputs.shape[0], self.channels, *inputs.shape[2:])
-
-
 def test_ncep_validation_baselines_match_the_shared_notes(ncep_nc, tmp_path):
     array = open_channels([ncep_nc]).array
     bundle = load_bundle(build_ncep_bundle(tmp_path / "model", array))
@@ -137,6 +136,26 @@ def test_ncep_validation_baselines_match_the_shared_notes(ncep_nc, tmp_path):
         assert rmse[lead].model == pytest.approx(rmse[lead].persistence, rel=1e-5)
     for lead, value in CLIMATOLOGY.items():
         assert rmse[lead].climatology == pytest.approx(value, abs=0.015)
+    # the linear baseline on 150 principal components, fitted on the training period, is the notes' one
+    linear = result.card.protocol["linear_ar"]
+    assert linear["components"] == 150 and linear["fitted_on"] == "2013-01-01T00:00/2014-06-30T18:00"
+    for lead, value in LINEAR.items():
+        assert rmse[lead].others["linear_ar"] == pytest.approx(value, abs=0.04)
+
+
+def test_ncep_prior_of_an_untrained_relaxation_model_is_the_model(ncep_nc, tmp_path):
+    array = open_channels([ncep_nc]).array
+    bundle = load_bundle(build_ncep_bundle(tmp_path / "model", array, relaxation=0.02))
+    data = open_for_bundle(bundle, [ncep_nc])
+    result = evaluate_model(bundle, data, period="2014-08-01/2014-08-20", leads=(6, 72), verify_inside=True)
+    card = result.card
+    assert card.protocol["own_prior"] == "prior" and card.protocol["inits_per_lead"] == {"6": 79, "72": 68}
+    for row in card.rows:
+        if row.metric == "rmse":
+            assert row.others["prior"] == pytest.approx(row.model, rel=1e-5)
+            assert row.versus["prior"]["significant"] is False
+            # damped anomaly persistence beats persistence at 72 h
+            assert row.lead_hours == 6 or row.others["prior"] < row.persistence
 
 
 def test_score_bundle_stores_the_skill_card(tiny_bundle, tmp_path):
@@ -150,3 +169,41 @@ def test_score_bundle_stores_the_skill_card(tiny_bundle, tmp_path):
     skill = score_bundle(model, [data], period="2014-07-02/2014-07-03", leads=(6, 12), write=True)
     assert skill["inits"] == 8 and len(skill["scores"]) == 2 * 3 * 2
     assert json.loads((model / "model.json").read_text())["skill_card"] == skill
+
+
+def test_verify_inside_never_reads_past_the_period(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    array = tiny_state_array(n_steps=60, start="2014-07-01", seed=5)
+    spoiled = array.copy()
+    spoiled[40:] = np.nan  # everything after 2014-07-10T18
+    period = "2014-07-02/2014-07-10"
+    clean = evaluate_model(bundle, array, period=period, leads=(6, 24), verify_inside=True).card
+    card = evaluate_model(bundle, spoiled, period=period, leads=(6, 24), verify_inside=True).card
+    assert card.protocol["inits_per_lead"] == {"6": 35, "24": 32} and card.inits == 35
+    assert [r.to_dict() for r in card.rows] == [r.to_dict() for r in clean.rows]
+    values = array.values.astype(np.float64)
+    w = np.cos(np.deg2rad(array["lat"].values))
+    w = w / w.mean()
+    i = np.arange(4, 36)  # 07-02T00 .. 07-09T18: their 24 h verifies by 07-10T18
+    err = values[i + 4, 0] - values[i, 0]
+    expected = np.sqrt((err**2 * w[None, :, None]).mean(axis=(1, 2)).mean())
+    row = next(r for r in card.rows if (r.variable, r.metric, r.lead_hours) == ("air", "rmse", 24.0))
+    assert row.persistence == pytest.approx(expected, rel=1e-5)
+
+
+def test_history_days_limit_the_recent_anomaly_window(tiny_bundle, tmp_path):
+    from tests.fixtures.bundle import copy_with_recent_anomaly
+
+    bundle = load_bundle(copy_with_recent_anomaly(tiny_bundle, tmp_path / "model", coefficient=0.5))
+    array = tiny_state_array(n_steps=80, start="2014-07-01", seed=5)
+    period = "2014-07-10/2014-07-12"
+    full = evaluate_model(bundle, array, period=period, leads=(6,), bootstrap=None).card
+    short = evaluate_model(bundle, array, period=period, leads=(6,), history_days=2, bootstrap=None).card
+    # the 3-day window has the lower held-out error; 2 days of history only cover the 1-day window
+    assert full.protocol["scored_with"]["recent_anomaly_days_used"] == {"3": 12}
+    assert short.protocol["scored_with"]["recent_anomaly_days_used"] == {"1": 12}
+    assert short.protocol["scored_with"]["history_days"] == 2
+    assert full.protocol["served"]["windows_best_first_days"] == [3.0, 1.0]
+    rmse = [r for r in full.rows if r.metric == "rmse"]
+    assert full.protocol["own_prior"] is None  # no relaxation prior in the tiny bundle
+    assert rmse[0].model != next(r for r in short.rows if r.metric == "rmse").model

@@ -136,3 +136,24 @@ def test_swe_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert "--nlat must be odd" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_sfno_trains_on_swe_trajectories_without_crossing_gaps(tmp_path: Path) -> None:
+    from fno_forecast.bundle import load_bundle
+    from fno_forecast.cli import main as cli
+    from fno_forecast.output import write_forecast
+    from tests.training.helpers import train_args
+
+    with torch_threads(1):
+        dataset = load_make_swe().make_dataset(
+            nlat=9, trajectories=4, steps=24, gap_steps=4, spinup_hours=6.0
+        )
+    data = write_forecast(dataset, tmp_path / "swe.nc")
+    out = tmp_path / "run"
+    assert cli(train_args(data, out, "--set", "model=sfno", "--set", "recent_anomaly=false")) == 0
+    bundle = load_bundle(out / "model")
+    assert bundle.metadata["model"]["name"] == "sfno"
+    assert bundle.schema.channel_names == ("h", "u", "v") and bundle.schema.grid.is_global
+    assert len(bundle.metadata["training"]["data"]["time"]["gaps"]) == 3
+    val = bundle.metadata["training"]["val_rmse"]
+    assert all(np.isfinite(v) for lead in val.values() for v in lead.values())

@@ -22,13 +22,13 @@ from tests.robustness.liveserver import read_rss_kib, run_times
 INIT_STEPS = 40  # initial states the soak server gets: 39 runs x 64 horizons = 2496 distinct rollouts
 CACHED = (
     "/v1/forecast?latitude=40&longitude=-120&forecast_hours=24",
-    "/v1/forecast?latitude=45,35&longitude=240,250&forecast_hours=24&hourly=air",
+    "/v1/forecast?latitude=45,35&longitude=-120,-110&forecast_hours=24&hourly=air",
     "/v1/forecast?latitude=42.5&longitude=-110&forecast_hours=24&format=csv",
-    "/v1/forecast?latitude=38&longitude=235&forecast_hours=24&cell_selection=nearest&timeformat=unixtime",
+    "/v1/forecast?latitude=38&longitude=-125&forecast_hours=24&cell_selection=nearest&timeformat=unixtime",
 )
 BAD_GETS = (
     "/v1/forecast?latitude=100&longitude=0",
-    "/v1/forecast?latitude=40&longitude=-120&hourly=rain",
+    "/v1/forecast?latitude=40&longitude=-120&hourly=rainbow",
     "/v1/forecast?latitude=abc&longitude=1",
     "/v1/forecast?latitude=40&longitude=-120&forecast_hours=100000",
     "/v1/forecast?latitude=40&longitude=-120&run=1999-01-01T00:00",

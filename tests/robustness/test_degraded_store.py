@@ -13,7 +13,7 @@ from service import store as store_module
 from service.store import ForecastStore
 from tests.service.conftest import make_client
 
-POINT = {"latitude": 40, "longitude": -120, "forecast_hours": 12}
+POINT = {"latitude": 40, "longitude": -120, "forecast_hours": 12, "hourly": "air"}
 
 
 def test_store_path_that_is_a_file_serves_from_memory(
@@ -29,7 +29,7 @@ def test_store_path_that_is_a_file_serves_from_memory(
         assert str(blocker) not in ready.text
         point = client.get("/v1/forecast", params=POINT)
         assert point.status_code == 200, point.text
-        assert len(point.json()["hourly"]["air"]) == 2
+        assert len(point.json()["hourly"]["air"]) == 12
         fid = client.post("/v1/forecasts", json={"forecast_hours": 12}).json()["id"]
         status = client.get(f"/v1/forecasts/{fid}").json()
         assert status["status"] == "completed", status  # the rollout the point request computed, in memory

@@ -15,7 +15,7 @@ from service.problems import PathRedactor
 from tests.service.conftest import make_client
 
 TOKEN = {"Authorization": "Bearer s3cret"}
-POINT = {"latitude": 40, "longitude": -120, "forecast_hours": 12}
+POINT = {"latitude": 40, "longitude": -120, "forecast_hours": 12, "hourly": "air"}
 
 
 @pytest.fixture()

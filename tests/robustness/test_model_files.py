@@ -100,7 +100,7 @@ def test_lying_or_corrupt_bundles_are_refused_on_registration(service_settings, 
         good = client.post("/v1/models", json={"path": "good", "id": "good"}, headers=TOKEN)
         assert good.status_code == 201, good.text
         point = client.get(
-            "/v1/forecast", params={"latitude": 40, "longitude": 240, "models": "good", "forecast_hours": 6}
+            "/v1/forecast", params={"latitude": 40, "longitude": -120, "models": "good", "forecast_hours": 6}
         )
         assert point.status_code == 200 and point.json()["model"] == "good"
 

@@ -44,7 +44,7 @@ def test_dashboard_assets_answer_304_to_weak_tags_and_the_star(client: TestClien
 
 
 def test_the_cached_point_path_sends_the_routes_headers(client: TestClient) -> None:
-    params = {"latitude": 40, "longitude": 240, "forecast_hours": 6}
+    params = {"latitude": 40, "longitude": -120, "forecast_hours": 6}
     computed = client.get("/v1/forecast", params=params)
     cached = client.get("/v1/forecast", params=params)
     for name in ("etag", "last-modified", "cache-control", "content-type"):

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 from fastapi.testclient import TestClient
 
@@ -119,7 +120,7 @@ def test_admin_routes_need_the_token(service_settings, counting, tiny_bundle: Pa
         assert "tiny-copy" in [m["id"] for m in client.get("/v1/models").json()["models"]]
         point = client.get(
             "/v1/forecast",
-            params={"latitude": 40, "longitude": 240, "models": "tiny-copy", "forecast_hours": 6},
+            params={"latitude": 40, "longitude": -120, "models": "tiny-copy", "forecast_hours": 6},
         )
         assert point.status_code == 200 and point.json()["model"] == "tiny-copy"
 
@@ -156,11 +157,20 @@ def test_a_computed_forecast_survives_a_restart(service_settings, counting) -> N
         xr.testing.assert_equal(a["air"], b["air"])
 
 
-def test_a_failed_rollout_is_reported_not_retried_on_every_poll(client: TestClient, counting) -> None:
-    created = client.post("/v1/forecasts", json={"forecast_hours": 6, "run": "2013-01-01T00:00"})
+def test_a_failed_rollout_is_reported_not_retried_on_every_poll(
+    client: TestClient, counting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fno_forecast.errors import ForecastError
+    from tests.service import conftest
+
+    def broken(*args, **kwargs):
+        raise ForecastError("initial_state: the states are unusable")
+
+    monkeypatch.setattr(conftest, "library_forecast", broken)
+    created = client.post("/v1/forecasts", json={"forecast_hours": 6})
     assert created.status_code == 202
     status = wait_completed(client, created.json()["id"])
-    assert status["status"] == "failed" and "history" in status["error"]
+    assert status["status"] == "failed" and "unusable" in status["error"]
     assert client.get(f"/v1/forecasts/{created.json()['id']}").json()["status"] == "failed"
     assert counting.calls == 1
     stream = client.get(f"/v1/forecasts/{created.json()['id']}/stream").text.splitlines()

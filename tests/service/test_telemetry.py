@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from service.telemetry import LATENCY_BUCKETS, Telemetry
 from tests.service.conftest import make_client, metric
 
-POINT = {"latitude": 40, "longitude": 240, "forecast_hours": 6}
+POINT = {"latitude": 40, "longitude": -120, "forecast_hours": 6}
 
 
 def test_two_apps_count_separately(service_settings, counting) -> None:
