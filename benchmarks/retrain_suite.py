@@ -149,7 +149,9 @@ def run_case(
     bundle = load_bundle(result.bundle_path)
     leads = tuple(float(h) for h in bundle.metadata["training"]["config"]["val_leads_hours"])
     array = cut_after(open_for_bundle(bundle, [str(data)]), case.score_period)
-    card = evaluate_model(bundle, array, period=case.score_period, leads=leads).card.to_dict()
+    card = evaluate_model(
+        bundle, array, period=case.score_period, leads=leads, explain=False, bootstrap=None
+    ).card.to_dict()
     grid = bundle.schema.grid
     return {
         "dataset": case.name,

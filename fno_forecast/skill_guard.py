@@ -88,6 +88,8 @@ def guard_bundle(bundle_path: str | Path, data_paths: list[str] | None = None) -
         leads=leads,
         model_label=str(bundle_path),
         data_label="validation period",
+        explain=False,
+        bootstrap=None,
     )
     card = result.card.to_dict()
     verdict = verdict_from_card(card)
