@@ -174,7 +174,7 @@ def test_retraining_on_your_own_files_as_written(tmp_path: Path) -> None:
     (tmp_path / "latest_analysis.nc").symlink_to(tmp_path / "my_reanalysis" / "2020.nc")
     port = free_port()
     script = block_with("my_reanalysis").replace("fno-forecast serve", f"fno-forecast serve --port {port}")
-    script = script.replace("--max-minutes 30", "--max-minutes 3")
+    script = script.replace("--max-minutes 30", "--max-minutes 0.5")  # the plan fills its budget
     lines = script.strip().splitlines()
     assert lines[-1].startswith("fno-forecast serve")
     ready = f"curl -s --retry 60 --retry-connrefused --retry-delay 1 http://127.0.0.1:{port}/v1/models"

@@ -26,9 +26,11 @@ from fno_forecast.models.registry import model_config_to_dict, resolve_defaults,
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
+from fno_forecast.training.budget import USABLE_FRACTION, plan_for_budget
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
-from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
+from fno_forecast.training.defaults import Choice
 from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_loss_weights, weighted_mse
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
@@ -58,8 +60,19 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
 class Trainer:
     """One training run: `Trainer(config, data_path=..., out_dir=...).fit(...)`."""
 
-    def __init__(self, config: TrainConfig, *, data_path: str, out_dir: Path, quiet: bool = False) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        data_path: str,
+        out_dir: Path,
+        quiet: bool = False,
+        explicit: frozenset[str] | None = None,
+        max_minutes: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`explicit`: the keys the user set (None: all of them); the others are derived from the data
+        (`training.defaults`), and with `max_minutes` the epoch plan is sized to the budget."""
         self.out_dir = Path(out_dir)
         self.quiet = quiet
         self.device = pick_device(config)
@@ -68,7 +81,10 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        self.data: TrainingData = load_training_data(data_path, config)
+        self.data: TrainingData = load_training_data(data_path, config, explicit=explicit)
+        config = self.data.config or config
+        self.config = config
+        self.choices: list[Choice] = list(self.data.choices)
         self.data_path = data_path
         schema = self.data.channels.schema
         self.model_config = resolve_defaults(config.model_config(), schema.grid)
@@ -106,6 +122,11 @@ class Trainer:
             level_weighting=config.level_weighting,
         ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
+        plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
+        if max_minutes and explicit is not None and not plan_keys & explicit:
+            self._plan_for_budget(max_minutes * 60.0, clock)
+        config = self.config
+        self._print_choices()
         stage1 = config.stage1_epochs * self._batches_for(1)
         stage2 = sum(self._batches_for(k) for k in config.rollout_steps)
         self.schedule = LearningRate(config, stage1_steps=stage1, stage2_steps=stage2)
@@ -115,6 +136,61 @@ class Trainer:
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+
+    def _plan_for_budget(self, budget_s: float, clock: Callable[[], float]) -> None:
+        """Time a few one-step batches on a copy of the stepper, then size the epochs to the budget."""
+        c = self.config
+        dataset = self.windows.train(1)
+        probe = copy.deepcopy(self.stepper)
+        probe.train()
+        rng = torch.get_rng_state()
+        batch = _to_device(dataset.batch(list(range(min(c.batch_size, len(dataset))))), self.device)
+        timings = []
+        for _ in range(3):
+            start = clock()
+            out = probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
+            ((out - batch["targets"][:, 0]) / probe.std).pow(2).mean().backward()
+            timings.append(clock() - start)
+        torch.set_rng_state(rng)
+        del probe
+        tau = min(timings[1:]) / max(batch["state"].shape[0], 1)
+        longest = max(self.lead_steps)
+        n_val = len(self.windows.validation(longest)) // max(c.val_init_stride, 1) + 1
+        validation_s = n_val * longest * tau / 3.0
+        plan = plan_for_budget(
+            budget_s=budget_s,
+            seconds_per_sample_step=tau,
+            validation_s=validation_s,
+            windows=lambda k: len(self.windows.train(k)),
+            curriculum=tuple(c.rollout_steps),
+            batch_size=c.batch_size,
+        )
+        self.config = replace(
+            c,
+            stage1_epochs=plan.stage1_epochs,
+            samples_per_epoch=plan.samples_per_epoch,
+            rollout_steps=plan.rollout_steps,
+            rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
+        )
+        self.choices.append(
+            Choice(
+                "epoch plan",
+                plan.describe(),
+                f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
+                f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)",
+            )
+        )
+
+    def _print_choices(self) -> None:
+        if not self.choices and not self.data.corrections:
+            return
+        lines = ["derived from the data (keys you set win; see `fno-forecast info` afterwards):"]
+        for choice in self.choices:
+            value = list(choice.value) if isinstance(choice.value, tuple) else choice.value
+            lines.append(f"  {choice.key:<24} {value}  ({choice.why})")
+        for name, decision in self.data.corrections.items():
+            lines.append(f"  {name:<24} {'kept' if decision['kept'] else 'off'}  ({decision['why']})")
+        self._log("\n".join(lines))
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -374,6 +450,17 @@ class Trainer:
             if self.device.type == "cpu"
             else copy.deepcopy(self._plain_network()).cpu()
         )
+        corrections = dict(self.data.corrections)
+        if calibration is not None:
+            kept = calibration.kept
+            total = len(calibration.factors) * calibration.n_channels
+            corrections["lead_calibration"] = {
+                "kept": kept > 0,
+                "why": f"{kept} of {total} lead/channel factors beat the uncalibrated forecast on held-out "
+                f"training inits (cross-fitted halves)",
+            }
+        metadata["training"]["choices"] = [choice.to_dict() for choice in self.choices]
+        metadata["training"]["corrections"] = corrections
         save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
 
 
@@ -386,9 +473,25 @@ def train(
     max_minutes: float | None = None,
     quiet: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    explicit: frozenset[str] | None = None,
 ) -> TrainResult:
-    """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl)."""
-    trainer = Trainer(config, data_path=data_path, out_dir=out_dir, quiet=quiet)
+    """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl).
+
+    `explicit` names the keys the user set; the others are derived from the data (None: derive none).
+    Resuming reuses the resolved config of the checkpoint, so the plan it started with."""
+    if resume:
+        state = load_checkpoint(Path(out_dir))
+        if state is not None:
+            config, explicit = build_config(state["config"], source="checkpoint"), None
+    trainer = Trainer(
+        config,
+        data_path=data_path,
+        out_dir=out_dir,
+        quiet=quiet,
+        explicit=explicit,
+        max_minutes=max_minutes,
+        clock=clock,
+    )
     try:
         return trainer.fit(resume=resume, max_minutes=max_minutes, clock=clock)
     finally:
