@@ -11,8 +11,12 @@ resolved config (and the checkpoint), so a resumed run keeps the plan it started
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 USABLE_FRACTION = 0.85  # the rest: the final validation, the lead calibration, the skill guard, the bundle
 MAX_EPOCHS_PER_STAGE = 40
@@ -83,3 +87,24 @@ def _stage(
         return min(MAX_EPOCHS_PER_STAGE, max(1, int(share // full))), 0
     cap = int(max(share - validation_s, 0.0) / (steps * tau))
     return 1, max(batch, min(cap, n_windows))
+
+
+def seconds_per_sample_step(
+    stepper: torch.nn.Module, batch: dict[str, torch.Tensor], *, clock: Callable[[], float], repeats: int = 3
+) -> float:
+    """Seconds of one forward and backward step per sample, timed by `clock` on a copy of `stepper`.
+
+    The first repeat warms up and is not counted; the RNG state is restored, so the run that follows is
+    the same whether or not it was planned.
+    """
+    probe: Any = copy.deepcopy(stepper)
+    probe.train()
+    rng = torch.get_rng_state()
+    timings = []
+    for _ in range(max(repeats, 2)):
+        start = clock()
+        out = probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
+        ((out - batch["targets"][:, 0]) / probe.std).pow(2).mean().backward()
+        timings.append(clock() - start)
+    torch.set_rng_state(rng)
+    return min(timings[1:]) / max(batch["state"].shape[0], 1)

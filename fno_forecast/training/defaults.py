@@ -267,3 +267,14 @@ def data_facts(
 ) -> DataFacts:
     step_hours, step_months = detect_step(times)
     return DataFacts(times, train_period, val_period, float(step_hours), int(step_months), grid, n_channels)
+
+
+def describe_choices(choices: list[Choice] | tuple[Choice, ...], corrections: dict[str, Any]) -> str:
+    """The block `train` prints at the start: every derived value and every correction decision, with why."""
+    lines = ["derived from the data (keys you set win; see `fno-forecast info` afterwards):"]
+    for choice in choices:
+        value = list(choice.value) if isinstance(choice.value, tuple) else choice.value
+        lines.append(f"  {choice.key:<24} {value}  ({choice.why})")
+    for name, decision in corrections.items():
+        lines.append(f"  {name:<24} {'kept' if decision['kept'] else 'off'}  ({decision['why']})")
+    return "\n".join(lines)
