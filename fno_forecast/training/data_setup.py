@@ -134,58 +134,22 @@ def load_training_data(
         )
     corrections: dict[str, dict[str, Any]] = {}
     if config.relaxation and config.use_climatology:
-        lead_steps = lead_steps_for(config.val_leads_hours, step_hours=facts.step_hours)
-        check = check_prior(
+        config, corrections["relaxation"] = _decide_relaxation(
+            config,
             train_array,
-            annual=config.climatology_annual,
-            diurnal=config.climatology_diurnal,
-            lead_steps=lead_steps,
+            step_hours=facts.step_hours,
+            given=explicit is None or "relaxation" in explicit,
         )
-        given = explicit is None or "relaxation" in explicit
-        if check is None:
-            corrections["relaxation"] = {
-                "kept": True,
-                "why": "training period too short to check out of sample",
-            }
-        elif check.beats_persistence or given:
-            why = ("set in the config; " if given and not check.beats_persistence else "") + check.describe()
-            corrections["relaxation"] = {"kept": True, "why": why}
-        else:
-            corrections["relaxation"] = {"kept": False, "why": "loses to persistence: " + check.describe()}
-            config = replace(config, relaxation=False)
     relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
-        windows, target = fit_settings(
-            n_time=train_array.sizes["time"],
-            step_hours=facts.step_hours,
-            lead_steps=lead_steps_for(config.val_leads_hours, step_hours=facts.step_hours),
-        )
-        recent = fit_recent_anomaly_correction(
+        recent, corrections["recent_anomaly"] = _decide_recent_anomaly(
+            config,
             train_array,
             climatology,
-            step_hours=float(channels.schema.step_hours),
-            window_days=windows,
-            target_hours=target,
+            step_hours=facts.step_hours,
+            schema_step_hours=float(channels.schema.step_hours),
         )
-        if recent is None:
-            corrections["recent_anomaly"] = {
-                "kept": False,
-                "why": "training period too short to hold out a third for the fit",
-            }
-        elif not recent.ranked_windows():
-            corrections["recent_anomaly"] = {
-                "kept": False,
-                "why": f"no window beat the climatology on the held-out {recent.held_out}",
-            }
-            recent = None
-        else:
-            best = recent.ranked_windows()[0]
-            corrections["recent_anomaly"] = {
-                "kept": True,
-                "why": f"{recent.window_days[best]:g}-day window: held-out RMSE {recent.heldout_rmse[best]:.3f} "
-                f"vs climatology {recent.climatology_rmse:.3f} on {recent.held_out}",
-            }
     return TrainingData(
         channels,
         array,
@@ -264,3 +228,57 @@ class WindowCache:
 
     def validation(self, steps: int) -> WindowDataset:
         return self._get(self._data.val_period, steps)
+
+
+def _decide_relaxation(
+    config: TrainConfig, train_array: xr.DataArray, *, step_hours: float, given: bool
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """Keep the damped-anomaly prior where it beats persistence on held-out training windows (or where
+    the config sets it); the decision with its reason."""
+    check = check_prior(
+        train_array,
+        annual=config.climatology_annual,
+        diurnal=config.climatology_diurnal,
+        lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
+    )
+    if check is None:
+        return config, {"kept": True, "why": "training period too short to check out of sample"}
+    if check.beats_persistence or given:
+        why = ("set in the config; " if given and not check.beats_persistence else "") + check.describe()
+        return config, {"kept": True, "why": why}
+    return replace(config, relaxation=False), {
+        "kept": False,
+        "why": "loses to persistence: " + check.describe(),
+    }
+
+
+def _decide_recent_anomaly(
+    config: TrainConfig,
+    train_array: xr.DataArray,
+    climatology: Climatology,
+    *,
+    step_hours: float,
+    schema_step_hours: float,
+) -> tuple[RecentAnomalyCorrection | None, dict[str, Any]]:
+    """Fit the recent-anomaly correction out of sample; kept only where a window beats the climatology."""
+    windows, target = fit_settings(
+        n_time=train_array.sizes["time"],
+        step_hours=step_hours,
+        lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
+    )
+    recent = fit_recent_anomaly_correction(
+        train_array, climatology, step_hours=schema_step_hours, window_days=windows, target_hours=target
+    )
+    if recent is None:
+        return None, {"kept": False, "why": "training period too short to hold out a third for the fit"}
+    if not recent.ranked_windows():
+        return None, {
+            "kept": False,
+            "why": f"no window beat the climatology on the held-out {recent.held_out}",
+        }
+    best = recent.ranked_windows()[0]
+    return recent, {
+        "kept": True,
+        "why": f"{recent.window_days[best]:g}-day window: held-out RMSE {recent.heldout_rmse[best]:.3f} "
+        f"vs climatology {recent.climatology_rmse:.3f} on {recent.held_out}",
+    }
