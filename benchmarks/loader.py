@@ -130,7 +130,7 @@ def stream_rows(args: argparse.Namespace) -> None:
     array = channels.array
     frame_mb = 4 * int(np.prod(array.shape[1:])) / 1e6
     streamed = WindowDataset(
-        array, rollout_steps=args.rollout_steps, use_history=args.history, in_memory_limit_bytes=0
+        array, target_steps=args.rollout_steps, use_history=args.history, in_memory_limit_bytes=0
     )
     rng = np.random.default_rng(0)
     plan = [rng.integers(0, len(streamed), args.batch_size).tolist() for _ in range(args.batches)]
@@ -144,7 +144,7 @@ def stream_rows(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         rows.append((f"streamed, {args.workers} worker(s), {label}", seconds))
     subset = array.isel(time=slice(0, args.memory_steps))
-    memory = WindowDataset(subset, rollout_steps=args.rollout_steps, use_history=args.history)
+    memory = WindowDataset(subset, target_steps=args.rollout_steps, use_history=args.history)
     small_plan = [rng.integers(0, len(memory), args.batch_size).tolist() for _ in range(args.batches)]
     start = time.perf_counter()
     for _ in memory.batches(small_plan):
@@ -188,7 +188,7 @@ def main() -> None:
     array = open_channels(args.path).array
     start = time.perf_counter()
     dataset = WindowDataset(
-        array, rollout_steps=args.rollout_steps, use_history=args.history, period=TRAIN_PERIOD
+        array, target_steps=args.rollout_steps, use_history=args.history, period=TRAIN_PERIOD
     )
     build_s = time.perf_counter() - start
     data = torch.from_numpy(array.values)

@@ -26,25 +26,25 @@ DEFAULT_IN_MEMORY_LIMIT = 4 * 2**30
 
 
 def window_starts(
-    times: np.ndarray, *, rollout_steps: int, use_history: bool, period: str | tuple[Any, Any] | None = None
+    times: np.ndarray, *, target_steps: int, use_history: bool, period: str | tuple[Any, Any] | None = None
 ) -> np.ndarray:
     """Indices t of the valid windows (state at t) over a time axis, as int64."""
     n = len(times)
-    if n < rollout_steps + 1 + int(use_history):
+    if n < target_steps + 1 + int(use_history):
         return np.zeros(0, dtype=np.int64)
     step_hours, step_months = detect_step(times)
     linked = consecutive(times, step_hours=step_hours, step_months=step_months).astype(np.int64)
     # broken[j] = number of non-consecutive links among links 0..j-1 (prefix sums).
     broken = np.concatenate([[0], np.cumsum(1 - linked)])
     first = 1 if use_history else 0
-    t = np.arange(first, n - rollout_steps)
+    t = np.arange(first, n - target_steps)
     lo = t - first
-    hi = t + rollout_steps
+    hi = t + target_steps
     ok = broken[hi] - broken[lo] == 0
     if period is not None:
         inside = period_mask(times, period).astype(np.int64)
         count = np.concatenate([[0], np.cumsum(inside)])
-        ok &= count[hi + 1] - count[t] == rollout_steps + 1
+        ok &= count[hi + 1] - count[t] == target_steps + 1
     return t[ok].astype(np.int64)
 
 
@@ -52,7 +52,7 @@ class WindowDataset(Dataset):
     """Windows over a canonical array `(time, channel, lat, lon)` for training and validation.
 
     Each item is a dict of tensors in physical units: `state (C, H, W)` float32, `previous (C, H, W)`
-    float32 (only with `use_history`), `targets (K, C, H, W)` float32 with K = `rollout_steps`, and
+    float32 (only with `use_history`), `targets (K, C, H, W)` float32 with K = `target_steps`, and
     `time_hours` (float64 scalar, hours since 1970-01-01 of the state's valid time).
     """
 
@@ -60,32 +60,32 @@ class WindowDataset(Dataset):
         self,
         array: xr.DataArray,
         *,
-        rollout_steps: int,
+        target_steps: int,
         use_history: bool,
         in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT,
         period: str | tuple[Any, Any] | None = None,
     ) -> None:
         if tuple(array.dims) != ("time", "channel", "lat", "lon"):
             raise ValueError(f"WindowDataset.array: dims must be (time, channel, lat, lon), got {array.dims}")
-        if rollout_steps < 1:
-            raise ValueError(f"WindowDataset.rollout_steps must be >= 1, got {rollout_steps}")
-        self.rollout_steps = int(rollout_steps)
+        if target_steps < 1:
+            raise ValueError(f"WindowDataset.target_steps must be >= 1, got {target_steps}")
+        self.target_steps = int(target_steps)
         self.use_history = bool(use_history)
         times = array["time"].values
         self._hours = times_to_hours(times)
         starts = window_starts(
-            times, rollout_steps=self.rollout_steps, use_history=self.use_history, period=period
+            times, target_steps=self.target_steps, use_history=self.use_history, period=period
         )
         if starts.size == 0:
             where = f" in period {period!r}" if period is not None else ""
             raise DataError(
                 array.attrs.get("source"),
-                f"no window of {self.rollout_steps} step(s){' with history' if use_history else ''} "
+                f"no window of {self.target_steps} step(s){' with history' if use_history else ''} "
                 f"fits{where} ({len(times)} time steps, gaps excluded)",
             )
         self._history = int(self.use_history)
         lo = int(starts[0]) - self._history
-        hi = int(starts[-1]) + self.rollout_steps + 1
+        hi = int(starts[-1]) + self.target_steps + 1
         frame_bytes = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
         self.in_memory = (hi - lo) * frame_bytes <= in_memory_limit_bytes
         self._offset = lo if self.in_memory else 0
@@ -96,11 +96,11 @@ class WindowDataset(Dataset):
             values = np.asarray(array.isel(time=slice(lo, hi)).values, dtype=np.float32)
             self._data = torch.from_numpy(np.ascontiguousarray(values))
             self._array = array.isel(time=slice(0, 0))
-        self._frames = torch.arange(-self._history, self.rollout_steps + 1)
+        self._frames = torch.arange(-self._history, self.target_steps + 1)
         self._frame_rows = (
-            np.arange(-self._history, self.rollout_steps + 1, dtype=np.int64)[None, :] - self._offset
+            np.arange(-self._history, self.target_steps + 1, dtype=np.int64)[None, :] - self._offset
         )
-        self._n_frames = self._history + self.rollout_steps + 1
+        self._n_frames = self._history + self.target_steps + 1
 
     @property
     def starts(self) -> np.ndarray:
@@ -119,8 +119,8 @@ class WindowDataset(Dataset):
     def _read(self, t: int) -> torch.Tensor:
         """Frames t-h..t+K as `(h+1+K, C, H, W)`."""
         if self._data is not None:
-            return self._data[t - self._offset - self._history : t - self._offset + self.rollout_steps + 1]
-        block = self._array.isel(time=slice(t - self._history, t + self.rollout_steps + 1)).values
+            return self._data[t - self._offset - self._history : t - self._offset + self.target_steps + 1]
+        block = self._array.isel(time=slice(t - self._history, t + self.target_steps + 1)).values
         return torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
 
     def _item(self, frames: torch.Tensor, t: int) -> dict[str, torch.Tensor]:
@@ -210,7 +210,7 @@ class WindowDataset(Dataset):
         h = self._history
         out = {
             "state": frames.select(1, h),
-            "targets": frames.narrow(1, h + 1, self.rollout_steps),
+            "targets": frames.narrow(1, h + 1, self.target_steps),
             "time_hours": torch.from_numpy(self._hours[ts]),
         }
         if self.use_history:

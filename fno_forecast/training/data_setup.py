@@ -217,7 +217,7 @@ class WindowCache:
     def _build(self, period: str, steps: int) -> WindowDataset:
         return WindowDataset(
             self._data.array,
-            rollout_steps=steps,
+            target_steps=steps,
             use_history=self._use_history,
             period=period,
             in_memory_limit_bytes=self._limit,

@@ -82,9 +82,7 @@ class DataFacts:
         return 24.0 / self.step_hours
 
     def windows(self, steps: int, *, period: str, use_history: bool) -> int:
-        return int(
-            window_starts(self.times, rollout_steps=steps, use_history=use_history, period=period).size
-        )
+        return int(window_starts(self.times, target_steps=steps, use_history=use_history, period=period).size)
 
 
 def all_keys() -> frozenset[str]:

@@ -389,7 +389,7 @@ class Trainer:
         record = {
             "epoch": done_epoch + 1,
             "stage": stage,
-            "rollout_steps": steps,
+            "unrolled_steps": steps,
             "train_loss": sum(losses) / max(len(losses), 1),
             "val_rmse": result.rmse,
             "val_score": result.score,

@@ -69,7 +69,7 @@ def check_prior(
     weights = latitude_weights(rest["lat"].values)[None, None, :, None]
     prior_rmse, persistence_rmse = [], []
     for steps in lead_steps:
-        inits = window_starts(times, rollout_steps=steps, use_history=False)
+        inits = window_starts(times, target_steps=steps, use_history=False)
         if inits.size == 0:
             return None
         truth = values[inits + steps]

@@ -51,7 +51,7 @@ def validate(
     dist_info: DistInfo,
     autocast_dtype: torch.dtype | None = None,
 ) -> ValidationResult:
-    """Score `stepper` on `dataset` (whose `rollout_steps` is at least the longest lead)."""
+    """Score `stepper` on `dataset` (whose `target_steps` is at least the longest lead)."""
     was_training = stepper.training
     stepper.eval()
     indices = np.arange(0, len(dataset), init_stride)[dist_info.rank :: dist_info.world_size]

@@ -28,7 +28,7 @@ def _array(steps: int = 24, *, drop: tuple[int, ...] = ()) -> xr.DataArray:
 
 def test_window_contents_and_shapes() -> None:
     array = _array()
-    ds = WindowDataset(array, rollout_steps=3, use_history=True)
+    ds = WindowDataset(array, target_steps=3, use_history=True)
     assert len(ds) == 24 - 3 - 1 and ds.in_memory
     item = ds[0]
     assert item["state"].shape == (2, 3, 4) and item["targets"].shape == (3, 2, 3, 4)
@@ -36,12 +36,12 @@ def test_window_contents_and_shapes() -> None:
     assert item["targets"][:, 1, 0, 0].tolist() == [-2.0, -3.0, -4.0]
     assert item["time_hours"].dtype == torch.float64
     assert float(item["time_hours"]) == times_to_hours(array["time"].values[1:2])[0]
-    assert "previous" not in WindowDataset(array, rollout_steps=1, use_history=False)[0]
+    assert "previous" not in WindowDataset(array, target_steps=1, use_history=False)[0]
 
 
 def test_windows_do_not_straddle_gaps() -> None:
     array = _array(drop=(10,))
-    starts = WindowDataset(array, rollout_steps=2, use_history=True).starts
+    starts = WindowDataset(array, target_steps=2, use_history=True).starts
     times = array["time"].values
     for t in starts:
         span = np.diff(times[t - 1 : t + 3]).astype("timedelta64[h]").astype(int)
@@ -53,17 +53,17 @@ def test_windows_do_not_straddle_gaps() -> None:
 def test_windows_split_by_period_keep_targets_inside() -> None:
     array = _array(steps=40)
     period = "2013-01-05/2013-01-08"  # indices 16..31
-    ds = WindowDataset(array, rollout_steps=2, use_history=True, period=period)
+    ds = WindowDataset(array, target_steps=2, use_history=True, period=period)
     assert ds.starts.tolist() == list(range(16, 30))
     assert ds[0]["previous"][0, 0, 0] == 15.0  # the input before the period may be used
     with pytest.raises(DataError, match="no window of 2 step"):
-        WindowDataset(array, rollout_steps=2, use_history=True, period="2013-01-20/2013-01-22")
+        WindowDataset(array, target_steps=2, use_history=True, period="2013-01-20/2013-01-22")
 
 
 def test_getitems_equals_getitem_and_lazy_path_equals_memory() -> None:
     array = _array()
-    fast = WindowDataset(array, rollout_steps=2, use_history=True)
-    lazy = WindowDataset(array.chunk({"time": 5}), rollout_steps=2, use_history=True, in_memory_limit_bytes=0)
+    fast = WindowDataset(array, target_steps=2, use_history=True)
+    lazy = WindowDataset(array.chunk({"time": 5}), target_steps=2, use_history=True, in_memory_limit_bytes=0)
     assert fast.in_memory and not lazy.in_memory
     indices = [5, 0, 17, 3]
     for got, k in zip(fast.__getitems__(indices), indices, strict=True):
@@ -76,7 +76,7 @@ def test_getitems_equals_getitem_and_lazy_path_equals_memory() -> None:
 
 
 def test_dataloader_batches() -> None:
-    ds = WindowDataset(_array(), rollout_steps=2, use_history=False)
+    ds = WindowDataset(_array(), target_steps=2, use_history=False)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=False)
     batch = next(iter(loader))
     assert batch["state"].shape == (8, 2, 3, 4) and batch["targets"].shape == (8, 2, 2, 3, 4)
@@ -86,12 +86,12 @@ def test_dataloader_batches() -> None:
 
 def test_window_starts_too_short() -> None:
     times = pd.date_range("2013-01-01", periods=3, freq="6h").values
-    assert window_starts(times, rollout_steps=3, use_history=False).size == 0
-    assert window_starts(times, rollout_steps=2, use_history=False).tolist() == [0]
+    assert window_starts(times, target_steps=3, use_history=False).size == 0
+    assert window_starts(times, target_steps=2, use_history=False).tolist() == [0]
 
 
 def test_loader_collate_matches_default_collate() -> None:
-    ds = WindowDataset(_array(), rollout_steps=2, use_history=True)
+    ds = WindowDataset(_array(), target_steps=2, use_history=True)
     fast = next(iter(ds.loader(batch_size=6, shuffle=False)))
     slow = next(iter(torch.utils.data.DataLoader(ds, batch_size=6, shuffle=False)))
     assert fast.keys() == slow.keys()

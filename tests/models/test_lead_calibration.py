@@ -48,7 +48,7 @@ def _decaying_truth(decay: float, n_steps: int = 60) -> xr.DataArray:
 
 def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
     truth = _decaying_truth(0.9)
-    dataset = WindowDataset(truth, rollout_steps=4, use_history=False)
+    dataset = WindowDataset(truth, target_steps=4, use_history=False)
     calibration = fit_lead_calibration(
         _stepper(0.8),
         dataset,

@@ -43,8 +43,8 @@ def test_dask_chunks_follow_the_storage_chunks(tiny_zarr: Path) -> None:
 
 def test_streamed_batches_equal_in_memory_batches(tiny_zarr: Path) -> None:
     array = open_channels(tiny_zarr).array
-    memory = WindowDataset(array, rollout_steps=3, use_history=True)
-    streamed = WindowDataset(array, rollout_steps=3, use_history=True, in_memory_limit_bytes=0)
+    memory = WindowDataset(array, target_steps=3, use_history=True)
+    streamed = WindowDataset(array, target_steps=3, use_history=True, in_memory_limit_bytes=0)
     assert memory.in_memory and not streamed.in_memory
     plan = [[5, 1, 40, 41], [0, 88, 3, 3], [17]]
     for workers in (0, 2):

@@ -52,7 +52,7 @@ def test_default_split_validates_on_the_last_15_percent(trained: Path) -> None:
 def test_metrics_lines_per_epoch_and_learning_lowers_loss(trained: Path) -> None:
     lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [0, 1, 2, 3]  # epoch 0 scores the untrained prior
-    assert [r["stage"] for r in lines] == [0, 1, 1, 2] and lines[3]["rollout_steps"] == 2
+    assert [r["stage"] for r in lines] == [0, 1, 1, 2] and lines[3]["unrolled_steps"] == 2
     for record in lines[1:]:
         assert {"train_loss", "val_rmse", "lr", "samples_per_s", "elapsed_s"} <= set(record)
         assert record["samples_per_s"] > 0
