@@ -97,3 +97,26 @@ def fit_climatology(
     coefficients = np.linalg.solve(gram + 1e-9 * np.eye(n_terms), moment)
     shape = (n_terms, state.sizes["channel"], state.sizes["lat"], state.sizes["lon"])
     return Climatology(coefficients.reshape(shape).astype(np.float32), annual=annual, diurnal=diurnal)
+
+
+def term_gains(state: xr.DataArray, *, annual: int, diurnal: int) -> tuple[float, float]:
+    """How much of the residual variance the annual and the diurnal terms each remove, as fractions.
+
+    `(1 - SSE(all terms) / SSE(without annual), 1 - SSE(all terms) / SSE(without diurnal))`, summed over
+    channels (each in units of its own variance) and grid points, in sample. A group of terms that removes
+    next to nothing is fitting noise: data with no seasonal or daily cycle (a shallow-water run, a model
+    spin-up) gets harmonics that only add error outside the fit. 0.0 for a group that is not requested.
+    """
+    values = np.asarray(state.values, dtype=np.float64)
+    values = values / values.std(axis=(0, 2, 3), keepdims=True).clip(min=1e-12)
+    hours = times_to_hours(state["time"].values)
+    scaled = state.copy(data=values.astype(np.float32))
+
+    def sse(a: int, d: int) -> float:
+        climatology = fit_climatology(scaled, annual=a, diurnal=d)
+        return float(((values - climatology.at_hours(hours)) ** 2).sum())
+
+    full = sse(annual, diurnal)
+    gain_annual = 1.0 - full / max(sse(0, diurnal), 1e-12) if annual else 0.0
+    gain_diurnal = 1.0 - full / max(sse(annual, 0), 1e-12) if diurnal else 0.0
+    return gain_annual, gain_diurnal

@@ -37,9 +37,17 @@ class LeadCalibration:
     factors: tuple[tuple[float, ...], ...]
     fitted_on: str
     inits: int
+    kept: int = -1  # factors kept by the held-out check (-1: fitted before the check existed)
+    held_out_gain: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factors": [list(f) for f in self.factors], "fitted_on": self.fitted_on, "inits": self.inits}
+        return {
+            "factors": [list(f) for f in self.factors],
+            "fitted_on": self.fitted_on,
+            "inits": self.inits,
+            "kept": self.kept,
+            "held_out_gain": self.held_out_gain,
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LeadCalibration:
@@ -49,7 +57,13 @@ class LeadCalibration:
         low, high = FACTOR_RANGE
         if not all(low <= x <= high for row in factors for x in row):
             raise ValueError(f"lead_calibration: factors must lie in [{low}, {high}]")
-        return cls(factors=factors, fitted_on=str(values["fitted_on"]), inits=int(values["inits"]))
+        return cls(
+            factors=factors,
+            fitted_on=str(values["fitted_on"]),
+            inits=int(values["inits"]),
+            kept=int(values.get("kept", -1)),
+            held_out_gain=float(values.get("held_out_gain", 0.0)),
+        )
 
     @property
     def n_channels(self) -> int:
@@ -102,8 +116,10 @@ def fit_lead_calibration(
     stepper.eval()
     indices = np.arange(0, len(dataset), max(1, init_stride))
     n_channels = stepper.n_channels
-    cross = torch.zeros(n_steps, n_channels, dtype=torch.float64, device=device)
-    power = torch.zeros(n_steps, n_channels, dtype=torch.float64, device=device)
+    # Per half (alternating inits): sums of w*a*o, w*a*a and w*o*o per lead step and channel.
+    cross = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
+    power = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
+    truth = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
     for batch, step, predicted in rollout_windows(
         stepper, dataset, indices=indices, n_steps=n_steps, batch_size=batch_size, device=device
@@ -112,12 +128,31 @@ def fit_lead_calibration(
         reference = stepper.climatology_at(hours + step * stepper.step_hours).double()
         anomaly = predicted.double() - reference
         observed = batch["targets"][:, step - 1].double() - reference
-        cross[step - 1] += (weights * anomaly * observed).sum(dim=(0, 2, 3))
-        power[step - 1] += (weights * anomaly * anomaly).sum(dim=(0, 2, 3))
+        half = torch.arange(anomaly.shape[0], device=anomaly.device) % 2  # alternating inits
+        for h in (0, 1):
+            a, o = anomaly[half == h], observed[half == h]
+            cross[h, step - 1] += (weights * a * o).sum(dim=(0, 2, 3))
+            power[h, step - 1] += (weights * a * a).sum(dim=(0, 2, 3))
+            truth[h, step - 1] += (weights * o * o).sum(dim=(0, 2, 3))
     stepper.train(was_training)
-    factors = (cross / power.clamp(min=1e-12)).clamp(*FACTOR_RANGE).cpu().numpy()
+    low, high = FACTOR_RANGE
+    fitted = (cross / power.clamp(min=1e-12)).clamp(low, high)  # (half, step, channel)
+
+    def error(f: torch.Tensor, h: int) -> torch.Tensor:  # squared error of factor f on half h
+        return truth[h] - 2 * f * cross[h] + f * f * power[h]
+
+    crossed = error(fitted[1], 0) + error(fitted[0], 1)
+    plain = error(torch.ones_like(fitted[0]), 0) + error(torch.ones_like(fitted[0]), 1)
+    helps = crossed < plain
+    factors = (cross.sum(0) / power.sum(0).clamp(min=1e-12)).clamp(low, high)
+    factors = torch.where(helps, factors, torch.ones_like(factors)).cpu().numpy()
+    gain = (
+        float(((plain - crossed) / plain.clamp(min=1e-12))[helps].sum().item()) if bool(helps.any()) else 0.0
+    )
     return LeadCalibration(
         factors=tuple(tuple(float(x) for x in row) for row in factors),
         fitted_on=period,
         inits=int(len(indices)),
+        kept=int(helps.sum().item()),
+        held_out_gain=gain,
     )

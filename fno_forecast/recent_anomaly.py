@@ -18,6 +18,7 @@ that the initial state's history covers, or none when it covers none.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,20 @@ class RecentAnomalyCorrection:
         return sorted(useful, key=lambda i: self.heldout_rmse[i])
 
 
+def fit_settings(
+    *, n_time: int, step_hours: float, lead_steps: tuple[int, ...]
+) -> tuple[tuple[float, ...], tuple[float, float]]:
+    """`(window_days, target_hours)` that follow the data: the target is the second half of the validation
+    leads (NCEP's 6..240 h gives 120..240 h), the windows those of `DEFAULT_WINDOW_DAYS` that the held-out
+    third of `n_time` steps can hold before the target (3 weeks of hourly data: 1 to 5 days)."""
+    longest = max(lead_steps)
+    low = max(min(lead_steps), int(math.ceil(longest / 2)))
+    target = (low * step_hours, longest * step_hours)
+    room = n_time - int(round(n_time * 2 / 3)) - longest - 8
+    windows = tuple(d for d in DEFAULT_WINDOW_DAYS if _window_steps(d, step_hours) <= room // 2)
+    return windows, target
+
+
 def _window_steps(days: float, step_hours: float) -> int:
     return max(1, int(round(days * 24.0 / step_hours)))
 
@@ -105,9 +120,9 @@ def fit_recent_anomaly_correction(
     split = int(round(n_time * 2 / 3))
     lead_lo = max(1, int(round(target_hours[0] / step_hours)))
     lead_hi = max(lead_lo, int(round(target_hours[1] / step_hours)))
-    longest = max(_window_steps(d, step_hours) for d in window_days)
+    longest = max((_window_steps(d, step_hours) for d in window_days), default=0)
     n_terms = 1 + 2 * climatology.annual + 2 * climatology.diurnal
-    if split < 2 * n_terms or n_time - split < longest + lead_hi + 8:
+    if not window_days or split < 2 * n_terms or n_time - split < longest + lead_hi + 8:
         return None
     if not np.allclose(np.diff(hours[split:]), step_hours):
         return None  # the cumulative sums below need a regular held-out time axis

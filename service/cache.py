@@ -72,6 +72,11 @@ class LRUCache(Generic[K, V]):
             del self._data[key]
             self.bytes -= self._sizes.pop(key)
 
+    def items(self) -> list[tuple[K, V]]:
+        """A snapshot of the entries, oldest first (without counting or refreshing)."""
+        with self._lock:
+            return list(self._data.items())
+
     def discard_where(self, predicate: Callable[[K, V], bool]) -> int:
         with self._lock:
             doomed = [k for k, v in self._data.items() if predicate(k, v)]

@@ -128,11 +128,13 @@ def load_entry(
     source: str,
     max_hours: int,
     model_id: str | None = None,
+    bundle: Any = None,
 ) -> ModelEntry:
-    """Load a bundle from `path` and pair it with `initial_states` (whose times are the runs)."""
+    """Load a bundle from `path` (unless given, loaded) and pair it with `initial_states` (whose times are
+    the runs)."""
     from fno_forecast.bundle import default_bundle_path, load_bundle
 
-    bundle = load_bundle(path)
+    bundle = load_bundle(path) if bundle is None else bundle
     if "time" not in initial_states.dims:
         raise BundleError(f"{source}: initial states have no time dimension")
     runs = answerable_runs(
@@ -146,23 +148,10 @@ def load_entry(
     return ModelEntry(mid, bundle, initial_states, runs, limit, source)
 
 
-def open_initial_states(data: Path | None) -> tuple[xr.Dataset, str]:
-    """The initial states named by `--data` (NetCDF, Zarr or GRIB), or the bundled NCEP sample.
-
-    The second item names the source for clients: the file's name, never its folder.
-    """
-    if data is None:
-        from fno_forecast.initial_states import DEFAULT_SOURCE, default_initial_states
-
-        return default_initial_states(), DEFAULT_SOURCE
-    from fno_forecast.data.source import open_source
-
-    return open_source([data]), data.name
-
-
 @dataclass
 class Catalog:
-    """Models by id; `default_id` answers requests that name none. Mutated only by POST /v1/models."""
+    """Models by id; `default_id` answers requests that name none. Mutated by POST /v1/models and, as
+    analyses arrive and runs complete, by `service.live.LiveRuns` (which replaces whole entries)."""
 
     entries: dict[str, ModelEntry] = field(default_factory=dict)
     default_id: str | None = None

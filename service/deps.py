@@ -13,7 +13,9 @@ from fastapi.routing import APIRoute
 from service.cache import LRUCache, RenderedResponse
 from service.catalog import Catalog
 from service.engine import ForecastFunction, library_forecast
+from service.feeds import FolderFeed, ReplayFeed
 from service.hub import ForecastHub
+from service.live import LiveRuns
 from service.problems import ApiError
 from service.settings import ServiceSettings
 from service.store import ForecastStore
@@ -30,6 +32,9 @@ class Services:
     hub: ForecastHub
     telemetry: Telemetry
     responses: LRUCache[Hashable, RenderedResponse]
+    live: LiveRuns
+    folder: FolderFeed | None = None  # the watched --data folder or glob
+    replay: ReplayFeed | None = None
 
 
 async def get_services(request: Request) -> Services:

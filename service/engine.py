@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +75,12 @@ class RolloutData:
 
     def channel_index(self, name: str) -> int:
         return self.channels.index(name)
+
+    def leading(self, key: RunKey) -> RolloutData:
+        """The first `key.hours` of this (longer) rollout of the same run, answering for `key`. Its stored
+        file holds the longer rollout, so it names none (`path` is for downloads of exactly this key)."""
+        keep = int(np.searchsorted(self.lead_hours, key.hours + 1e-6))
+        return replace(self, key=key, lead_hours=self.lead_hours[:keep], values=self.values[:keep], path=None)
 
 
 def _lead_to_hours(values: np.ndarray) -> np.ndarray:

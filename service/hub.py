@@ -61,35 +61,51 @@ class ForecastHub:
         self.rollouts_computed = 0
 
     def obtain(
-        self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction
+        self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction, exact: bool = False
     ) -> Job[RolloutData] | RolloutData:
         """The rollout if it is in memory, else the (single-flight) job loading or computing it.
 
-        Raises `QueueFull` when the queue of jobs is full.
+        Unless `exact`, the leading part of a longer rollout of the same run (in memory or stored) answers
+        too, so that a run computed once for its full horizon serves every shorter request; `exact` is for
+        downloads, which send the stored file of exactly `key`. Raises `QueueFull` when the queue is full.
         """
         steps = max(1, int(-(-key.hours // entry.step_hours)))
         return self.jobs.single_flight(
             key,
             total_steps=steps,
-            cached=lambda: self.memory.get(key),
-            compute=lambda job: self._materialise(entry, key, job, forecast_fn),
+            cached=lambda: self.memory.get(key) or (None if exact else self._longer_in_memory(key)),
+            compute=lambda job: self._materialise(entry, key, job, forecast_fn, exact=exact),
         )
 
-    async def get(self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction) -> RolloutData:
-        found = self.obtain(entry, key, forecast_fn=forecast_fn)
+    def _longer_in_memory(self, key: RunKey) -> RolloutData | None:
+        for held, data in self.memory.items():
+            if held.model_sha256 == key.model_sha256 and held.run == key.run and held.hours >= key.hours:
+                return data.leading(key)
+        return None
+
+    async def get(
+        self, entry: ModelEntry, key: RunKey, *, forecast_fn: ForecastFunction, exact: bool = False
+    ) -> RolloutData:
+        found = self.obtain(entry, key, forecast_fn=forecast_fn, exact=exact)
         if isinstance(found, RolloutData):
             return found
         return await asyncio.wrap_future(found.future)
 
     def _materialise(
-        self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], forecast_fn: ForecastFunction
+        self,
+        entry: ModelEntry,
+        key: RunKey,
+        job: Job[RolloutData],
+        forecast_fn: ForecastFunction,
+        *,
+        exact: bool,
     ) -> RolloutData:
-        record = self.store.rollout(key)
+        record = self.store.rollout(key) or (None if exact else self.store.covering(key))
         if record is not None:
             with NETCDF_LOCK, xr.open_dataset(record.path) as stored:
                 data = read_rollout(
                     stored.load(),
-                    key=key,
+                    key=record.key,
                     schema=entry.schema,
                     computed_at=record.computed_at,
                     seconds=record.seconds,
@@ -97,6 +113,9 @@ class ForecastHub:
                 )
             job.steps_done = job.total_steps
             self.store_loads += 1
+            if record.key != key:  # kept whole, found again by `_longer_in_memory`
+                self.memory.put(record.key, data)
+                return data.leading(key)
         else:
             data = self._compute(entry, key, job, forecast_fn)
         self.memory.put(key, data)

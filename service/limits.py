@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -23,10 +24,18 @@ class _BodyTooLarge(Exception):
 
 
 class LimitsMiddleware:
-    def __init__(self, app: Any, *, max_query_length: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_query_length: int,
+        max_body_bytes: int,
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_query_length = max_query_length
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})  # larger bodies where a route takes files (uploads)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -37,13 +46,13 @@ class LimitsMiddleware:
             reason = f"query string is {len(query)} bytes; the limit is {self.max_query_length}"
             await _reject(send, 414, reason, "query")
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                reason = f"request body is {int(value)} bytes; the limit is {self.max_body_bytes}"
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                reason = f"request body is {int(value)} bytes; the limit is {limit}"
                 await _reject(send, 413, reason, "body")
                 return
         received = 0
-        limit = self.max_body_bytes
         started = exceeded = False
         reason = f"request body exceeds {limit} bytes"
 

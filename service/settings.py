@@ -18,7 +18,23 @@ class ServiceSettings(BaseSettings):
 
     models: list[Path] = Field(default_factory=list, description="bundle directories; empty = bundled model")
     default_model: str | None = Field(default=None, description="model id served when none is asked for")
-    data: Path | None = Field(default=None, description="source of initial states; none = bundled NCEP")
+    data: Path | None = Field(
+        default=None,
+        description="initial states: a file, or a folder or glob watched for new ones; none = NCEP",
+    )
+    poll_interval_s: float = Field(default=5.0, gt=0, description="how often a data folder is polled")
+    run_hours: int = Field(
+        default=192,
+        ge=1,
+        description="horizon each new run is computed for (8 days: a 7-day answer anywhere)",
+    )
+    retain_runs: int = Field(default=0, ge=0, description="runs kept per model, newest first; 0 = all")
+    event_log_size: int = Field(default=1000, ge=1, description="events kept for Last-Event-ID resume")
+    keepalive_s: float = Field(default=15.0, gt=0, description="seconds of silence before an SSE keep-alive")
+    verification_runs: int = Field(default=20, ge=1, description="runs the scorecard combines by default")
+    max_upload_bytes: int = Field(default=1 << 30, ge=1024, description="largest POST /v1/analyses body")
+    replay: Path | None = Field(default=None, description="replay this file's analyses one step at a time")
+    replay_every_s: float = Field(default=10.0, gt=0, description="seconds between replayed analyses")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=2, ge=1, le=64, description="rollout worker threads")

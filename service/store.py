@@ -173,6 +173,21 @@ class ForecastStore:
             return None
         return RolloutRecord(key, path, float(row[1]), float(row[2]))
 
+    def covering(self, key: RunKey) -> RolloutRecord | None:
+        """The shortest stored rollout of the same model and run that is at least as long as `key`'s."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model_id, hours, file, computed_at, seconds FROM rollouts "
+                "WHERE model_sha256 = ? AND run = ? AND hours >= ? ORDER BY hours",
+                (key.model_sha256, key.run, key.hours),
+            ).fetchall()
+        for model_id, hours, name, computed_at, seconds in rows:
+            path = self.files / name
+            if path.is_file():
+                found = RunKey(model_id, key.model_sha256, key.run, int(hours))
+                return RolloutRecord(found, path, float(computed_at), float(seconds))
+        return None
+
     def put_rollout(self, key: RunKey, write: Callable[[Path], None], *, seconds: float) -> RolloutRecord:
         """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it.
 
@@ -219,6 +234,17 @@ class ForecastStore:
         with self._lock, self._db:
             self._db.execute("DELETE FROM rollouts WHERE key = ?", (key.digest,))
         (self.files / f"{key.digest}.nc").unlink(missing_ok=True)
+
+    def delete_run(self, model_sha256: str, run: str) -> int:
+        """Remove every stored rollout of one model's run (any horizon); returns how many."""
+        with self._lock, self._db:
+            rows = self._db.execute(
+                "SELECT key, file FROM rollouts WHERE model_sha256 = ? AND run = ?", (model_sha256, run)
+            ).fetchall()
+            self._db.executemany("DELETE FROM rollouts WHERE key = ?", [(key,) for key, _ in rows])
+        for _, name in rows:
+            (self.files / name).unlink(missing_ok=True)
+        return len(rows)
 
     # -- forecast resources ---------------------------------------------------------------------------------
     def add_forecast(self, record: ForecastRecord) -> None:

@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         bootstrap=bootstrap,
     )
     print(format_card(result.card), end="")
+    from fno_forecast.skill_guard import format_verdict, verdict_from_card
+
+    print(format_verdict(verdict_from_card(result.card.to_dict())))
     if args.json:
         print(f"wrote {write_scorecard(result.card, args.json)}")
     if args.plots:

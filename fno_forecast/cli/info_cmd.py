@@ -15,6 +15,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fno_forecast.bundle import read_metadata
     from fno_forecast.recent_anomaly import RecentAnomalyCorrection
+    from fno_forecast.skill_guard import format_verdict
 
     metadata = read_metadata(args.path)
     if args.json:
@@ -61,7 +62,17 @@ def run(args: argparse.Namespace) -> int:
             + " | ".join(f"step {k} x{', '.join(f'{v:.2f}' for v in factors[k - 1])}" for k in picks)
             + f" ({calibration['inits']} inits of {calibration['fitted_on']})"
         )
+    for choice in training.get("choices", []):
+        lines.append(f"derived    {choice['key']} = {json.dumps(choice['value'])} ({choice['why']})")
+    for name, decision in (training.get("corrections") or {}).items():
+        lines.append(f"{'kept' if decision['kept'] else 'dropped':<10} {name}: {decision['why']}")
     card = metadata.get("skill_card")
-    lines.append(f"skill card {'none yet' if card is None else json.dumps(card)[:200]}")
+    if card is None:
+        lines.append("skill card none yet")
+    else:
+        lines.append(f"skill card {card.get('inits', '?')} inits of {'/'.join(card.get('period', []))}")
+    verdict = (card or {}).get("verdict")
+    if verdict:
+        lines.append(format_verdict(verdict))
     print("\n".join(lines))
     return 0

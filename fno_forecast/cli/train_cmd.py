@@ -1,7 +1,8 @@
 """`fno-forecast train`: train a neural operator on gridded data and write OUT/model.
 
 With no config, everything is automatic: all (time, lat, lon[, level]) variables become channels, the last
-15% of the time range validates, and the model size follows the grid. Under torchrun
+15% of the time range validates, and every key not set in the config or on the command line is derived from
+the data (`fno_forecast.training.defaults`): one block at the start says what was chosen and why. Under torchrun
 (`torchrun --nproc-per-node N -m fno_forecast train ...`) the run is data-parallel and rank 0 writes.
 """
 
@@ -20,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
     )
-    parser.add_argument("--model", help="model name: fno or sfno")
+    parser.add_argument(
+        "--model", help="auto (default: sfno on a global grid with both poles, else fno), fno or sfno"
+    )
     parser.add_argument("--train-period", help="training period START/END (both ends included)")
     parser.add_argument("--val-period", help="validation period START/END (both ends included)")
     parser.add_argument("--batch-size", type=int, help="batch size per process")
@@ -47,12 +50,13 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from fno_forecast.errors import ConfigError
-    from fno_forecast.training.config import load_config
+    from fno_forecast.training.config import load_config_and_keys
 
-    config = load_config(args.config, overrides=overrides_from(args))
+    config, explicit = load_config_and_keys(args.config, overrides=overrides_from(args))
     if args.print_config:
         print(config.to_toml(), end="")
         return 0
@@ -67,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         max_minutes=args.max_minutes if args.max_minutes is not None else (config.max_minutes or None),
         quiet=args.quiet,
+        explicit=explicit,
     )
     if not args.quiet and result.best is not None:
         print(f"model written to {result.bundle_path}; best validation RMSE: {result.best.summary()}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        from fno_forecast.skill_guard import SKILFUL, format_verdict, guard_bundle
+
+        verdict = guard_bundle(result.bundle_path, [args.data])
+        if not args.quiet or verdict["status"] != SKILFUL:
+            print(format_verdict(verdict), flush=True)
     return 0

@@ -143,6 +143,8 @@ def _to_channels(
             )
         dataset = dataset.isel(time=np.flatnonzero(mask))
     info = time_info(dataset["time"].values)
+    if info.step_months and step_hours is not None and abs(step_hours - info.step_hours) < 1e-6:
+        step_hours = None  # monthly data asked for its own step (a monthly bundle's): nothing to subsample
     if step_hours is not None:
         if step_hours <= 0:
             raise DataError(where, f"step_hours must be positive, got {step_hours}")

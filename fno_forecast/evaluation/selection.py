@@ -35,10 +35,20 @@ class InitSelection:
         return tuple(int(n) for n in self.scored.sum(axis=0))
 
 
-def _lookup(hours: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Index of each target hour in `hours` (sorted), -1 where it is absent (times may have gaps)."""
-    index = np.clip(np.searchsorted(hours, target), 0, len(hours) - 1)
-    return np.where(np.abs(hours[index] - target) < 1e-6, index, -1)
+def _lookup(hours: np.ndarray, target: np.ndarray, *, tolerance: float = 1e-6) -> np.ndarray:
+    """Index of each target hour in `hours` (sorted), -1 where it is absent (times may have gaps).
+
+    The nearest time within `tolerance` hours counts: calendar months differ in length, so a monthly step in
+    hours (`HOURS_PER_MONTH`) lands days off the verifying time after a few steps (`_tolerance`)."""
+    right = np.clip(np.searchsorted(hours, target), 0, len(hours) - 1)
+    left = np.clip(right - 1, 0, len(hours) - 1)
+    index = np.where(np.abs(hours[left] - target) < np.abs(hours[right] - target), left, right)
+    return np.where(np.abs(hours[index] - target) < tolerance, index, -1)
+
+
+def _tolerance(step_hours: float) -> float:
+    """A quarter step for monthly or coarser steps, exact matches otherwise."""
+    return step_hours / 4.0 if step_hours >= 27 * 24 else 1e-6
 
 
 def select_inits(
@@ -53,8 +63,11 @@ def select_inits(
     """The inits and per-lead verifying indices of a period (see the module docstring)."""
     hours = np.asarray(hours, dtype=np.float64)
     candidates = np.flatnonzero(in_period)
+    tolerance = _tolerance(step_hours)
     verify = _lookup(
-        hours, hours[candidates, None] + np.asarray(steps, dtype=np.float64)[None, :] * step_hours
+        hours,
+        hours[candidates, None] + np.asarray(steps, dtype=np.float64)[None, :] * step_hours,
+        tolerance=tolerance,
     )
     if verify_inside:
         inside = np.asarray(in_period, dtype=bool)[np.clip(verify, 0, None)]
@@ -64,7 +77,7 @@ def select_inits(
         ok = (verify >= 0).all(axis=1)
     previous = None
     if use_history:
-        previous = _lookup(hours, hours[candidates] - step_hours)
+        previous = _lookup(hours, hours[candidates] - step_hours, tolerance=tolerance)
         ok &= previous >= 0
         previous = previous[ok]
     return InitSelection(inits=candidates[ok], verify=verify[ok], previous=previous)

@@ -38,7 +38,7 @@ class TrainConfig:
     val_period: str = ""
     val_fraction: float = 0.15
     # model: the flat TOML keys of FNOConfig/SFNOConfig, with their defaults taken from FNOConfig
-    model: Literal["fno", "sfno"] = "fno"
+    model: Literal["auto", "fno", "sfno"] = "auto"  # auto: SFNO on a global grid with both poles, else FNO
     hidden_channels: int = FNOConfig.hidden_channels
     n_layers: int = FNOConfig.n_layers
     n_modes_lat: int = FNOConfig.n_modes_lat
@@ -95,14 +95,13 @@ class TrainConfig:
     max_minutes: float = 0.0  # a time budget that ends the run cleanly; 0 = none; --max-minutes overrides
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_CONFIGS:
-            raise ConfigError(f"model: unknown model {self.model!r}; known: {', '.join(MODEL_CONFIGS)}")
+        if self.model != "auto" and self.model not in MODEL_CONFIGS:
+            raise ConfigError(f"model: unknown model {self.model!r}; known: auto, {', '.join(MODEL_CONFIGS)}")
         positive = (
             "batch_size",
             "n_layers",
             "val_batch_size",
             "val_init_stride",
-            "climatology_annual",
             "calibration_init_stride",
         )
         for name in positive:
@@ -115,6 +114,7 @@ class TrainConfig:
             "rollout_samples_per_epoch",
             "samples_per_epoch",
             "num_threads",
+            "climatology_annual",
             "climatology_diurnal",
             "weight_decay",
             "grad_clip",
@@ -169,7 +169,9 @@ class TrainConfig:
         return out
 
     def model_config(self) -> FNOConfig | SFNOConfig:
-        return model_config_from_dict(self.model, {k: getattr(self, k) for k in MODEL_KEYS[self.model]})
+        """The typed model config (an unresolved `auto` is checked as FNO, whose keys include SFNO's)."""
+        name = "fno" if self.model == "auto" else self.model
+        return model_config_from_dict(name, {k: getattr(self, k) for k in MODEL_KEYS[name]})
 
     @property
     def total_epochs(self) -> int:
@@ -239,8 +241,10 @@ def build_config(values: dict[str, Any], *, source: str = "config") -> TrainConf
     return TrainConfig(**typed)
 
 
-def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a flat TOML file (or the defaults when `path` is None) and apply overrides on top."""
+def load_config_and_keys(
+    path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
+) -> tuple[TrainConfig, frozenset[str]]:
+    """`load_config` plus the keys the file and the overrides set: those win over derived defaults."""
     values: dict[str, Any] = {}
     source = "config"
     if path is not None:
@@ -262,4 +266,9 @@ def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | N
             raise ConfigError(f"override: unknown key(s) {', '.join(unknown)}")
         merged = {**config.to_dict(), **overrides}
         config = build_config(merged, source="override")
-    return config
+    return config, frozenset(values) | frozenset(overrides or ())
+
+
+def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a flat TOML file (or the defaults when `path` is None) and apply overrides on top."""
+    return load_config_and_keys(path, overrides=overrides)[0]

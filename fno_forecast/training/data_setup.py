@@ -8,21 +8,27 @@ are used (`WindowDataset(period=...)`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.climatology import Climatology, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
-from fno_forecast.recent_anomaly import RecentAnomalyCorrection, fit_recent_anomaly_correction
+from fno_forecast.recent_anomaly import (
+    RecentAnomalyCorrection,
+    fit_recent_anomaly_correction,
+    fit_settings,
+)
 from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.defaults import Choice, all_keys, data_facts, derive_defaults
+from fno_forecast.training.prior_check import check_prior
 from fno_forecast.training.relaxation import fit_relaxation
 
 
@@ -64,7 +70,11 @@ def resolve_periods(times: np.ndarray, config: TrainConfig) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The canonical array (loaded into memory), its split, statistics and climatology."""
+    """The canonical array (loaded into memory), its split, statistics and climatology.
+
+    `config` is the resolved config (defaults derived from the data, `training.defaults`); `choices` says
+    what was derived and why, `corrections` which of the prior and corrections were kept and why.
+    """
 
     channels: Channels
     array: xr.DataArray
@@ -74,6 +84,9 @@ class TrainingData:
     climatology: Climatology
     relaxation: np.ndarray | None
     recent_anomaly: RecentAnomalyCorrection | None = None
+    config: TrainConfig | None = None
+    choices: tuple[Choice, ...] = ()
+    corrections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def step_hours(self) -> float:
@@ -83,8 +96,11 @@ class TrainingData:
         return lead_steps_for(leads_hours, step_hours=self.step_hours)
 
 
-def load_training_data(path: str, config: TrainConfig) -> TrainingData:
-    """Open `path` with the data layer, split it, and fit statistics and climatology on the training part."""
+def load_training_data(
+    path: str, config: TrainConfig, *, explicit: frozenset[str] | None = None
+) -> TrainingData:
+    """Open `path` with the data layer, split it, derive the defaults the config leaves open (all keys
+    are explicit when `explicit` is None), and fit statistics and climatology on the training part."""
     channels = open_channels(
         path,
         variables=list(config.variables) or None,
@@ -94,6 +110,18 @@ def load_training_data(path: str, config: TrainConfig) -> TrainingData:
     train_period, val_period = resolve_periods(array["time"].values, config)
     train_array = select_period(array, train_period)
     select_period(array, val_period)  # a DataError when validation holds no data
+    facts = data_facts(
+        array["time"].values,
+        train_period=train_period,
+        val_period=val_period,
+        grid=channels.schema.grid,
+        n_channels=len(channels.schema.channels),
+    )
+    config, choices = derive_defaults(
+        config, explicit=all_keys() if explicit is None else explicit, facts=facts
+    )
+    config, dropped = drop_unexplained_terms(config, train_array, explicit=explicit)
+    choices = tuple(c for c in choices if c.key not in {d.key for d in dropped}) + dropped
     block = block_steps(train_array)  # streaming passes in blocks of bounded memory
     stats = compute_stats(train_array, chunk_steps=block)
     climatology = fit_climatology(
@@ -104,13 +132,71 @@ def load_training_data(path: str, config: TrainConfig) -> TrainingData:
             f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
+    corrections: dict[str, dict[str, Any]] = {}
+    if config.relaxation and config.use_climatology:
+        config, corrections["relaxation"] = _decide_relaxation(
+            config,
+            train_array,
+            step_hours=facts.step_hours,
+            given=explicit is None or "relaxation" in explicit,
+        )
     relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
-        recent = fit_recent_anomaly_correction(
-            train_array, climatology, step_hours=float(channels.schema.step_hours)
+        recent, corrections["recent_anomaly"] = _decide_recent_anomaly(
+            config,
+            train_array,
+            climatology,
+            step_hours=facts.step_hours,
+            schema_step_hours=float(channels.schema.step_hours),
         )
-    return TrainingData(channels, array, train_period, val_period, stats, climatology, relaxation, recent)
+    return TrainingData(
+        channels,
+        array,
+        train_period,
+        val_period,
+        stats,
+        climatology,
+        relaxation,
+        recent,
+        config,
+        choices,
+        corrections,
+    )
+
+
+MIN_TERM_GAIN = 0.05
+
+
+def drop_unexplained_terms(
+    config: TrainConfig, train_array: xr.DataArray, *, explicit: frozenset[str] | None
+) -> tuple[TrainConfig, tuple[Choice, ...]]:
+    """Drop derived annual or diurnal harmonics that remove under 5% of the residual variance (no such
+    cycle in the data); explicit ones stay. Returns the config and the changed choices with reasons."""
+    keys = all_keys() if explicit is None else explicit
+    annual, diurnal = config.climatology_annual, config.climatology_diurnal
+    derive_annual = annual > 0 and "climatology_annual" not in keys
+    derive_diurnal = diurnal > 0 and "climatology_diurnal" not in keys
+    if not (derive_annual or derive_diurnal):
+        return config, ()
+    gain_annual, gain_diurnal = term_gains(train_array, annual=annual, diurnal=diurnal)
+    changes: dict[str, int] = {}
+    choices = []
+    for key, derive, gain, name in (
+        ("climatology_annual", derive_annual, gain_annual, "annual"),
+        ("climatology_diurnal", derive_diurnal, gain_diurnal, "diurnal"),
+    ):
+        if not derive:
+            continue
+        if gain < MIN_TERM_GAIN:
+            changes[key] = 0
+            why = f"no {name} cycle in the data: its harmonics remove {gain:.1%} of the residual variance (< 5%)"
+            choices.append(Choice(key, 0, why))
+        else:
+            value = getattr(config, key)
+            why = f"{value} {name} harmonic(s), removing {gain:.1%} of the residual variance"
+            choices.append(Choice(key, value, why))
+    return replace(config, **changes), tuple(choices)
 
 
 class WindowCache:
@@ -142,3 +228,57 @@ class WindowCache:
 
     def validation(self, steps: int) -> WindowDataset:
         return self._get(self._data.val_period, steps)
+
+
+def _decide_relaxation(
+    config: TrainConfig, train_array: xr.DataArray, *, step_hours: float, given: bool
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """Keep the damped-anomaly prior where it beats persistence on held-out training windows (or where
+    the config sets it); the decision with its reason."""
+    check = check_prior(
+        train_array,
+        annual=config.climatology_annual,
+        diurnal=config.climatology_diurnal,
+        lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
+    )
+    if check is None:
+        return config, {"kept": True, "why": "training period too short to check out of sample"}
+    if check.beats_persistence or given:
+        why = ("set in the config; " if given and not check.beats_persistence else "") + check.describe()
+        return config, {"kept": True, "why": why}
+    return replace(config, relaxation=False), {
+        "kept": False,
+        "why": "loses to persistence: " + check.describe(),
+    }
+
+
+def _decide_recent_anomaly(
+    config: TrainConfig,
+    train_array: xr.DataArray,
+    climatology: Climatology,
+    *,
+    step_hours: float,
+    schema_step_hours: float,
+) -> tuple[RecentAnomalyCorrection | None, dict[str, Any]]:
+    """Fit the recent-anomaly correction out of sample; kept only where a window beats the climatology."""
+    windows, target = fit_settings(
+        n_time=train_array.sizes["time"],
+        step_hours=step_hours,
+        lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
+    )
+    recent = fit_recent_anomaly_correction(
+        train_array, climatology, step_hours=schema_step_hours, window_days=windows, target_hours=target
+    )
+    if recent is None:
+        return None, {"kept": False, "why": "training period too short to hold out a third for the fit"}
+    if not recent.ranked_windows():
+        return None, {
+            "kept": False,
+            "why": f"no window beat the climatology on the held-out {recent.held_out}",
+        }
+    best = recent.ranked_windows()[0]
+    return recent, {
+        "kept": True,
+        "why": f"{recent.window_days[best]:g}-day window: held-out RMSE {recent.heldout_rmse[best]:.3f} "
+        f"vs climatology {recent.climatology_rmse:.3f} on {recent.held_out}",
+    }

@@ -22,15 +22,18 @@ from torch import nn
 from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
-from fno_forecast.models.registry import model_config_to_dict, resolve_defaults, tensor_state_dict
+from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
+from fno_forecast.training.budget import USABLE_FRACTION, plan_for_budget, seconds_per_sample_step
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
-from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
+from fno_forecast.training.defaults import Choice, describe_choices
 from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_loss_weights, weighted_mse
+from fno_forecast.training.metadata import training_metadata
 from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
@@ -58,8 +61,19 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
 class Trainer:
     """One training run: `Trainer(config, data_path=..., out_dir=...).fit(...)`."""
 
-    def __init__(self, config: TrainConfig, *, data_path: str, out_dir: Path, quiet: bool = False) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        data_path: str,
+        out_dir: Path,
+        quiet: bool = False,
+        explicit: frozenset[str] | None = None,
+        max_minutes: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`explicit`: the keys the user set (None: all of them); the others are derived from the data
+        (`training.defaults`), and with `max_minutes` the epoch plan is sized to the budget."""
         self.out_dir = Path(out_dir)
         self.quiet = quiet
         self.device = pick_device(config)
@@ -68,7 +82,10 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        self.data: TrainingData = load_training_data(data_path, config)
+        self.data: TrainingData = load_training_data(data_path, config, explicit=explicit)
+        config = self.data.config or config
+        self.config = config
+        self.choices: list[Choice] = list(self.data.choices)
         self.data_path = data_path
         schema = self.data.channels.schema
         self.model_config = resolve_defaults(config.model_config(), schema.grid)
@@ -106,6 +123,12 @@ class Trainer:
             level_weighting=config.level_weighting,
         ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
+        plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
+        if max_minutes and explicit is not None and not plan_keys & explicit:
+            self._plan_for_budget(max_minutes * 60.0, clock)
+        config = self.config
+        if self.choices or self.data.corrections:
+            self._log(describe_choices(self.choices, self.data.corrections))
         stage1 = config.stage1_epochs * self._batches_for(1)
         stage2 = sum(self._batches_for(k) for k in config.rollout_steps)
         self.schedule = LearningRate(config, stage1_steps=stage1, stage2_steps=stage2)
@@ -115,6 +138,39 @@ class Trainer:
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+
+    def _plan_for_budget(self, budget_s: float, clock: Callable[[], float]) -> None:
+        """Time a few one-step batches on a copy of the stepper, then size the epochs to the budget."""
+        c = self.config
+        dataset = self.windows.train(1)
+        batch = _to_device(dataset.batch(list(range(min(c.batch_size, len(dataset))))), self.device)
+        tau = seconds_per_sample_step(self.stepper, batch, clock=clock)
+        longest = max(self.lead_steps)
+        n_val = len(self.windows.validation(longest)) // max(c.val_init_stride, 1) + 1
+        validation_s = n_val * longest * tau / 3.0
+        plan = plan_for_budget(
+            budget_s=budget_s,
+            seconds_per_sample_step=tau,
+            validation_s=validation_s,
+            windows=lambda k: len(self.windows.train(k)),
+            curriculum=tuple(c.rollout_steps),
+            batch_size=c.batch_size,
+        )
+        self.config = replace(
+            c,
+            stage1_epochs=plan.stage1_epochs,
+            samples_per_epoch=plan.samples_per_epoch,
+            rollout_steps=plan.rollout_steps,
+            rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
+        )
+        self.choices.append(
+            Choice(
+                "epoch plan",
+                plan.describe(),
+                f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
+                f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)",
+            )
+        )
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -209,128 +265,149 @@ class Trainer:
     ) -> TrainResult:
         """Train, validate each epoch, write the bundle. `clock` (seconds) times the budget; tests pass
         their own so that where a budget ends does not depend on the machine's speed."""
-        from fno_forecast.training.progress import EpochBar, MetricsLog
+        from fno_forecast.training.progress import MetricsLog
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        progress, best_state, best_result = Progress(), None, None
-        state = load_checkpoint(self.out_dir) if resume else None
-        if state is not None:
-            self._plain_network().load_state_dict(state["network"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            restore_rng(state)
-            progress, best_state = state["progress"], state["best_network"]
-            self._log(f"resuming at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+        run = self._start(resume)
         metrics = MetricsLog(self.out_dir, enabled=self.dist.is_main)
         started = clock()
         budget = None if max_minutes is None else max_minutes * 60.0
-        val_seconds, stopped = 0.0, False
-        c = self.config
-        if progress.global_step == 0 and self.stepper.relaxation is not None:
-            # The untrained stepper is the damped-persistence prior: a candidate the training must beat.
-            val_start = clock()
-            result = self._validate()
-            val_seconds = clock() - val_start
-            best_state, best_result = self._network_state(), result
-            progress = replace(progress, best_score=result.score, best_epoch=-1)
-            metrics.write(
-                {
-                    "epoch": 0,
-                    "stage": 0,
-                    "val_rmse": result.rmse,
-                    "val_score": result.score,
-                    "val_seconds": val_seconds,
-                    "global_step": 0,
-                }
-            )
-            self._log(f"epoch 0 (prior: damped anomaly persistence) val {result.summary()}")
-        while progress.epoch < c.total_epochs and not stopped:
-            stage, steps = c.epoch_plan(progress.epoch)
-            dataset = self.windows.train(steps)
-            batches = epoch_batches(
-                n_windows=len(dataset),
-                epoch=progress.epoch,
-                seed=c.seed,
-                batch_size=c.batch_size,
-                rank=self.dist.rank,
-                world_size=self.dist.world_size,
-                cap=c.rollout_samples_per_epoch if steps > 1 else c.samples_per_epoch,
-            )
-            bar = EpochBar(len(batches), epoch=progress.epoch, enabled=self.dist.is_main and not self.quiet)
-            bar.update(progress.step_in_epoch)
-            epoch_start, losses, samples = clock(), [], 0
-            # data wait: wall time blocked on the next batch, against the epoch's wall time (not `clock`,
-            # which times the budget and which tests drive reading by reading)
-            waited, wall_start = 0.0, time.perf_counter()
-            self.stepper.train()
-            workers = (
-                c.loader_workers if c.loader_workers >= 0 else (0 if dataset.in_memory else _auto_workers())
-            )
-            stream = dataset.batches(
-                batches[progress.step_in_epoch :], workers=workers, prefetch=c.prefetch_batches
-            )
-            for index in range(progress.step_in_epoch, len(batches)):
-                asked = time.perf_counter()
-                batch = next(stream)
-                waited += time.perf_counter() - asked
-                losses.append(self._train_step(batch, steps))
-                samples += len(batches[index]) * self.dist.world_size
-                progress = replace(progress, step_in_epoch=index + 1, global_step=progress.global_step + 1)
-                bar.update(1, loss=losses[-1])
-                if c.checkpoint_every_steps and progress.global_step % c.checkpoint_every_steps == 0:
-                    self._checkpoint(progress, best_state)
-                over = budget is not None and clock() - started + val_seconds > budget
-                if distributed.any_rank(over, self.dist, self.device):
-                    stopped = True
-                    break
-            stream.close()
-            bar.close()
-            wall_seconds = time.perf_counter() - wall_start
-            train_seconds = clock() - epoch_start
-            val_start = clock()
-            result = self._validate()
-            val_seconds = clock() - val_start
-            if result.score < progress.best_score:
-                best_state, best_result = self._network_state(), result
-                progress = replace(progress, best_score=result.score, best_epoch=progress.epoch)
-            done_epoch = progress.epoch
-            if not stopped:
-                progress = replace(progress, epoch=progress.epoch + 1, step_in_epoch=0)
-            progress = replace(progress, elapsed_seconds=progress.elapsed_seconds + clock() - epoch_start)
-            record = {
-                "epoch": done_epoch + 1,
-                "stage": stage,
-                "rollout_steps": steps,
-                "train_loss": sum(losses) / max(len(losses), 1),
-                "val_rmse": result.rmse,
-                "val_score": result.score,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "samples_per_s": samples / max(train_seconds, 1e-9),
-                "data_wait_fraction": waited / max(wall_seconds, 1e-9),
-                "val_seconds": val_seconds,
-                "elapsed_s": progress.elapsed_seconds,
-                "global_step": progress.global_step,
-            }
-            metrics.write(record)
-            self._log(
-                f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
-                f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s "
-                f"(data wait {record['data_wait_fraction']:.0%}) {progress.elapsed_seconds:.0f}s"
-                + (" (budget reached)" if stopped else "")
-            )
-            self._checkpoint(progress, best_state)
-        progress = replace(progress, finished=not stopped)
-        self._checkpoint(progress, best_state)
+
+        def over_budget() -> bool:
+            return budget is not None and clock() - started + run.val_seconds > budget
+
+        if run.progress.global_step == 0 and self.stepper.relaxation is not None:
+            self._validate_prior(run, metrics, clock)
+        while run.progress.epoch < self.config.total_epochs and not run.stopped:
+            self._train_epoch(run, metrics, clock=clock, over_budget=over_budget)
+        run.progress = replace(run.progress, finished=not run.stopped)
+        self._checkpoint(run.progress, run.best_state)
         metrics.close()
-        if best_state is not None:
-            self._plain_network().load_state_dict(best_state)
-        if best_result is None and best_state is not None:
-            best_result = self._validate()
+        if run.best_state is not None:
+            self._plain_network().load_state_dict(run.best_state)
+        if run.best_result is None and run.best_state is not None:
+            run.best_result = self._validate()
         bundle_path = self.out_dir / "model"
         if self.dist.is_main:
-            self._write_bundle(bundle_path, best_result, progress, stopped, self._fit_calibration())
+            self._write_bundle(
+                bundle_path, run.best_result, run.progress, run.stopped, self._fit_calibration()
+            )
         distributed.barrier(self.dist)
-        return TrainResult(bundle_path, best_result, progress, stopped)
+        return TrainResult(bundle_path, run.best_result, run.progress, run.stopped)
+
+    def _start(self, resume: bool) -> _Run:
+        """A fresh run, or the checkpoint's when resuming (network, optimiser, scheduler, RNG restored)."""
+        state = load_checkpoint(self.out_dir) if resume else None
+        if state is None:
+            return _Run(progress=Progress())
+        self._plain_network().load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state)
+        progress = state["progress"]
+        self._log(f"resuming at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+        return _Run(progress=progress, best_state=state["best_network"])
+
+    def _validate_prior(self, run: _Run, metrics: Any, clock: Callable[[], float]) -> None:
+        """The untrained stepper is the damped-persistence prior: a candidate the training must beat."""
+        val_start = clock()
+        result = self._validate()
+        run.val_seconds = clock() - val_start
+        run.best_state, run.best_result = self._network_state(), result
+        run.progress = replace(run.progress, best_score=result.score, best_epoch=-1)
+        metrics.write(
+            {
+                "epoch": 0,
+                "stage": 0,
+                "val_rmse": result.rmse,
+                "val_score": result.score,
+                "val_seconds": run.val_seconds,
+                "global_step": 0,
+            }
+        )
+        self._log(f"epoch 0 (prior: damped anomaly persistence) val {result.summary()}")
+
+    def _train_epoch(
+        self, run: _Run, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]
+    ) -> None:
+        """One epoch from where `run` stands (mid-epoch after a resume), then validation and a checkpoint."""
+        from fno_forecast.training.progress import EpochBar
+
+        c = self.config
+        stage, steps = c.epoch_plan(run.progress.epoch)
+        dataset = self.windows.train(steps)
+        batches = epoch_batches(
+            n_windows=len(dataset),
+            epoch=run.progress.epoch,
+            seed=c.seed,
+            batch_size=c.batch_size,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            cap=c.rollout_samples_per_epoch if steps > 1 else c.samples_per_epoch,
+        )
+        first = run.progress.step_in_epoch
+        bar = EpochBar(len(batches), epoch=run.progress.epoch, enabled=self.dist.is_main and not self.quiet)
+        bar.update(first)
+        epoch_start, losses, samples = clock(), [], 0
+        # data wait: wall time blocked on the next batch, against the epoch's wall time (not `clock`,
+        # which times the budget and which tests drive reading by reading)
+        waited, wall_start = 0.0, time.perf_counter()
+        self.stepper.train()
+        workers = c.loader_workers if c.loader_workers >= 0 else (0 if dataset.in_memory else _auto_workers())
+        stream = dataset.batches(batches[first:], workers=workers, prefetch=c.prefetch_batches)
+        for index in range(first, len(batches)):
+            asked = time.perf_counter()
+            batch = next(stream)
+            waited += time.perf_counter() - asked
+            losses.append(self._train_step(batch, steps))
+            samples += len(batches[index]) * self.dist.world_size
+            run.progress = replace(
+                run.progress, step_in_epoch=index + 1, global_step=run.progress.global_step + 1
+            )
+            bar.update(1, loss=losses[-1])
+            if c.checkpoint_every_steps and run.progress.global_step % c.checkpoint_every_steps == 0:
+                self._checkpoint(run.progress, run.best_state)
+            if distributed.any_rank(over_budget(), self.dist, self.device):
+                run.stopped = True
+                break
+        stream.close()
+        bar.close()
+        wall_seconds = time.perf_counter() - wall_start
+        train_seconds = clock() - epoch_start
+        val_start = clock()
+        result = self._validate()
+        run.val_seconds = clock() - val_start
+        if result.score < run.progress.best_score:
+            run.best_state, run.best_result = self._network_state(), result
+            run.progress = replace(run.progress, best_score=result.score, best_epoch=run.progress.epoch)
+        done_epoch = run.progress.epoch
+        if not run.stopped:
+            run.progress = replace(run.progress, epoch=run.progress.epoch + 1, step_in_epoch=0)
+        run.progress = replace(
+            run.progress, elapsed_seconds=run.progress.elapsed_seconds + clock() - epoch_start
+        )
+        record = {
+            "epoch": done_epoch + 1,
+            "stage": stage,
+            "rollout_steps": steps,
+            "train_loss": sum(losses) / max(len(losses), 1),
+            "val_rmse": result.rmse,
+            "val_score": result.score,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "samples_per_s": samples / max(train_seconds, 1e-9),
+            "data_wait_fraction": waited / max(wall_seconds, 1e-9),
+            "val_seconds": run.val_seconds,
+            "elapsed_s": run.progress.elapsed_seconds,
+            "global_step": run.progress.global_step,
+        }
+        metrics.write(record)
+        self._log(
+            f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
+            f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s "
+            f"(data wait {record['data_wait_fraction']:.0%}) {run.progress.elapsed_seconds:.0f}s"
+            + (" (budget reached)" if run.stopped else "")
+        )
+        self._checkpoint(run.progress, run.best_state)
 
     def _write_bundle(
         self,
@@ -340,41 +417,35 @@ class Trainer:
         stopped: bool,
         calibration: LeadCalibration | None,
     ) -> None:
-        from fno_forecast import __version__
-
-        channels = self.data.channels
-        metadata: dict[str, Any] = {
-            "model": {"name": self.config.model, "config": model_config_to_dict(self.model_config)},
-            "schema": channels.schema.to_dict(),
-            "training": {
-                "data": {
-                    "paths": list(channels.paths) or [self.data_path],
-                    "format": channels.source_format,
-                    "time": channels.time.to_dict(),
-                },
-                "train_period": self.data.train_period,
-                "val_period": self.data.val_period,
-                "config": self.config.to_dict(),
-                "best_epoch": progress.best_epoch + 1,
-                "epochs_done": progress.epoch,
-                "global_step": progress.global_step,
-                "stopped_by_budget": stopped,
-                "val_rmse": None if best is None else best.rmse,
-                "val_inits": None if best is None else best.n_inits,
-                "package_version": __version__,
-            },
-        }
-        if self.data.recent_anomaly is not None:
-            metadata["recent_anomaly"] = self.data.recent_anomaly.to_dict()
-        if calibration is not None:
-            metadata["lead_calibration"] = calibration.to_dict()
         stepper = copy.deepcopy(self.stepper).cpu()
         stepper.network = (
             self._plain_network().cpu()
             if self.device.type == "cpu"
             else copy.deepcopy(self._plain_network()).cpu()
         )
+        metadata = training_metadata(
+            config=self.config,
+            model_config=self.model_config,
+            data=self.data,
+            data_path=self.data_path,
+            choices=self.choices,
+            best=best,
+            progress=progress,
+            stopped=stopped,
+            calibration=calibration,
+        )
         save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
+
+
+@dataclass
+class _Run:
+    """Where a run stands between epochs: progress, the best weights so far and their validation."""
+
+    progress: Progress
+    best_state: dict[str, torch.Tensor] | None = None
+    best_result: ValidationResult | None = None
+    val_seconds: float = 0.0
+    stopped: bool = False
 
 
 def train(
@@ -386,9 +457,25 @@ def train(
     max_minutes: float | None = None,
     quiet: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    explicit: frozenset[str] | None = None,
 ) -> TrainResult:
-    """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl)."""
-    trainer = Trainer(config, data_path=data_path, out_dir=out_dir, quiet=quiet)
+    """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl).
+
+    `explicit` names the keys the user set; the others are derived from the data (None: derive none).
+    Resuming reuses the resolved config of the checkpoint, so the plan it started with."""
+    if resume:
+        state = load_checkpoint(Path(out_dir))
+        if state is not None:
+            config, explicit = build_config(state["config"], source="checkpoint"), None
+    trainer = Trainer(
+        config,
+        data_path=data_path,
+        out_dir=out_dir,
+        quiet=quiet,
+        explicit=explicit,
+        max_minutes=max_minutes,
+        clock=clock,
+    )
     try:
         return trainer.fit(resume=resume, max_minutes=max_minutes, clock=clock)
     finally:

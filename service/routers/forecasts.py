@@ -100,7 +100,7 @@ def _record(services: Services, fid: str) -> ForecastRecord:
 
 def _start(services: Services, entry: ModelEntry, record: ForecastRecord, forecast_fn: ForecastFnDep) -> None:
     try:
-        services.hub.obtain(entry, record.key, forecast_fn=forecast_fn)
+        services.hub.obtain(entry, record.key, forecast_fn=forecast_fn, exact=True)
     except QueueFull as error:
         raise too_busy(error) from None
 
@@ -182,7 +182,7 @@ async def _data(
 ) -> RolloutData:
     entry = _entry(catalog, record)
     try:
-        return await services.hub.get(entry, record.key, forecast_fn=forecast_fn)
+        return await services.hub.get(entry, record.key, forecast_fn=forecast_fn, exact=True)
     except QueueFull as error:
         raise too_busy(error) from None
 
@@ -291,7 +291,7 @@ async def forecast_stream(
     record = _record(services, fid)
     entry = _entry(catalog, record)
     try:
-        found = services.hub.obtain(entry, record.key, forecast_fn=forecast_fn)
+        found = services.hub.obtain(entry, record.key, forecast_fn=forecast_fn, exact=True)
     except QueueFull as error:
         raise too_busy(error) from None
     grid = entry.schema.grid

@@ -28,5 +28,14 @@ async def ready(request: Request) -> JSONResponse:
         "default_model": catalog.default_id,
         "errors": [redact(error) for error in catalog.errors],
         "store": {"writable": services.store.writable, "problem": problem and redact(problem)},
+        "provenance": services.live.provenance,
+        "analyses": {
+            "sources": len(services.live.analyses.sources),
+            "times": len(services.live.analyses.times),
+        },
     }
+    if services.folder is not None:
+        body["refused_analyses"] = [redact(reason) for reason in services.folder.refused.values()]
+    if services.replay is not None:
+        body["replay"] = services.replay.describe() | {"every_s": services.settings.replay_every_s}
     return JSONResponse(body, status_code=200 if catalog.ready else 503)

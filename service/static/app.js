@@ -2,8 +2,10 @@
 //
 // Flow: GET v1/models -> default model; GET v1/forecast at the grid centre -> latest run; POST v1/forecasts
 // for that run -> poll GET v1/forecasts/{id} -> map.png per variable and lead time. A click on the map (or
-// the form) draws GET v1/forecast at that point. Every few minutes the point forecast is re-checked with
-// If-None-Match; a 304 means nothing changed, a 200 with a new run refreshes the map too.
+// the form) draws GET v1/forecast at that point. The page follows the latest run: GET v1/events announces
+// each new run (event: run), which re-checks the point forecast at once; every few minutes it is re-checked
+// anyway with If-None-Match (a 304 means nothing changed, a 200 with a new run refreshes the map too). The
+// run picker (GET v1/runs) pins one run instead; "latest" follows again.
 "use strict";
 
 (() => {
@@ -29,6 +31,7 @@
     cache: new Map(), // url -> {etag, body}: explicit conditional requests, see getConditional
     pollTimer: null,
     pollOverdue: false,
+    pinned: null, // a run chosen in the picker; null follows the latest
   };
 
   // ---------------------------------------------------------------------------------------------- HTTP
@@ -226,6 +229,7 @@
       forecast_hours: String(state.hours),
       models: state.model.id, // Open-Meteo's name for the model parameter
     });
+    if (state.pinned) query.set("run", state.pinned);
     return `v1/forecast?${query}`;
   }
 
@@ -290,6 +294,41 @@
     await loadMap();
   }
 
+  // ------------------------------------------------------------------------------------ runs, events
+  // GET v1/runs?model= -> {runs: [{run, status, computed_at}], latest, provenance}.
+  async function loadRuns() {
+    const body = await getJSON(`v1/runs?model=${encodeURIComponent(state.model.id)}`);
+    const picker = $("run-picker");
+    const usable = body.runs.filter((r) => r.status === "completed" || r.status === "available");
+    const options = [el("option", { value: "" }, `latest${body.latest ? ` (${fullLabel(parseTime(body.latest))})` : ""}`)];
+    for (const r of usable.slice().reverse()) {
+      options.push(el("option", { value: r.run }, `${fullLabel(parseTime(r.run))}${r.status === "completed" ? "" : " (on request)"}`));
+    }
+    picker.replaceChildren(...options);
+    picker.value = state.pinned || "";
+    picker.disabled = false;
+    $("provenance").hidden = body.provenance !== "replay";
+  }
+
+  async function pickRun(run) {
+    state.pinned = run || null;
+    const { body } = await getConditional(pointUrl(state.point));
+    drawPoint(body);
+    await refreshRun(body.run);
+  }
+
+  // A new run (or a removed one) reloads the picker; a new one re-checks the followed forecast at once.
+  function followEvents() {
+    if (!window.EventSource) return;
+    const source = new EventSource("v1/events");
+    source.addEventListener("run", (event) => guarded(async () => {
+      const data = JSON.parse(event.data);
+      if (data.model !== state.model.id) return;
+      await loadRuns();
+      if (!state.pinned && data.status === "completed") await poll();
+    }));
+  }
+
   // ---------------------------------------------------------------------------------------- controls
   function setUpControls() {
     const select = $("variable");
@@ -333,6 +372,7 @@
       guarded(() => showPoint({ latitude: Number($("lat").value), longitude: Number($("lon").value) }));
     });
     window.addEventListener("resize", placeMarker);
+    $("run-picker").addEventListener("change", (event) => guarded(() => pickRun(event.currentTarget.value)));
   }
 
   async function guarded(action) {
@@ -365,6 +405,8 @@
     const first = await showPoint(centre);
     await refreshRun(first.run || state.run);
     drawPoint(first);
+    await loadRuns();
+    followEvents();
 
     const pollSeconds = Math.max(1, Number(params.get("poll")) || DEFAULT_POLL_S);
     state.pollTimer = setInterval(poll, pollSeconds * 1000);

@@ -84,6 +84,11 @@
     if (finite(card.inits)) parts.push(`${card.inits} initial times`);
     if (card.data) parts.push(`against ${card.data}`);
     summary.textContent = `Scores over ${parts.join(", ")}. Best of model and baselines in bold.`;
+    const verdict = card.verdict;
+    if (verdict && verdict.status && verdict.status !== "skilful") {
+      const leads = (verdict.losses || []).map((r) => `${r.variable} ${r.lead_hours} h`).join(", ");
+      summary.textContent += ` Warning: ${verdict.status} (${leads}).`;
+    }
     const units = Object.fromEntries(channels.map((c) => [c.name, c.units || ""]));
     Object.assign(units, card.units || {});
     const variables = [...new Set(scores.map((r) => r.variable))];

@@ -10,6 +10,7 @@ numbers the JSON API gives, in Fahrenheit, in a timezone, with the daily min and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,6 +89,13 @@ def check_sdk_responses(responses: list, reference: list[dict]) -> None:
         )
 
 
+def _run_in_own_loop(coroutine: Any) -> Any:
+    """`asyncio.run` in a thread of its own, as a client application runs it: a test session where an earlier
+    test (Playwright's sync API in tests/e2e) keeps an event loop in the main thread must not matter."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_reference_answer_is_the_bundled_model_in_fahrenheit(server: LiveServer) -> None:
     fahrenheit = as_json(server, REQUEST)
     celsius = as_json(server, {**REQUEST, "temperature_unit": "celsius"})
@@ -105,7 +114,7 @@ def test_official_python_sdk_sync_and_async(server: LiveServer) -> None:
     reference = as_json(server, REQUEST)
     url = f"{server.url}/v1/forecast"
     check_sdk_responses(openmeteo_requests.Client().weather_api(url, params=dict(REQUEST)), reference)
-    responses = asyncio.run(openmeteo_requests.AsyncClient().weather_api(url, params=dict(REQUEST)))
+    responses = _run_in_own_loop(openmeteo_requests.AsyncClient().weather_api(url, params=dict(REQUEST)))
     check_sdk_responses(responses, reference)
     posted = openmeteo_requests.Client().weather_api(url, params=dict(REQUEST), method="POST")
     check_sdk_responses(posted, reference)
@@ -244,7 +253,7 @@ def test_home_assistant_client_with_home_assistants_request(server: LiveServer) 
 
     # Home Assistant's request, unchanged: the server answers it, with nulls for what the model lacks
     # (weather code, wind, precipitation), as Open-Meteo answers for a model without them ...
-    refused, urls = asyncio.run(home_assistant_forecast(server.url))
+    refused, urls = _run_in_own_loop(home_assistant_forecast(server.url))
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(urls[0]).query))
     assert query["current_weather"] == "true" and query["windspeed_unit"] == "kmh"
     status, answer = request_json(urls[0])
@@ -253,7 +262,7 @@ def test_home_assistant_client_with_home_assistants_request(server: LiveServer) 
     # ... and open-meteo 0.3.2 refuses any null in a value list (it types them `list[float]`, `int`).
     assert type(refused).__name__ == "InvalidFieldValue" and "current_weather" in str(refused)
     # The same request asking only for what the bundled model has: the client reads it.
-    forecast, urls = asyncio.run(
+    forecast, urls = _run_in_own_loop(
         home_assistant_forecast(
             server.url,
             current_weather=False,

@@ -31,8 +31,12 @@ def test_training_writes_a_loadable_bundle(trained: Path) -> None:
     training = bundle.metadata["training"]
     assert set(training["val_rmse"]) == {"6", "12"}
     assert all(np.isfinite(v) for lead in training["val_rmse"].values() for v in lead.values())
-    assert bundle.metadata["skill_card"] is None
-    assert bundle.climatology.annual == 1 and bundle.climatology.diurnal == 1
+    card = bundle.metadata["skill_card"]  # the skill guard scored the validation period
+    assert card["period"][0].startswith(training["val_period"].split("/")[0])
+    assert {row["lead_hours"] for row in card["scores"]} == {6, 12}
+    assert card["verdict"]["period"] == card["period"]
+    assert card["verdict"]["status"] in ("skilful", "worse than a baseline")
+    assert bundle.climatology.annual == 0 and bundle.climatology.diurnal == 1
 
 
 def test_default_split_validates_on_the_last_15_percent(trained: Path) -> None:
@@ -72,7 +76,8 @@ def test_checkpoint_loads_without_unpickling(trained: Path) -> None:
 def test_info_prints_metadata(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(trained / "model")]) == 0
     text = capsys.readouterr().out
-    assert "channels   t500, t850" in text and "skill card none yet" in text
+    assert "channels   t500, t850" in text and "skill card 12 inits of 2013-01-21" in text
+    assert "verdict: skilful" in text or "WARNING: the model loses to a baseline" in text
     assert main(["info", str(trained / "model"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"]["name"] == "fno"
     assert main(["info", str(trained)]) == 2

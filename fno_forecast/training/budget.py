@@ -1,0 +1,110 @@
+"""Size the epoch plan to a time budget, from a measured cost per sample-step.
+
+With `--max-minutes` and no explicit epoch keys, the plan is chosen to fill the budget instead of
+stopping when a fixed number of epochs is done: half of the usable time for one-step training (stage 1),
+half for the rollout curriculum (stage 2). An epoch costs `samples * K * seconds_per_sample_step` plus one
+validation; when the data allows more than one full pass in a stage's share, the stage gets more epochs
+(stage 2 repeats its longest rollout), otherwise its epochs are capped at the samples that fit. The plan
+is a pure function of its numbers, so tests drive it without timing anything, and it is written into the
+resolved config (and the checkpoint), so a resumed run keeps the plan it started with.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+USABLE_FRACTION = 0.85  # the rest: the final validation, the lead calibration, the skill guard, the bundle
+MAX_EPOCHS_PER_STAGE = 40
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    stage1_epochs: int
+    samples_per_epoch: int  # 0 = all windows
+    rollout_steps: tuple[int, ...]
+    rollout_samples_per_epoch: int  # 0 = all windows
+
+    def describe(self) -> str:
+        cap1 = self.samples_per_epoch or "all"
+        cap2 = self.rollout_samples_per_epoch or "all"
+        return (
+            f"{self.stage1_epochs} one-step epoch(s) of {cap1} samples, rollout epochs "
+            f"K={list(self.rollout_steps)} of {cap2} samples"
+        )
+
+
+def plan_for_budget(
+    *,
+    budget_s: float,
+    seconds_per_sample_step: float,
+    validation_s: float,
+    windows: Callable[[int], int],
+    curriculum: tuple[int, ...],
+    batch_size: int,
+) -> EpochPlan:
+    """An epoch plan whose estimated time fills `USABLE_FRACTION` of `budget_s`.
+
+    `windows(K)` is the number of training windows of K steps; `curriculum` the rollout lengths, shortest
+    first (empty: one-step training only); `validation_s` the estimated time of one validation pass.
+    """
+    tau = max(seconds_per_sample_step, 1e-9)
+    usable = USABLE_FRACTION * budget_s - validation_s  # the final validation of the best weights
+    share1 = usable * (0.5 if curriculum else 1.0)
+    share2 = usable - share1
+    epochs1, cap1 = _stage(share1, windows(1), steps=1, tau=tau, validation_s=validation_s, batch=batch_size)
+    if not curriculum:
+        return EpochPlan(epochs1, cap1, (), 0)
+    steps = list(curriculum)
+    per_pass = sum(windows(k) * k * tau + validation_s for k in steps)
+    if per_pass <= share2:
+        longest = steps[-1]
+        extra_cost = windows(longest) * longest * tau + validation_s
+        while len(steps) < MAX_EPOCHS_PER_STAGE and per_pass + extra_cost <= share2:
+            steps.append(longest)
+            per_pass += extra_cost
+        return EpochPlan(epochs1, cap1, tuple(steps), 0)
+    # Not even one full pass: cap every rollout epoch at the samples that fit (at least one batch).
+    sample_time = share2 - len(steps) * validation_s
+    cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
+    while cap2 < batch_size and len(steps) > 1:
+        steps.pop()  # drop the longest rollouts first: a few short ones teach more than one long one
+        sample_time = share2 - len(steps) * validation_s
+        cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
+    return EpochPlan(epochs1, cap1, tuple(steps), max(cap2, batch_size))
+
+
+def _stage(
+    share: float, n_windows: int, *, steps: int, tau: float, validation_s: float, batch: int
+) -> tuple[int, int]:
+    """`(epochs, samples per epoch or 0 for all)` that fill `share` seconds."""
+    full = n_windows * steps * tau + validation_s
+    if full <= share:
+        return min(MAX_EPOCHS_PER_STAGE, max(1, int(share // full))), 0
+    cap = int(max(share - validation_s, 0.0) / (steps * tau))
+    return 1, max(batch, min(cap, n_windows))
+
+
+def seconds_per_sample_step(
+    stepper: torch.nn.Module, batch: dict[str, torch.Tensor], *, clock: Callable[[], float], repeats: int = 3
+) -> float:
+    """Seconds of one forward and backward step per sample, timed by `clock` on a copy of `stepper`.
+
+    The first repeat warms up and is not counted; the RNG state is restored, so the run that follows is
+    the same whether or not it was planned.
+    """
+    probe: Any = copy.deepcopy(stepper)
+    probe.train()
+    rng = torch.get_rng_state()
+    timings = []
+    for _ in range(max(repeats, 2)):
+        start = clock()
+        out = probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
+        ((out - batch["targets"][:, 0]) / probe.std).pow(2).mean().backward()
+        timings.append(clock() - start)
+    torch.set_rng_state(rng)
+    return min(timings[1:]) / max(batch["state"].shape[0], 1)

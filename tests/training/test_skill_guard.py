@@ -1,0 +1,62 @@
+"""The skill guard: a model worse than persistence gets its verdict, in the bundle and on the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from fno_forecast.bundle import load_bundle
+from fno_forecast.cli import main
+from fno_forecast.skill_guard import SKILFUL, WORSE, guard_bundle, verdict_from_card
+from tests.training.helpers import train_args, write_tiny_data
+
+
+def _row(lead: int, model: float, persistence: float, climatology: float) -> dict:
+    return {
+        "variable": "t",
+        "lead_hours": lead,
+        "metric": "rmse",
+        "model": model,
+        "persistence": persistence,
+        "climatology": climatology,
+    }
+
+
+def test_verdict_names_each_lead_lost_to_the_better_baseline() -> None:
+    card = {
+        "period": ["a", "b"],
+        "scores": [_row(6, 1.0, 2.0, 3.0), _row(24, 2.5, 2.0, 3.0), _row(72, 2.9, 3.5, 2.8)],
+    }
+    verdict = verdict_from_card(card)
+    assert verdict["status"] == WORSE
+    assert [r["lead_hours"] for r in verdict["losses"]] == [24, 72]
+    assert verdict_from_card({"scores": [_row(6, 1.0, 2.0, 3.0)]})["status"] == SKILFUL
+
+
+@pytest.fixture(scope="module")
+def broken_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained tiny bundle whose output layer is then scaled up 1000-fold: far worse than persistence."""
+    root = tmp_path_factory.mktemp("guard")
+    data = write_tiny_data(root / "tiny.nc")
+    assert main(train_args(data, root / "run")) == 0
+    bundle = root / "run" / "model"
+    weights = load_file(bundle / "weights.safetensors")
+    last = [k for k in weights if k.startswith("projection") and k.endswith("weight")][-1]
+    weights[last] = weights[last] * 0 + 1000.0
+    save_file(weights, bundle / "weights.safetensors")
+    return bundle
+
+
+def test_a_model_worse_than_persistence_gets_its_verdict(
+    broken_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    verdict = guard_bundle(broken_bundle)
+    assert verdict["status"] == WORSE
+    assert {r["lead_hours"] for r in verdict["losses"]} == {6, 12}
+    assert all(r["model"] > r["persistence"] for r in verdict["losses"])
+    card = load_bundle(broken_bundle).skill_card
+    assert card["verdict"] == verdict
+    assert main(["info", str(broken_bundle)]) == 0
+    assert "WARNING: the model loses to a baseline" in capsys.readouterr().out
