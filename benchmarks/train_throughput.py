@@ -15,6 +15,15 @@ A third row runs neuraloperator's Trainer on our network, so the table shows how
 network's implementation and how much the training loop.
 
     python benchmarks/train_throughput.py --data ../shared/data/ncep_air_2013-2014.nc --samples 320
+
+On the sphere (`--sphere 33x64,121x240`, no data needed): an SFNO and an FNO of the same width (`--hidden`)
+and the grid's default modes, one training step (forward, backward, AdamW) on random fields of
+`--sphere-channels` channels, and the share of that step spent in the transforms: spherical-harmonic
+transforms (torch-harmonics' `RealSHT` and its inverse, as the SFNO's layers build them) or 2-D real FFTs,
+timed alone (forward and backward, one pair per layer, on `(batch, hidden, lat, lon)`) and divided by the
+step time.
+
+    python benchmarks/train_throughput.py --sphere 33x64,121x240 --batch-size 16
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ import torch
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", help="NCEP file (the FNO-against-neuraloperator rows)")
+    parser.add_argument("--sphere", help="global grids NLATxNLON, comma separated: SFNO against FNO rows")
+    parser.add_argument("--sphere-channels", type=int, default=3)
     parser.add_argument("--samples", type=int, default=320)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=32)
@@ -192,11 +203,85 @@ def time_theirs(parts, args: argparse.Namespace) -> float:  # noqa: ANN001
     return n / metrics["epoch_train_time"]
 
 
+def _seconds(run, *, repeats: int) -> float:  # noqa: ANN001
+    """Best wall time of `repeats` calls of `run` after one warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _train_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    torch.nn.functional.mse_loss(network(x), x).backward()
+    optimizer.step()
+
+
+def _sht_pair(forward: torch.nn.Module, inverse: torch.nn.Module, hidden: torch.Tensor) -> None:
+    inverse(forward(hidden)).sum().backward()
+
+
+def _fft_pair(hidden: torch.Tensor) -> None:
+    torch.fft.irfft2(
+        torch.fft.rfft2(hidden, norm="ortho"), s=hidden.shape[-2:], norm="ortho"
+    ).sum().backward()
+
+
+def sphere_rows(args: argparse.Namespace) -> None:
+    """SFNO against FNO at the same grid and width: samples/s and the share of a step in the transforms."""
+    from functools import partial
+
+    import numpy as np
+    from torch_harmonics import InverseRealSHT, RealSHT
+
+    from fno_forecast.data.schema import GridInfo
+    from fno_forecast.models.registry import FNOConfig, SFNOConfig, build_network, resolve_defaults
+
+    batch, channels, repeats = args.batch_size, args.sphere_channels, max(2, args.repeats)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, hidden {args.hidden}"
+    )
+    for text in args.sphere.split(","):
+        nlat, nlon = (int(v) for v in text.lower().split("x"))
+        grid = GridInfo(lat=tuple(np.linspace(90.0, -90.0, nlat)), lon=tuple(np.arange(nlon) * 360.0 / nlon))
+        x = torch.randn(batch, channels, nlat, nlon)
+        hidden = torch.randn(batch, args.hidden, nlat, nlon, requires_grad=True)
+        for name, config in (
+            ("sfno", SFNOConfig(hidden_channels=args.hidden)),
+            ("fno", FNOConfig(hidden_channels=args.hidden)),
+        ):
+            resolved = resolve_defaults(config, grid)
+            network = build_network(name, config, in_channels=channels, out_channels=channels, grid=grid)
+            optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+            if name == "sfno":  # the transforms neuralop's SphericalConv builds: (lat modes, lon modes // 2)
+                modes = {"lmax": resolved.n_modes_lat, "mmax": resolved.n_modes_lon // 2}
+                pair = partial(
+                    _sht_pair, RealSHT(nlat, nlon, **modes), InverseRealSHT(nlat, nlon, **modes), hidden
+                )
+            else:
+                pair = partial(_fft_pair, hidden)
+            step_s = _seconds(partial(_train_step, network, optimizer, x), repeats=repeats)
+            share = _seconds(pair, repeats=repeats) * resolved.n_layers / step_s
+            print(
+                f"{name:5s} {nlat} x {nlon}, width {args.hidden}, modes {resolved.n_modes_lat} x "
+                f"{resolved.n_modes_lon}: {batch / step_s:8.1f} samples/s, {1000 * step_s:8.1f} ms per step, "
+                f"transforms {share:5.1%} of the step ({resolved.n_layers} layers)"
+            )
+
+
 def main() -> None:
     args = parse_args()
     if args.worker:
         worker(args)
         return
+    if args.sphere:
+        sphere_rows(args)
+        return
+    if not args.data:
+        raise SystemExit("train_throughput: give --data (NCEP rows) or --sphere (SFNO against FNO rows)")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, hidden {args.hidden}"
     )

@@ -24,6 +24,7 @@ STYLES: dict[str, dict[str, str]] = {
     "prior_calibrated": {"color": "tab:pink", "marker": ">", "linestyle": ":"},
     "prior_recent_calibrated": {"color": "tab:purple", "marker": "D", "linestyle": ":"},
     "linear_ar": {"color": "tab:red", "marker": "x", "linestyle": "--"},
+    "linear_spectral": {"color": "tab:olive", "marker": "+", "linestyle": "--"},
 }
 
 

@@ -18,6 +18,7 @@ from fno_forecast.bundle import Bundle
 from fno_forecast.evaluation.bootstrap import BootstrapConfig
 from fno_forecast.evaluation.intervals import LeadIntervals, lead_intervals
 from fno_forecast.evaluation.linear_ar import LinearAR
+from fno_forecast.evaluation.linear_spectral import LinearSpectral
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import prior_name
 from fno_forecast.evaluation.runner import Plan
@@ -85,6 +86,7 @@ def protocol_record(
     windows_used: Counter[float],
     own_prior: str | None,
     linear: LinearAR | None,
+    spectral: LinearSpectral | None,
     bootstrap: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """The whole protocol entry (see the module docstring)."""
@@ -107,6 +109,16 @@ def protocol_record(
         "linear_ar": None
         if linear is None
         else {"fitted_on": linear.fitted_on, "components": linear.n_components, "pairs": linear.pairs},
+        "linear_spectral": None
+        if spectral is None
+        else {
+            "fitted_on": spectral.fitted_on,
+            "degrees": spectral.degrees,
+            "order": spectral.order,
+            "ridge": spectral.ridge,
+            "pairs": spectral.pairs,
+            "spectral_radius": round(spectral.spectral_radius, 6),
+        },
         "bootstrap": None if bootstrap is None else dict(bootstrap),
         "notes": notes,
     }
@@ -149,6 +161,7 @@ def build_card(
         windows_used=windows_used,
         own_prior=own if own in accumulators else None,
         linear=plan.linear,
+        spectral=plan.spectral,
         bootstrap=None
         if intervals is None
         else bootstrap_record(

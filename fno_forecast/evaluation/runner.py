@@ -4,7 +4,7 @@ A chunk's data are read once as one numpy window covering its inits, their histo
 the recent-anomaly windows) and their verifying times. Each stepper-driven system (the model, the prior
 variants) is rolled out once to the longest lead any of the chunk's inits is scored at, and each lead
 is scored the moment the rollout reaches it, only on the inits scored at that lead; persistence,
-climatology and the linear baseline are scored on the same inits.
+climatology and the linear baselines are scored on the same inits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import xarray as xr
 from fno_forecast.bundle import Bundle
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
 from fno_forecast.evaluation.linear_ar import LinearAR
+from fno_forecast.evaluation.linear_spectral import LinearSpectral
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import RolloutSystem
 from fno_forecast.evaluation.selection import InitSelection
@@ -40,6 +41,7 @@ class Plan:
     selection: InitSelection
     rollouts: tuple[RolloutSystem, ...]
     linear: LinearAR | None
+    spectral: LinearSpectral | None  # the linear spectral baseline (global grids with both poles)
     history_steps: int | None  # recent-anomaly windows limited to this many steps up to the init
 
     @property
@@ -184,7 +186,7 @@ def score_rollouts(
 
 
 def score_references(plan: Plan, chunk: Chunk, accumulators: dict[str, SkillAccumulator]) -> None:
-    """Score persistence, climatology and (when fitted) the linear baseline on the chunk's inits."""
+    """Score persistence, climatology and (when fitted) the linear baselines on the chunk's inits."""
     wanted = _needed_steps(plan, chunk)
     for column in wanted.values():
         lead = plan.leads[column]
@@ -197,18 +199,20 @@ def score_references(plan: Plan, chunk: Chunk, accumulators: dict[str, SkillAccu
                 climatology=plan.bundle.climatology,
             )
             _add(accumulators[name], plan, chunk, column, fields)
-    if plan.linear is None:
-        return
-    produced = plan.linear.rollout(
-        chunk.state, init_hours=chunk.init_hours, step_hours=plan.bundle.step_hours, n_steps=max(wanted)
-    )
-    for step, fields in enumerate(produced, start=1):
-        if step in wanted:
-            _add(accumulators["linear_ar"], plan, chunk, wanted[step], fields)
+    for name, linear in (("linear_ar", plan.linear), ("linear_spectral", plan.spectral)):
+        if linear is None:
+            continue
+        produced = linear.rollout(
+            chunk.state, init_hours=chunk.init_hours, step_hours=plan.bundle.step_hours, n_steps=max(wanted)
+        )
+        for step, fields in enumerate(produced, start=1):
+            if step in wanted:
+                _add(accumulators[name], plan, chunk, wanted[step], fields)
 
 
 def system_names(plan: Plan) -> Sequence[str]:
     """Every system the plan scores, in card order."""
     names = [s.name for s in plan.rollouts if s.name == "model"] + list(BASELINES)
     names += [s.name for s in plan.rollouts if s.name != "model"]
-    return names + (["linear_ar"] if plan.linear is not None else [])
+    names += ["linear_ar"] if plan.linear is not None else []
+    return names + (["linear_spectral"] if plan.spectral is not None else [])

@@ -35,6 +35,7 @@ from fno_forecast.errors import ConfigError, ForecastError
 from fno_forecast.evaluation.bootstrap import BootstrapConfig
 from fno_forecast.evaluation.folds import in_sample_note
 from fno_forecast.evaluation.linear_ar import LinearAR, fit_linear_ar
+from fno_forecast.evaluation.linear_spectral import LinearSpectral, fit_linear_spectral
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import RolloutSystem, prior_systems
 from fno_forecast.evaluation.protocol import build_card
@@ -123,19 +124,23 @@ def _resolve_leads(
 
 def _fit_linear(
     bundle: Bundle, array: xr.DataArray, *, period: str, fit_period: str | None
-) -> LinearAR | None:
-    """The linear baseline fitted on `fit_period` (default: the bundle's training period), cut to end
-    before the scored period starts so it never sees it; None when the data hold too little of it."""
+) -> tuple[LinearAR | None, LinearSpectral | None]:
+    """The linear baselines fitted on `fit_period` (default: the bundle's training period), cut to end
+    before the scored period starts so they never see it; None where the data hold too little of it
+    (and the spectral one only on a global grid with both poles)."""
     fit_period = fit_period or (bundle.metadata.get("training") or {}).get("train_period")
     if not fit_period:
-        return None
+        return None, None
     times = np.asarray(array["time"].values)
     start, _ = parse_period(period)
     mask = period_mask(times, fit_period) & (times.astype("datetime64[s]") < start)
     if mask.sum() < 2:
-        return None
-    train = array.isel(time=np.flatnonzero(mask))  # read in chunks by the fit
-    return fit_linear_ar(train, bundle.climatology, step_hours=bundle.step_hours)
+        return None, None
+    train = array.isel(time=np.flatnonzero(mask))  # read in chunks by the fits
+    return (
+        fit_linear_ar(train, bundle.climatology, step_hours=bundle.step_hours),
+        fit_linear_spectral(train, bundle.climatology, step_hours=bundle.step_hours),
+    )
 
 
 def _plan(
@@ -176,7 +181,9 @@ def _plan(
             f"evaluate: no init time in {period} has its verifying times (up to {leads[-1]:g} h) {where} "
             f"({format_time(times[0])} .. {format_time(times[-1])})"
         )
-    linear = _fit_linear(bundle, array, period=period, fit_period=linear_fit_period) if explain else None
+    linear, spectral = (
+        _fit_linear(bundle, array, period=period, fit_period=linear_fit_period) if explain else (None, None)
+    )
     return Plan(
         bundle=bundle,
         array=array,
@@ -186,6 +193,7 @@ def _plan(
         selection=selection,
         rollouts=(model, *(prior_systems(bundle) if explain else ())),
         linear=linear,
+        spectral=spectral,
         history_steps=None
         if history_days is None
         else max(1, round(history_days * 24.0 / bundle.step_hours)),

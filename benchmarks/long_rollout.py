@@ -1,0 +1,194 @@
+"""Year-long rollout on the sphere: does a model stay finite and physical for 1,460 six-hourly steps?
+
+A bundle trained on shallow-water data (`data/make_swe.py`) is rolled out from a held-out state, and the
+truth is torch-harmonics' solver continued from the same state (the data's trajectories are shorter than a
+year). Reported per model, at days 10, 100 and 365: the global-mean layer height against the initial one
+(the solver conserves it exactly; goal: drift within 1%), the energy (kinetic `h |u|^2 / 2` plus available
+potential `g (h - mean h)^2 / 2`, area means) against the truth's at the same time (goal: within 25%), and
+whether every value is finite. The kinetic-energy spectrum (per degree l, from the vector spherical-harmonic
+transform of u and v) of the rollout and the truth at days 10, 100 and 365 is plotted to `--figure`.
+
+    python benchmarks/long_rollout.py --data swe.nc --init 2001-04-25T00 \
+        --model sfno=runs/swe/nonlinear-sfno/model --model fno=runs/swe/nonlinear-fno/model \
+        --figure docs/figures/swe_long_rollout.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from torch_harmonics import RealVectorSHT
+
+from fno_forecast.bundle import load_bundle
+from fno_forecast.data.channels import open_channels
+from fno_forecast.data.timeaxis import times_to_hours
+from fno_forecast.rollout import rollout
+
+REPO = Path(__file__).resolve().parents[1]
+DAYS = (10, 100, 365)
+GRAVITY = 9.80616  # the solver's
+
+
+def load_make_swe():
+    """data/make_swe.py as a module (a recipe script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def solver_truth(state: np.ndarray, *, steps: int, step_hours: float, mean_height: float) -> np.ndarray:
+    """`(steps, 3, lat, lon)` of the solver continued from the grid state `(3, lat, lon)` (h, u, v)."""
+    make_swe = load_make_swe()
+    _, nlat, nlon = state.shape
+    solver = make_swe.build_solver(nlat=nlat, nlon=nlon, step_hours=step_hours, mean_height=mean_height)
+    solver = solver.double()
+    grid = torch.from_numpy(state.astype(np.float64))
+    with torch.inference_mode():
+        spec = torch.cat([solver.grid2spec(grid[0] * solver.gravity)[None], solver.vrtdivspec(grid[1:])])
+        substeps = round(step_hours * 3600.0 / solver.dt)
+        out = np.empty((steps, *state.shape), dtype=np.float32)
+        for i in range(steps):
+            spec = solver.timestep(spec, substeps)
+            out[i] = make_swe.to_grid(solver, spec)
+    return out
+
+
+def area_mean(field: np.ndarray, lat: np.ndarray) -> float:
+    weights = np.cos(np.deg2rad(lat))[:, None] * np.ones(field.shape[-1])
+    return float((field * weights).sum() / weights.sum())
+
+
+def energy(state: np.ndarray, lat: np.ndarray) -> float:
+    """Area-mean kinetic plus available potential energy (m^3 s^-2) of `(3, lat, lon)`."""
+    h, u, v = state.astype(np.float64)
+    mean = area_mean(h, lat)
+    return area_mean(0.5 * h * (u**2 + v**2) + 0.5 * GRAVITY * (h - mean) ** 2, lat)
+
+
+def ke_spectrum(state: np.ndarray) -> np.ndarray:
+    """Kinetic energy per degree l of the wind `(u, v)` (vector SHT, orthonormal; m > 0 counted twice)."""
+    _, nlat, nlon = state.shape
+    sht = RealVectorSHT(nlat, nlon, grid="equiangular").to(torch.float64)
+    # torch-harmonics' vector transforms take (colatitude, longitude) components: (-v, u)
+    wind = torch.from_numpy(np.stack([-state[2], state[1]]).astype(np.float64))
+    with torch.no_grad():
+        coefficients = sht(wind).abs().numpy() ** 2  # (2, l, m)
+    weights = np.where(np.arange(coefficients.shape[-1]) == 0, 1.0, 2.0)
+    return 0.5 * (coefficients * weights).sum(axis=(0, 2))
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    finite_steps: int
+    height_drift: dict[int, float]
+    energy_ratio: dict[int, float]
+    spectra: dict[int, np.ndarray]
+
+
+def roll(path: Path, name: str, *, array: xr.DataArray, init: int, steps: int, truth: np.ndarray) -> Report:
+    bundle = load_bundle(path)
+    lat = np.asarray(array["lat"].values)
+    hours = times_to_hours(np.asarray(array["time"].values))
+    state = torch.from_numpy(np.asarray(array.isel(time=[init]).values, dtype=np.float32))
+    previous = None
+    if bundle.stepper.use_history:
+        previous = torch.from_numpy(np.asarray(array.isel(time=[init - 1]).values, dtype=np.float32))
+    start_height = area_mean(state[0, 0].numpy(), lat)
+    drift, ratio, spectra, finite = {}, {}, {}, 0
+    with torch.inference_mode():
+        produced = rollout(
+            bundle.stepper,
+            state,
+            time_hours=torch.tensor([hours[init]], dtype=torch.float64),
+            step_hours=bundle.step_hours,
+            n_steps=steps,
+            previous=previous,
+            check_finite=False,  # a blow-up is a result here, counted below
+        )
+        for step, fields in enumerate(produced, start=1):
+            values = fields[0].float().numpy()
+            if not np.isfinite(values).all():
+                break
+            finite = step
+            day = step * bundle.step_hours / 24.0
+            if day in DAYS:
+                key = int(day)
+                drift[key] = area_mean(values[0], lat) / start_height - 1.0
+                ratio[key] = energy(values, lat) / energy(truth[step - 1], lat)
+                spectra[key] = ke_spectrum(values)
+    return Report(name=name, finite_steps=finite, height_drift=drift, energy_ratio=ratio, spectra=spectra)
+
+
+def plot(reports: list[Report], truth_spectra: dict[int, np.ndarray], figure_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.0 * len(DAYS), 3.6), layout="constrained")
+    axes = figure.subplots(1, len(DAYS), squeeze=False)[0]
+    for axis, day in zip(axes, DAYS, strict=True):
+        degrees = np.arange(len(truth_spectra[day]))
+        axis.loglog(degrees[1:], truth_spectra[day][1:], "k-", label="truth (solver)")
+        for report in reports:
+            if day in report.spectra:
+                axis.loglog(degrees[1:], report.spectra[day][1:], "--", label=report.name)
+        axis.set_title(f"day {day}")
+        axis.set_xlabel("degree l")
+    axes[0].set_ylabel("kinetic energy per degree (m2 s-2)")
+    axes[0].legend(fontsize=8)
+    figure_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = figure_path.with_suffix(".tmp.png")
+    figure.savefig(tmp, dpi=110)
+    tmp.replace(figure_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="make_swe.py output")
+    parser.add_argument("--init", required=True, help="init time (a held-out state), e.g. 2001-04-25T00")
+    parser.add_argument("--model", action="append", required=True, help="NAME=BUNDLE_DIR (repeatable)")
+    parser.add_argument("--steps", type=int, default=1460)
+    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "swe_long_rollout.png")
+    args = parser.parse_args(argv)
+    array = open_channels(args.data).array
+    times = np.asarray(array["time"].values)
+    init = int(np.searchsorted(times, np.datetime64(args.init)))
+    if init >= len(times) or times[init] != np.datetime64(args.init):
+        parser.error(f"--init {args.init}: not a time in {args.data}")
+    step_hours = float((times[1] - times[0]) / np.timedelta64(1, "h"))
+    lat = np.asarray(array["lat"].values)
+    state = np.asarray(array.isel(time=init).values)
+    mean_height = area_mean(state[0], lat)
+    truth = solver_truth(state, steps=args.steps, step_hours=step_hours, mean_height=mean_height)
+    truth_spectra = {d: ke_spectrum(truth[round(d * 24 / step_hours) - 1]) for d in DAYS}
+    truth_energy = np.array([energy(s, lat) for s in truth[:: max(1, round(24 / step_hours))]])
+    print(
+        f"truth (solver from {args.init}, {args.steps} steps): energy {energy(state, lat):.4g} at the init, "
+        f"range over the year {truth_energy.min():.4g}..{truth_energy.max():.4g} (m3 s-2)"
+    )
+    reports = []
+    for item in args.model:
+        name, _, path = item.partition("=")
+        report = roll(Path(path), name, array=array, init=init, steps=args.steps, truth=truth)
+        reports.append(report)
+        cells = [
+            f"day {d}: height drift {report.height_drift[d]:+.3%}, energy / truth {report.energy_ratio[d]:.3f}"
+            for d in DAYS
+            if d in report.height_drift
+        ]
+        print(f"{name}: finite for {report.finite_steps} of {args.steps} steps; " + "; ".join(cells))
+    plot(reports, truth_spectra, args.figure)
+    print(f"wrote {args.figure}")
+    return 0 if math.isfinite(mean_height) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
