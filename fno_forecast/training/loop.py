@@ -21,12 +21,13 @@ from torch import nn
 
 from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
-from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
+from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
 from fno_forecast.training.budget import USABLE_FRACTION, plan_for_budget, seconds_per_sample_step
+from fno_forecast.training.calibration_fit import fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
@@ -208,19 +209,15 @@ class Trainer:
         )
 
     def _fit_calibration(self) -> LeadCalibration | None:
-        """Per-lead anomaly factors of the selected model, from training-period rollouts."""
-        if not self.config.lead_calibration:
-            return None
-        steps = max(self.lead_steps)
-        return fit_lead_calibration(
+        """The selected model's lead calibration, fitted out of sample (`training.calibration_fit`)."""
+        return fit_calibration(
             self.stepper,
-            self.windows.train(steps),
-            n_steps=steps,
+            data=self.data,
+            windows=self.windows,
+            config=self.config,
+            lead_steps=self.lead_steps,
             lat_weights=self.lat_weights,
-            init_stride=self.config.calibration_init_stride,
-            batch_size=self.config.val_batch_size,
             device=self.device,
-            period=self.data.train_period,
         )
 
     def _checkpoint(self, progress: Progress, best: dict[str, torch.Tensor] | None) -> None:
