@@ -26,7 +26,7 @@ from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
-from fno_forecast.training.budget import USABLE_FRACTION, plan_for_budget, seconds_per_sample_step
+from fno_forecast.training.budget import initial_plan, replan_rollouts
 from fno_forecast.training.calibration_fit import fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
@@ -125,8 +125,11 @@ class Trainer:
         ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
+        self._curriculum = tuple(config.rollout_steps)
+        self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
         if max_minutes and explicit is not None and not plan_keys & explicit:
             self._plan_for_budget(max_minutes * 60.0, clock)
+            self._replan_budget_s = max_minutes * 60.0
         config = self.config
         if self.choices or self.data.corrections:
             self._log(describe_choices(self.choices, self.data.corrections))
@@ -138,40 +141,43 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+        # the schedule is looked up at each step: stage 2 may be re-planned once stage 1 has been timed
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: self.schedule.factor(step)
+        )
 
     def _plan_for_budget(self, budget_s: float, clock: Callable[[], float]) -> None:
         """Time a few one-step batches on a copy of the stepper, then size the epochs to the budget."""
-        c = self.config
         dataset = self.windows.train(1)
-        batch = _to_device(dataset.batch(list(range(min(c.batch_size, len(dataset))))), self.device)
-        tau = seconds_per_sample_step(self.stepper, batch, clock=clock)
-        longest = max(self.lead_steps)
-        n_val = len(self.windows.validation(longest)) // max(c.val_init_stride, 1) + 1
-        validation_s = n_val * longest * tau / 3.0
-        plan = plan_for_budget(
+        batch = dataset.batch(list(range(min(self.config.batch_size, len(dataset)))))
+        self.config, choice = initial_plan(
+            self.config,
+            stepper=self.stepper,
+            batch=_to_device(batch, self.device),
+            windows=self.windows,
+            lead_steps=self.lead_steps,
             budget_s=budget_s,
-            seconds_per_sample_step=tau,
-            validation_s=validation_s,
-            windows=lambda k: len(self.windows.train(k)),
-            curriculum=tuple(c.rollout_steps),
-            batch_size=c.batch_size,
+            clock=clock,
         )
-        self.config = replace(
-            c,
-            stage1_epochs=plan.stage1_epochs,
-            samples_per_epoch=plan.samples_per_epoch,
-            rollout_steps=plan.rollout_steps,
-            rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
+        self.choices.append(choice)
+
+    def _replan_rollouts(self, run: _Run, *, remaining_s: float) -> None:
+        """Stage 2 sized to the budget left at stage 1's measured cost; its schedule follows the plan."""
+        self.config, choice = replan_rollouts(
+            self.config,
+            seconds_per_sample_step=run.sample_seconds / max(run.sample_steps, 1),
+            validation_s=run.val_seconds,
+            remaining_s=remaining_s,
+            budget_s=self._replan_budget_s,
+            windows=self.windows,
+            curriculum=self._curriculum,
         )
-        self.choices.append(
-            Choice(
-                "epoch plan",
-                plan.describe(),
-                f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
-                f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)",
-            )
+        stage2 = sum(self._batches_for(k) for k in self.config.rollout_steps)
+        self.schedule = LearningRate(
+            self.config, stage1_steps=self.schedule.stage1_steps, stage2_steps=stage2
         )
+        self.choices.append(choice)
+        self._log(f"{choice.key}: {choice.value} ({choice.why})")
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -277,6 +283,8 @@ class Trainer:
             self._validate_prior(run, metrics, clock)
         while run.progress.epoch < self.config.total_epochs and not run.stopped:
             self._train_epoch(run, metrics, clock=clock, over_budget=over_budget)
+            if self._replan_budget_s and run.progress.epoch == self.config.stage1_epochs and not run.stopped:
+                self._replan_rollouts(run, remaining_s=self._replan_budget_s - (clock() - started))
         run.progress = replace(run.progress, finished=not run.stopped)
         self._checkpoint(run.progress, run.best_state)
         metrics.close()
@@ -371,6 +379,8 @@ class Trainer:
         bar.close()
         wall_seconds = time.perf_counter() - wall_start
         train_seconds = clock() - epoch_start
+        run.sample_seconds += train_seconds
+        run.sample_steps += samples * steps
         val_start = clock()
         result = self._validate()
         run.val_seconds = clock() - val_start
@@ -443,6 +453,8 @@ class _Run:
     best_result: ValidationResult | None = None
     val_seconds: float = 0.0
     stopped: bool = False
+    sample_seconds: float = 0.0  # training time measured so far, and the sample-steps it bought
+    sample_steps: int = 0
 
 
 def train(
