@@ -6,7 +6,10 @@ model.json           metadata: model name + config, channel schema, grid, step, 
                      recent-anomaly correction of the climatology (`fno_forecast.recent_anomaly`)
                      and the per-lead calibration factors (`fno_forecast.lead_calibration`)
 weights.safetensors  the network's state dict
-arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon)
+arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon), and
+                     the stepper's prior: relaxation (channel, lat, lon) for damped anomaly persistence,
+                     or spectral_maps, spectral_intercepts, spectral_reference for the linear spectral
+                     prior (`fno_forecast.models.linear_spectral`); `model.json` says which (`stepper.prior`)
 ```
 
 FourCastNet shipped its statistics apart from its weights, and its most common issues are users getting
@@ -32,8 +35,9 @@ from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
+from fno_forecast.models.linear_spectral import ARRAY_NAMES as SPECTRAL_ARRAYS
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
-from fno_forecast.models.stepper import Stepper, build_stepper, stepper_in_channels
+from fno_forecast.models.stepper import PRIORS, Stepper, build_stepper, stepper_in_channels
 from fno_forecast.output import write_bytes_atomic
 from fno_forecast.recent_anomaly import RecentAnomalyCorrection
 
@@ -100,6 +104,12 @@ def save_bundle(
         arrays["relaxation"] = (
             stepper.relaxation.detach().reshape(stepper.relaxation.shape[1:]).cpu().contiguous()
         )
+    prior_options: dict[str, Any] = {"prior": stepper.prior}
+    if stepper.spectral_prior is not None:
+        arrays.update({f"spectral_{k}": v for k, v in stepper.spectral_prior.arrays().items()})
+        prior_options.update(
+            spectral_degrees=stepper.spectral_prior.degrees, spectral_order=stepper.spectral_prior.order
+        )
     weights = {
         k: v.detach().cpu().contiguous().clone() for k, v in tensor_state_dict(stepper.network).items()
     }
@@ -113,6 +123,7 @@ def save_bundle(
             "use_history": stepper.use_history,
             "use_climatology": stepper.use_climatology,
             "relaxation": stepper.relaxation is not None,
+            **prior_options,
         },
         "climatology": {"annual": climatology.annual, "diurnal": climatology.diurnal},
         "arrays": {name: list(value.shape) for name, value in arrays.items()},
@@ -183,6 +194,23 @@ class _Description:
     use_relaxation: bool
     annual: int
     diurnal: int
+    prior: str = "none"  # one of models.stepper.PRIORS
+    spectral_degrees: int = 0
+    spectral_order: int = 0
+
+    def prior_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The arrays of the stepper's prior and the shapes the metadata implies."""
+        channels, nlat, nlon = len(self.schema.channels), self.schema.grid.nlat, self.schema.grid.nlon
+        if self.prior == "damped":
+            return {"relaxation": (channels, nlat, nlon)}
+        if self.prior == "linear_spectral":
+            degrees, width = self.spectral_degrees, len(self.schema.channels) * self.spectral_degrees
+            return {
+                "spectral_maps": (degrees, self.spectral_order * width, width, 2),
+                "spectral_intercepts": (degrees, width, 2),
+                "spectral_reference": (channels, nlat, nlon),
+            }
+        return {}
 
 
 def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
@@ -193,15 +221,23 @@ def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
             # Bundles written before FFT-friendly padding existed padded to neuraloperator's exact sizes.
             config_values.setdefault("fft_padding", False)
         options = metadata["stepper"]
+        relaxation = bool(options.get("relaxation", False))
+        prior = str(options.get("prior", "damped" if relaxation else "none"))
+        if prior not in PRIORS or relaxation != (prior == "damped"):
+            raise ValueError(f"stepper prior {prior!r} (relaxation {relaxation}); known: {', '.join(PRIORS)}")
+        spectral = prior == "linear_spectral"
         return _Description(
             schema=DataSchema.from_dict(metadata["schema"]),
             model_name=name,
             model_config=model_config_from_dict(name, config_values),
             use_history=bool(options["use_history"]),
             use_climatology=bool(options["use_climatology"]),
-            use_relaxation=bool(options.get("relaxation", False)),
+            use_relaxation=relaxation,
             annual=int(metadata["climatology"]["annual"]),
             diurnal=int(metadata["climatology"]["diurnal"]),
+            prior=prior,
+            spectral_degrees=int(options["spectral_degrees"]) if spectral else 0,
+            spectral_order=int(options["spectral_order"]) if spectral else 0,
         )
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
@@ -225,8 +261,7 @@ def _read_tensors(
         "tendency_std": (n_channels,),
         "climatology": (n_terms, n_channels, nlat, nlon),
     }
-    if described.use_relaxation:
-        expected["relaxation"] = (n_channels, nlat, nlon)
+    expected.update(described.prior_shapes())
     try:
         arrays = load_file(str(path / ARRAYS_FILE))
         weights = load_file(str(path / WEIGHTS_FILE))
@@ -285,19 +320,27 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     climatology = Climatology(
         arrays["climatology"].numpy(), annual=described.annual, diurnal=described.diurnal
     )
-    stepper = build_stepper(
-        model_name=described.model_name,
-        model_config=described.model_config,
-        grid_lat=np.asarray(schema.grid.lat),
-        grid_lon=np.asarray(schema.grid.lon),
-        step_hours=schema.step_hours,
-        mean=arrays["mean"].numpy(),
-        std=arrays["std"].numpy(),
-        tendency_std=arrays["tendency_std"].numpy(),
-        use_history=described.use_history,
-        climatology=climatology if described.use_climatology else None,
-        relaxation=arrays["relaxation"].numpy() if described.use_relaxation else None,
-    )
+    try:
+        stepper = build_stepper(
+            model_name=described.model_name,
+            model_config=described.model_config,
+            grid_lat=np.asarray(schema.grid.lat),
+            grid_lon=np.asarray(schema.grid.lon),
+            step_hours=schema.step_hours,
+            mean=arrays["mean"].numpy(),
+            std=arrays["std"].numpy(),
+            tendency_std=arrays["tendency_std"].numpy(),
+            use_history=described.use_history,
+            climatology=climatology if described.use_climatology else None,
+            relaxation=arrays["relaxation"].numpy() if described.use_relaxation else None,
+            spectral_prior=(
+                {name: arrays[f"spectral_{name}"].numpy() for name in SPECTRAL_ARRAYS}
+                if described.prior == "linear_spectral"
+                else None
+            ),
+        )
+    except ValueError as error:  # arrays of the right shapes that still do not make a stepper
+        raise BundleError(f"{path / ARRAYS_FILE}: {error}") from error
     try:
         stepper.network.load_state_dict(weights, strict=True)
     except RuntimeError as error:

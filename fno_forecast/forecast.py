@@ -251,6 +251,7 @@ def bundle_rollout(
         factors=None if calibration is None else calibration.tensor(state.device),
         prior_weights=None if calibration is None else calibration.prior_tensor(state.device),
         climatology_offset=climatology_offset,
+        previous=previous,
     )
 
 

@@ -2,15 +2,16 @@
 
 A deterministic forecast trained on the mean squared error is still not the conditional mean at every
 lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have, and
-at some leads the model's own prior (damped anomaly persistence, or persistence where the model has no
-prior) still knows something the network lost. Model output statistics (MOS) have corrected this since
+at some leads the model's own prior (damped anomaly persistence, the linear spectral dynamics, or
+persistence where the model has no prior) still knows something the network lost. Model output statistics (MOS) have corrected this since
 the 1970s. Per lead step `k` and channel `c`, two weights minimise the latitude-weighted squared error of
 
     forecast'_k = reference_k + a[k, c] * (forecast_k - reference_k) + b[k, c] * prior_k
 
 where the reference is the stepper's climatology plus the recent-anomaly offset (the correction as a
 served forecast applies it) and `prior_k` is the prior's anomaly forecast from the initial state
-(`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r, else `state - reference_k`).
+(`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r; the linear spectral prior
+rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; else `state - reference_k`).
 So `a` shrinks the network's anomalies toward the climatology and `b` blends in the prior. The weights
 are fitted on inits that the network never trained on (the training period's held-out tail,
 `fno_forecast.training.data_setup`), and a lead and channel keeps its weights only where fitting them
@@ -104,19 +105,43 @@ class LeadCalibration:
         return torch.tensor(self.prior_weights, dtype=torch.float32, device=device)
 
 
-def prior_anomaly(
-    stepper: Stepper,
-    state: torch.Tensor,
-    *,
-    step: int,
-    reference_now: torch.Tensor,
-    reference_then: torch.Tensor,
-) -> torch.Tensor:
-    """The prior's anomaly forecast `k = step` steps after `state`: damped anomaly persistence with the
-    stepper's relaxation rates, or persistence where it has none."""
-    if stepper.relaxation is not None:
-        return (1.0 - stepper.relaxation) ** step * (state - reference_now)
-    return state - reference_then
+class PriorForecast:
+    """The prior's anomaly forecasts from one batch of inits, asked for lead step after lead step (1, 2,
+    ... in order): damped anomaly persistence in closed form, the linear spectral prior rolled out
+    alongside the network (`Stepper.prior_step`), persistence where the stepper has no prior."""
+
+    def __init__(
+        self,
+        stepper: Stepper,
+        state: torch.Tensor,
+        *,
+        time_hours: torch.Tensor,
+        reference_now: torch.Tensor,
+        previous: torch.Tensor | None = None,
+        climatology_offset: torch.Tensor | None = None,
+    ) -> None:
+        self._stepper, self._state, self._reference_now = stepper, state, reference_now
+        self._hours, self._offset = time_hours.to(torch.float64), climatology_offset
+        self._now, self._before, self._steps = state, previous, 0
+
+    def anomaly(self, step: int, *, reference_then: torch.Tensor) -> torch.Tensor:
+        """The prior's anomaly about `reference_then` (the reference at lead step `step`)."""
+        stepper = self._stepper
+        if stepper.spectral_prior is not None:
+            if step < self._steps:
+                raise ValueError(f"PriorForecast: step {step} asked after step {self._steps}")
+            while self._steps < step:
+                following = stepper.prior_step(
+                    self._now,
+                    time_hours=self._hours + self._steps * stepper.step_hours,
+                    previous=self._before,
+                    climatology_offset=self._offset,
+                )
+                self._before, self._now, self._steps = self._now, following, self._steps + 1
+            return self._now - reference_then
+        if stepper.relaxation is not None:
+            return (1.0 - stepper.relaxation) ** step * (self._state - self._reference_now)
+        return self._state - reference_then
 
 
 def calibrate(
@@ -128,17 +153,26 @@ def calibrate(
     factors: torch.Tensor | None,
     prior_weights: torch.Tensor | None = None,
     climatology_offset: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """What a rollout from `state` yields, recalibrated lead by lead (see the module docstring).
 
     `steps` is a `fno_forecast.rollout.rollout` started from `state` at `time_hours`; `factors` and
     `prior_weights` `(K, C)`, the last row used beyond K. Without factors the steps pass through
-    unchanged. The rollout's own state is untouched.
+    unchanged. The rollout's own state is untouched. `previous` is the state one step before `state`
+    where the rollout had it (an order-2 linear spectral prior uses it).
     """
     hours = time_hours.to(torch.float64)
-    now = None
+    prior = None
     if factors is not None and prior_weights is not None:
-        now = stepper.climatology_at(hours, offset=climatology_offset)
+        prior = PriorForecast(
+            stepper,
+            state,
+            time_hours=hours,
+            reference_now=stepper.climatology_at(hours, offset=climatology_offset),
+            previous=previous,
+            climatology_offset=climatology_offset,
+        )
     for step, following in enumerate(steps, start=1):
         if factors is None:
             yield following
@@ -146,9 +180,8 @@ def calibrate(
         row = min(step, factors.shape[0]) - 1
         reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=climatology_offset)
         out = reference + factors[row].view(1, -1, 1, 1) * (following - reference)
-        if prior_weights is not None and now is not None:
-            prior = prior_anomaly(stepper, state, step=step, reference_now=now, reference_then=reference)
-            out = out + prior_weights[row].view(1, -1, 1, 1) * prior
+        if prior_weights is not None and prior is not None:
+            out = out + prior_weights[row].view(1, -1, 1, 1) * prior.anomaly(step, reference_then=reference)
         yield out
 
 
@@ -201,7 +234,7 @@ def fit_lead_calibration(
     # network's anomaly n, the prior's anomaly p and the observed anomaly o.
     sums = torch.zeros(2, n_steps, stepper.n_channels, 6, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
-    offset, now, batch_id = None, None, None
+    offset, prior, batch_id = None, None, None
     for batch, step, predicted in rollout_windows(
         stepper,
         dataset,
@@ -215,11 +248,18 @@ def fit_lead_calibration(
         if batch_id is not id(batch):
             batch_id = id(batch)
             offset = batch.get("climatology_offset")
-            now = stepper.climatology_at(hours, offset=offset)
+            prior = PriorForecast(
+                stepper,
+                batch["state"],
+                time_hours=hours,
+                reference_now=stepper.climatology_at(hours, offset=offset),
+                previous=batch.get("previous"),
+                climatology_offset=offset,
+            )
         reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=offset)
-        state = batch["state"]
         n = (predicted - reference).double()
-        p = prior_anomaly(stepper, state, step=step, reference_now=now, reference_then=reference).double()
+        assert prior is not None  # set with the batch
+        p = prior.anomaly(step, reference_then=reference).double()
         o = (batch["targets"][:, step - 1] - reference).double()
         half = torch.arange(n.shape[0], device=n.device) % 2
         for h in (0, 1):

@@ -5,7 +5,7 @@ Persistence repeats the analysis at the init time for every lead; climatology pr
 harmonic climatology (the bundle's, fitted on the training period) at the valid time. The bundle's own
 prior without the network is in `fno_forecast.evaluation.prior`, the linear autoregression on principal
 components in `fno_forecast.evaluation.linear_ar`, the linear dynamics in spherical-harmonic space (global
-grids with both poles) in `fno_forecast.evaluation.linear_spectral`.
+grids with both poles) in `fno_forecast.models.linear_spectral`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The bundle's own prior without the network: what the network adds is the model minus this.
 
-A stepper with a relaxation field forecasts `state + climatological tendency - r * anomaly` plus the
-network's tendency (`fno_forecast.models.stepper`). With the network's tendency set to zero it is damped
-anomaly persistence, the AR(1) prior fitted on the training data. It is scored with and without each of
+A stepper with a prior forecasts the prior's step plus the network's tendency (`fno_forecast.models.stepper`):
+`state + climatological tendency - r * anomaly` for the damped prior, the linear spectral step on global
+grids with both poles. With the network's tendency set to zero it is the prior alone: damped anomaly
+persistence (the AR(1) prior) or the linear dynamics per zonal wavenumber, fitted on the training data. It is scored with and without each of
 the bundle's corrections (the recent-anomaly offset of the climatology, the per-lead calibration), so a
 score card separates what the network adds from what the prior and the corrections already give.
 """
@@ -49,8 +50,8 @@ PRIOR_VARIANTS: dict[str, tuple[bool, bool]] = {
 
 
 def prior_stepper(stepper: Stepper) -> Stepper | None:
-    """A copy of `stepper` whose network predicts nothing; None when it has no relaxation prior."""
-    if stepper.relaxation is None:
+    """A copy of `stepper` whose network predicts nothing; None when it has no prior."""
+    if stepper.prior == "none":
         return None
     prior = copy.deepcopy(stepper)
     prior.network = ZeroTendency(stepper.n_channels)
@@ -66,7 +67,7 @@ def prior_name(*, recent_anomaly: bool, lead_calibration: bool) -> str:
 
 
 def prior_systems(bundle: Bundle) -> list[RolloutSystem]:
-    """Every prior variant whose corrections the bundle has (none without a relaxation prior)."""
+    """Every prior variant whose corrections the bundle has (none without a prior)."""
     stepper = prior_stepper(bundle.stepper)
     if stepper is None:
         return []

@@ -13,7 +13,10 @@ see normalisation and can never forget to de-normalise. One step:
    tendency and damp the anomaly: `next += clim(t+1) - clim(t) - r * (state - clim(t))`, i.e. damped
    anomaly persistence, the AR(1) prior of the linear baselines, fitted on the training data.
    The network learns what that prior misses, and long rollouts relax toward climatology instead of
-   drifting away from it.
+   drifting away from it. Or, on a global grid with both poles, with a `spectral_prior`
+   (`fno_forecast.models.linear_spectral.SpectralPrior`): the linear dynamics fitted per zonal
+   wavenumber, applied to the state's departure from the time-mean state, `next += L(state) - state`.
+   `prior_step` is the prior alone (what an untrained stepper forecasts).
 
 The statistics and climatology coefficients are buffers, so they travel with `state_dict` and the device.
 """
@@ -27,6 +30,9 @@ import torch
 from torch import nn
 
 from fno_forecast.climatology import HOURS_PER_YEAR, Climatology, harmonic_design
+from fno_forecast.models.linear_spectral import SpectralPrior
+
+PRIORS = ("none", "damped", "linear_spectral")
 
 N_TIME_FEATURES = 4
 N_STATIC_FEATURES = 4
@@ -55,6 +61,7 @@ class Stepper(nn.Module):
         climatology_annual: int = 0,
         climatology_diurnal: int = 0,
         relaxation: np.ndarray | None = None,
+        spectral_prior: dict[str, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -98,6 +105,23 @@ class Stepper(nn.Module):
             self.register_buffer("relaxation", torch.from_numpy(relax.copy()).unsqueeze(0))
         else:
             self.relaxation = None
+        self.spectral_prior: SpectralPrior | None = None
+        if spectral_prior is not None:
+            if relaxation is not None:
+                raise ValueError("Stepper: one prior at a time (relaxation or spectral_prior)")
+            self.spectral_prior = SpectralPrior(**spectral_prior)
+            if tuple(self.spectral_prior.reference.shape) != (n_channels, len(lat), len(lon)):
+                raise ValueError(
+                    f"Stepper.spectral_prior: reference of shape {tuple(self.spectral_prior.reference.shape)}, "
+                    f"the grid needs ({n_channels}, {len(lat)}, {len(lon)})"
+                )
+
+    @property
+    def prior(self) -> str:
+        """Which prior the stepper adds the network's tendency to: one of `PRIORS`."""
+        if self.spectral_prior is not None:
+            return "linear_spectral"
+        return "none" if self.relaxation is None else "damped"
 
     @property
     def n_channels(self) -> int:
@@ -179,10 +203,46 @@ class Stepper(nn.Module):
         )
         tendency = self.network(inputs).float()
         following = state + tendency * self.tendency_std
+        change = self._prior_change(
+            state, hours=hours, previous=previous, offset=climatology_offset, next_clim=next_clim
+        )
+        return following if change is None else following + change
+
+    def prior_step(
+        self,
+        state: torch.Tensor,
+        *,
+        time_hours: torch.Tensor,
+        previous: torch.Tensor | None = None,
+        climatology_offset: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The next state the prior alone forecasts (the stepper with a network that adds nothing):
+        damped anomaly persistence, the linear spectral step, or persistence without a prior."""
+        hours = time_hours.to(torch.float64)
+        next_clim = None
+        if self.relaxation is not None:
+            next_clim = self.climatology_at(hours + self.step_hours, offset=climatology_offset)
+        change = self._prior_change(
+            state, hours=hours, previous=previous, offset=climatology_offset, next_clim=next_clim
+        )
+        return state if change is None else state + change
+
+    def _prior_change(
+        self,
+        state: torch.Tensor,
+        *,
+        hours: torch.Tensor,
+        previous: torch.Tensor | None,
+        offset: torch.Tensor | None,
+        next_clim: torch.Tensor | None,
+    ) -> torch.Tensor | None:
+        """What the prior adds to the state in one step (None without a prior)."""
+        if self.spectral_prior is not None:
+            return self.spectral_prior.change(state, previous=previous)
         if self.relaxation is not None and next_clim is not None:
-            now_clim = self.climatology_at(hours, offset=climatology_offset)
-            following = following + (next_clim - now_clim) - self.relaxation * (state - now_clim)
-        return following
+            now_clim = self.climatology_at(hours, offset=offset)
+            return (next_clim - now_clim) - self.relaxation * (state - now_clim)
+        return None
 
 
 def build_stepper(
@@ -198,13 +258,14 @@ def build_stepper(
     use_history: bool,
     climatology: Climatology | None = None,
     relaxation: np.ndarray | None = None,
+    spectral_prior: dict[str, np.ndarray] | None = None,
 ) -> Stepper:
     """Build the network of a registered model and wrap it in a `Stepper`.
 
     The one builder of steppers: training builds a fresh one, `fno_forecast.bundle.load_bundle` builds
     one and loads the saved weights into its network. `climatology` is fed as a forcing input (or None).
-    With a `relaxation` prior the network's output layer starts at zero, so the untrained stepper is
-    exactly damped anomaly persistence and training only ever adds to a sound forecast.
+    With a prior (`relaxation`, or the arrays of a `spectral_prior`) the network's output layer starts at
+    zero, so the untrained stepper is exactly its prior and training only ever adds to a sound forecast.
     """
     from fno_forecast.data.schema import GridInfo
     from fno_forecast.models.registry import build_network
@@ -221,7 +282,7 @@ def build_stepper(
         out_channels=n_channels,
         grid=grid,  # type: ignore[arg-type]
     )
-    if relaxation is not None:
+    if relaxation is not None or spectral_prior is not None:
         zero_output_layer(network)
     return Stepper(
         network,
@@ -236,6 +297,7 @@ def build_stepper(
         climatology_annual=0 if climatology is None else climatology.annual,
         climatology_diurnal=0 if climatology is None else climatology.diurnal,
         relaxation=relaxation,
+        spectral_prior=spectral_prior,
     )
 
 

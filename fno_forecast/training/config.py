@@ -52,7 +52,11 @@ class TrainConfig:
     # stepper inputs
     use_history: bool = True
     use_climatology: bool = True
-    relaxation: bool = True
+    relaxation: bool = True  # false: never the damped-anomaly prior
+    # the stepper's prior (the network learns what it misses): auto = the damped-anomaly prior where it beats
+    # persistence, or on a global grid with both poles whichever of it and the linear spectral dynamics does
+    # better on the training period's held-out last third (`training.prior_check`)
+    prior: Literal["auto", "damped", "linear_spectral", "none"] = "auto"
     recent_anomaly: bool = True  # fit the out-of-sample climatology correction (needs use_climatology)
     lead_calibration: bool = True  # fit per-lead anomaly factors on training rollouts (needs use_climatology)
     calibration_init_stride: int = 12
@@ -157,6 +161,10 @@ class TrainConfig:
             raise ConfigError(f"device: expected auto, cpu or cuda, got {self.device!r}")
         if self.relaxation and not self.use_climatology:
             raise ConfigError("relaxation: relaxation toward climatology needs use_climatology = true")
+        if self.prior not in ("auto", "damped", "linear_spectral", "none"):
+            raise ConfigError(f"prior: expected auto, damped, linear_spectral or none, got {self.prior!r}")
+        if self.prior == "damped" and not self.relaxation:
+            raise ConfigError("prior = damped needs relaxation = true")
         self.model_config()  # validates the model keys
 
     def variable_weight_map(self) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """What the trainer reads: channels, the train/validation split, statistics and climatology.
 
-Statistics, the climatology, the relaxation prior and the recent-anomaly correction come from the
-training period only. With no periods given, the last `val_fraction` of the time steps validate and
+Statistics, the climatology, the stepper's prior (`training.prior_check`) and the recent-anomaly
+correction come from the training period only. With no periods given, the last `val_fraction` of the time steps validate and
 everything before trains. Test periods are never touched because only windows wholly inside a period
 are used (`WindowDataset(period=...)`).
 """
@@ -21,6 +21,7 @@ from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
+from fno_forecast.models.linear_spectral import LinearSpectral
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
     fit_recent_anomaly_correction,
@@ -28,7 +29,7 @@ from fno_forecast.recent_anomaly import (
 )
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.defaults import Choice, all_keys, data_facts, derive_defaults
-from fno_forecast.training.prior_check import check_prior
+from fno_forecast.training.prior_check import decide_prior
 from fno_forecast.training.relaxation import fit_relaxation
 
 
@@ -89,6 +90,7 @@ class TrainingData:
     corrections: dict[str, dict[str, Any]] = field(default_factory=dict)
     holdout_period: str = ""  # the training period's tail the network never trains on ("" for none)
     network_period: str = ""  # the rest of the training period: the network's windows
+    spectral_prior: LinearSpectral | None = None  # the stepper's prior when it is the linear spectral one
 
     @property
     def step_hours(self) -> float:
@@ -134,14 +136,8 @@ def load_training_data(
             f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
-    corrections: dict[str, dict[str, Any]] = {}
-    if config.relaxation and config.use_climatology:
-        config, corrections["relaxation"] = _decide_relaxation(
-            config,
-            train_array,
-            step_hours=facts.step_hours,
-            given=explicit is None or "relaxation" in explicit,
-        )
+    prior = decide_prior(config, train_array, climatology, step_hours=facts.step_hours, explicit=explicit)
+    config, corrections = prior.config, {prior.name: prior.decision}
     relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
@@ -167,6 +163,7 @@ def load_training_data(
         corrections,
         holdout_period=holdout_period,
         network_period=network_period or train_period,
+        spectral_prior=prior.spectral,
     )
 
 
@@ -253,28 +250,6 @@ class WindowCache:
 
     def validation(self, steps: int) -> WindowDataset:
         return self._get(self._data.val_period, steps)
-
-
-def _decide_relaxation(
-    config: TrainConfig, train_array: xr.DataArray, *, step_hours: float, given: bool
-) -> tuple[TrainConfig, dict[str, Any]]:
-    """Keep the damped-anomaly prior where it beats persistence on held-out training windows (or where
-    the config sets it); the decision with its reason."""
-    check = check_prior(
-        train_array,
-        annual=config.climatology_annual,
-        diurnal=config.climatology_diurnal,
-        lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
-    )
-    if check is None:
-        return config, {"kept": True, "why": "training period too short to check out of sample"}
-    if check.beats_persistence or given:
-        why = ("set in the config; " if given and not check.beats_persistence else "") + check.describe()
-        return config, {"kept": True, "why": why}
-    return replace(config, relaxation=False), {
-        "kept": False,
-        "why": "loses to persistence: " + check.describe(),
-    }
 
 
 def _decide_recent_anomaly(

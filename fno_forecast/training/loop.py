@@ -103,6 +103,7 @@ class Trainer:
             use_history=config.use_history,
             climatology=self.data.climatology if config.use_climatology else None,
             relaxation=self.data.relaxation,
+            spectral_prior=None if self.data.spectral_prior is None else self.data.spectral_prior.packed(),
         ).to(self.device)
         self.unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
         if config.compile:
@@ -279,7 +280,7 @@ class Trainer:
         def over_budget() -> bool:
             return budget is not None and clock() - started + run.val_seconds > budget
 
-        if run.progress.global_step == 0 and self.stepper.relaxation is not None:
+        if run.progress.global_step == 0 and self.stepper.prior != "none":
             self._validate_prior(run, metrics, clock)
         while run.progress.epoch < self.config.total_epochs and not run.stopped:
             self._train_epoch(run, metrics, clock=clock, over_budget=over_budget)
@@ -314,7 +315,7 @@ class Trainer:
         return _Run(progress=progress, best_state=state["best_network"])
 
     def _validate_prior(self, run: _Run, metrics: Any, clock: Callable[[], float]) -> None:
-        """The untrained stepper is the damped-persistence prior: a candidate the training must beat."""
+        """The untrained stepper is its prior: a candidate the training must beat."""
         val_start = clock()
         result = self._validate()
         run.val_seconds = clock() - val_start
@@ -330,7 +331,8 @@ class Trainer:
                 "global_step": 0,
             }
         )
-        self._log(f"epoch 0 (prior: damped anomaly persistence) val {result.summary()}")
+        what = {"damped": "damped anomaly persistence", "linear_spectral": "linear spectral dynamics"}
+        self._log(f"epoch 0 (prior: {what[self.stepper.prior]}) val {result.summary()}")
 
     def _train_epoch(
         self, run: _Run, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]

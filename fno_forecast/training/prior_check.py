@@ -1,56 +1,97 @@
-"""Keep the relaxation prior only where it beats persistence on held-out windows of the training period.
+"""Choose the stepper's prior on held-out windows of the training period.
 
-The prior (damped anomaly persistence toward the climatology, `training.relaxation`) is what an untrained
-stepper forecasts. Whether it helps depends on the data: with a climatology that a short period cannot pin
-down, relaxing toward it pulls forecasts away from the truth. So it is checked out of sample inside the
-training period: climatology and relaxation rates fitted on the first two thirds, both forecasts scored
-on the last third at the validation leads (latitude-weighted RMSE over channel std, averaged over
-channels). The prior is kept when its mean ratio to persistence over the leads is below 1.
+A prior is what an untrained stepper forecasts: damped anomaly persistence toward the climatology
+(`training.relaxation`) or, on a global grid with both poles, the linear spectral dynamics
+(`fno_forecast.models.linear_spectral`). Whether one helps depends on the data: with a climatology that a
+short period cannot pin down, relaxing toward it pulls forecasts away from the truth. So each candidate is
+checked out of sample inside the training period: climatology, relaxation rates and spectral maps fitted
+on the first two thirds, every forecast scored on the last third at the validation leads
+(latitude-weighted RMSE over channel std, averaged over channels) against persistence. The best candidate
+is kept when its mean ratio to persistence over the leads is below 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import fit_climatology
+from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.grid import latitude_weights
-from fno_forecast.data.timeaxis import format_time, times_to_hours
+from fno_forecast.data.timeaxis import format_time, lead_steps_for, times_to_hours
 from fno_forecast.data.windows import window_starts
+from fno_forecast.errors import ConfigError
+from fno_forecast.models.linear_spectral import (
+    MAX_UNKNOWNS,
+    LinearSpectral,
+    fit_linear_spectral,
+    prior_fits,
+    sphere_with_poles,
+)
+from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.relaxation import fit_relaxation
+
+MAX_INITS = 256  # held-out inits per lead (evenly spaced) that the linear spectral rollouts score
 
 
 @dataclass(frozen=True)
 class PriorCheck:
-    """Held-out RMSE per lead (in units of channel std) of the prior and of persistence."""
+    """Held-out RMSE per lead (in units of channel std) of each candidate prior and of persistence."""
 
     lead_steps: tuple[int, ...]
-    prior: tuple[float, ...]
+    candidates: dict[str, tuple[float, ...]]  # "damped", "linear_spectral"
     persistence: tuple[float, ...]
     held_out: str
 
-    @property
-    def ratio(self) -> float:
-        return float(np.mean(np.asarray(self.prior) / np.maximum(np.asarray(self.persistence), 1e-12)))
+    def ratio(self, name: str) -> float:
+        scores = np.asarray(self.candidates[name])
+        return float(np.mean(scores / np.maximum(np.asarray(self.persistence), 1e-12)))
 
     @property
-    def beats_persistence(self) -> bool:
-        return self.ratio < 1.0
+    def best(self) -> str | None:
+        """The candidate with the lowest mean ratio to persistence, where it is below 1."""
+        name = min(self.candidates, key=self.ratio)
+        return name if self.ratio(name) < 1.0 else None
 
     def describe(self) -> str:
-        pairs = ", ".join(
-            f"{s} step(s) {p:.3f} vs {q:.3f}"
-            for s, p, q in zip(self.lead_steps, self.prior, self.persistence, strict=True)
+        if len(self.candidates) == 1:
+            ((name, scores),) = self.candidates.items()
+            pairs = ", ".join(
+                f"{s} step(s) {p:.3f} vs {q:.3f}"
+                for s, p, q in zip(self.lead_steps, scores, self.persistence, strict=True)
+            )
+            return (
+                f"held-out {self.held_out}, prior vs persistence in std units: {pairs} "
+                f"(mean ratio {self.ratio(name):.2f})"
+            )
+        names = list(self.candidates)
+        rows = ", ".join(
+            f"{s} step(s) "
+            + " / ".join(f"{self.candidates[n][i]:.3f}" for n in names)
+            + f" / {self.persistence[i]:.3f}"
+            for i, s in enumerate(self.lead_steps)
         )
-        return f"held-out {self.held_out}, prior vs persistence in std units: {pairs} (mean ratio {self.ratio:.2f})"
+        ratios = ", ".join(f"{n} {self.ratio(n):.2f}" for n in names)
+        return (
+            f"held-out {self.held_out}, {' / '.join(names)} / persistence in std units: {rows} "
+            f"(mean ratio to persistence: {ratios})"
+        )
 
 
 def check_prior(
-    train_array: xr.DataArray, *, annual: int, diurnal: int, lead_steps: tuple[int, ...]
+    train_array: xr.DataArray,
+    *,
+    annual: int,
+    diurnal: int,
+    lead_steps: tuple[int, ...],
+    damped: bool = True,
+    linear_spectral: bool = False,
+    step_hours: float = 0.0,
 ) -> PriorCheck | None:
-    """Score the prior against persistence out of sample; None when the training period is too short."""
+    """Score the candidate priors against persistence out of sample; None when the training period is too
+    short (or the linear spectral maps cannot be fitted on its first two thirds)."""
     n_time = train_array.sizes["time"]
     split = int(round(n_time * 2 / 3))
     n_terms = 1 + 2 * annual + 2 * diurnal
@@ -59,7 +100,12 @@ def check_prior(
         return None
     first, rest = train_array.isel(time=slice(0, split)), train_array.isel(time=slice(split, None))
     climatology = fit_climatology(first, annual=annual, diurnal=diurnal)
-    keep = 1.0 - fit_relaxation(first, climatology).astype(np.float64)
+    spectral = None
+    if linear_spectral:
+        spectral = fit_linear_spectral(first, climatology, step_hours=step_hours)
+        if spectral is None:
+            return None
+    keep = 1.0 - fit_relaxation(first, climatology).astype(np.float64) if damped else None
     times = rest["time"].values
     hours = times_to_hours(times)
     values = np.asarray(rest.values, dtype=np.float64)
@@ -67,16 +113,143 @@ def check_prior(
     anomalies = values - clim
     std = values.std(axis=(0, 2, 3)).clip(min=1e-12)[None, :, None, None]
     weights = latitude_weights(rest["lat"].values)[None, None, :, None]
-    prior_rmse, persistence_rmse = [], []
+    names = [n for n, on in (("damped", damped), ("linear_spectral", spectral is not None)) if on]
+    scores: dict[str, list[float]] = {name: [] for name in [*names, "persistence"]}
     for steps in lead_steps:
         inits = window_starts(times, target_steps=steps, use_history=False)
         if inits.size == 0:
             return None
+        if spectral is not None and inits.size > MAX_INITS:
+            inits = inits[np.linspace(0, inits.size - 1, MAX_INITS).round().astype(int)]
         truth = values[inits + steps]
-        prior = clim[inits + steps] + keep[None] ** steps * anomalies[inits]
-        persistence = values[inits]
-        for forecast, out in ((prior, prior_rmse), (persistence, persistence_rmse)):
+        forecasts = {"persistence": values[inits]}
+        if keep is not None:
+            forecasts["damped"] = clim[inits + steps] + keep[None] ** steps * anomalies[inits]
+        if spectral is not None:
+            *_, last = spectral.rollout(
+                values[inits], init_hours=hours[inits], step_hours=step_hours, n_steps=steps
+            )
+            forecasts["linear_spectral"] = last.astype(np.float64)
+        for name, forecast in forecasts.items():
             mse = (weights * ((forecast - truth) / std) ** 2).mean(axis=(0, 2, 3))
-            out.append(float(np.mean(np.sqrt(mse))))
+            scores[name].append(float(np.mean(np.sqrt(mse))))
     held_out = f"{format_time(times[0])}/{format_time(times[-1])}"
-    return PriorCheck(tuple(lead_steps), tuple(prior_rmse), tuple(persistence_rmse), held_out)
+    return PriorCheck(
+        tuple(lead_steps),
+        {name: tuple(scores[name]) for name in names},
+        tuple(scores["persistence"]),
+        held_out,
+    )
+
+
+@dataclass(frozen=True)
+class PriorDecision:
+    """The resolved config (its `prior` and `relaxation` say which prior), the fitted linear spectral
+    model when that is the prior, and the decision with its reason (for the printed block and the card)."""
+
+    config: TrainConfig
+    spectral: LinearSpectral | None
+    name: str  # the correction's name in `TrainingData.corrections`: "relaxation" or "prior"
+    decision: dict[str, Any]
+
+
+def decide_prior(
+    config: TrainConfig,
+    train_array: xr.DataArray,
+    climatology: Climatology,
+    *,
+    step_hours: float,
+    explicit: frozenset[str] | None,
+) -> PriorDecision:
+    """Pick the stepper's prior as `config.prior` says (see `TrainConfig.prior`)."""
+    lead_steps = lead_steps_for(config.val_leads_hours, step_hours=step_hours)
+    damped = config.relaxation and config.use_climatology
+    _, channels, nlat, nlon = train_array.shape
+    on_sphere = sphere_with_poles(train_array["lat"].values, train_array["lon"].values)
+    fits = on_sphere and prior_fits(nlat=nlat, nlon=nlon, channels=channels)
+    if config.prior == "none":
+        return PriorDecision(
+            replace(config, relaxation=False),
+            None,
+            "prior",
+            {"kept": False, "why": "prior = none in the config"},
+        )
+    if config.prior == "linear_spectral":
+        if not fits:
+            raise ConfigError(
+                f"prior = linear_spectral: needs a global equiangular grid with both poles on which the maps "
+                f"fit (at most {MAX_UNKNOWNS} unknowns per map, every degree kept); the data's grid is "
+                f"{nlat} x {nlon}{'' if on_sphere else ' without both poles or not global'}"
+            )
+        spectral = fit_linear_spectral(train_array, climatology, step_hours=step_hours)
+        if spectral is None:
+            raise ConfigError("prior = linear_spectral: the training period holds too few consecutive steps")
+        why = f"set in the config; {_spectral_summary(spectral)}"
+        return PriorDecision(replace(config, relaxation=False), spectral, "prior", {"kept": True, "why": why})
+    if config.prior == "damped" or not fits:
+        return _decide_damped(config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped)
+    check = check_prior(
+        train_array,
+        annual=config.climatology_annual,
+        diurnal=config.climatology_diurnal,
+        lead_steps=lead_steps,
+        damped=damped,
+        linear_spectral=True,
+        step_hours=step_hours,
+    )
+    if check is None or check.best != "linear_spectral":
+        return _decide_damped(config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped)
+    spectral = fit_linear_spectral(train_array, climatology, step_hours=step_hours)
+    if spectral is None:  # the first two thirds held enough pairs, so the whole period does too
+        raise AssertionError("fit_linear_spectral: no fit on the training period that its two thirds allowed")
+    rivals = "the damped prior and persistence" if damped else "persistence"
+    why = f"linear spectral beats {rivals}: {check.describe()}; {_spectral_summary(spectral)}"
+    return PriorDecision(
+        replace(config, relaxation=False, prior="linear_spectral"),
+        spectral,
+        "prior",
+        {"kept": True, "why": why},
+    )
+
+
+def _spectral_summary(spectral: LinearSpectral) -> str:
+    return (
+        f"linear spectral prior of {spectral.degrees} degrees, order {spectral.order}, fitted on "
+        f"{spectral.fitted_on} ({spectral.pairs} pairs, spectral radius {spectral.spectral_radius:.3f})"
+    )
+
+
+def _decide_damped(
+    config: TrainConfig,
+    train_array: xr.DataArray,
+    *,
+    lead_steps: tuple[int, ...],
+    explicit: frozenset[str] | None,
+    damped: bool,
+) -> PriorDecision:
+    """Keep the damped-anomaly prior where it beats persistence on held-out training windows (or where the
+    config sets it); no prior where it is ruled out."""
+    if not damped:
+        return PriorDecision(
+            replace(config, prior="none"), None, "prior", {"kept": False, "why": "relaxation = false"}
+        )
+    given = explicit is None or "relaxation" in explicit or config.prior == "damped"
+    check = check_prior(
+        train_array,
+        annual=config.climatology_annual,
+        diurnal=config.climatology_diurnal,
+        lead_steps=lead_steps,
+    )
+    kept = replace(config, prior="damped")
+    if check is None:
+        why = "training period too short to check out of sample"
+        return PriorDecision(kept, None, "relaxation", {"kept": True, "why": why})
+    if check.best == "damped" or given:
+        why = ("set in the config; " if given and check.best is None else "") + check.describe()
+        return PriorDecision(kept, None, "relaxation", {"kept": True, "why": why})
+    return PriorDecision(
+        replace(config, relaxation=False, prior="none"),
+        None,
+        "relaxation",
+        {"kept": False, "why": "loses to persistence: " + check.describe()},
+    )

@@ -14,7 +14,7 @@ from fno_forecast.climatology import fit_climatology
 from fno_forecast.data.channels import to_channels
 from fno_forecast.data.grid import weighted_rmse_2d
 from fno_forecast.data.timeaxis import times_to_hours
-from fno_forecast.evaluation.linear_spectral import fit_linear_spectral, sphere_with_poles
+from fno_forecast.models.linear_spectral import fit_linear_spectral, sphere_with_poles
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 40

@@ -11,8 +11,13 @@ never mix zonal wavenumbers, so for each `m` a complex linear map takes the coef
 intercept. It is fitted by ridge regression over every run of consecutive training steps (the normal
 equations are accumulated chunk by chunk, so the training data are never held whole), with each
 variable scaled to unit variance per `m` so that the penalty treats variables in different units alike.
-A forecast applies the maps step after step; the part of the anomaly the truncated transform does not
-represent is carried over unchanged (persistence), and the time-mean state is added back.
+A step adds to the state the change the maps make to its resolved anomaly, `ISHT(A c + b) - ISHT(c)`
+with `c` the coefficients of the state's departure from the time-mean state: the part the truncated
+transform does not represent is carried over unchanged (persistence). `SpectralPrior` is that step in
+torch, on the device: the baseline that `evaluate` scores and the stepper's linear spectral prior
+(`fno_forecast.models.stepper`), so the two cannot differ. Its maps are padded to one dense block per `m`
+(zero rows and columns for degrees below `m`), complex numbers stored as trailing (real, imaginary) pairs
+so that safetensors can hold them.
 
 All the degrees and orders the grid resolves are kept (`nlat`, and `nlon // 2 + 1`), at most so many that a
 map has `MAX_UNKNOWNS` inputs. Above `(nlat + 1) // 2` the equiangular quadrature is not an exact projection,
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import xarray as xr
+from torch import nn
 from torch_harmonics import InverseRealSHT, RealSHT
 
 from fno_forecast.climatology import Climatology
@@ -37,6 +43,7 @@ from fno_forecast.data.timeaxis import format_time, times_to_hours
 DEFAULT_RIDGE = 1e-4  # penalty as a fraction of the mean variance of the (scaled) inputs
 MAX_UNKNOWNS = 2000  # inputs of one map (variables x degrees x order)
 CHUNK_STEPS = 256
+MAX_PRIOR_ENTRIES = 4_000_000  # complex entries of a stepper's padded maps (64 MiB as float64 pairs)
 
 
 def sphere_with_poles(lat: np.ndarray, lon: np.ndarray) -> bool:
@@ -62,26 +69,17 @@ def degrees_for(*, nlat: int, nlon: int, channels: int, order: int) -> int:
 @dataclass(frozen=True)
 class _Transforms:
     forward: RealSHT
-    inverse: InverseRealSHT
     degrees: int
 
     @classmethod
     def build(cls, *, nlat: int, nlon: int, degrees: int) -> _Transforms:
         common = {"lmax": degrees, "mmax": degrees, "grid": "equiangular"}
-        return cls(
-            forward=RealSHT(nlat, nlon, **common).to(torch.float64),
-            inverse=InverseRealSHT(nlat, nlon, **common).to(torch.float64),
-            degrees=degrees,
-        )
+        return cls(forward=RealSHT(nlat, nlon, **common).to(torch.float64), degrees=degrees)
 
     def coefficients(self, fields: np.ndarray) -> np.ndarray:
         """`(time, channel, l, m)` complex128 of `(time, channel, lat, lon)` fields."""
         with torch.no_grad():
             return self.forward(torch.from_numpy(np.asarray(fields, dtype=np.float64))).numpy()
-
-    def fields(self, coefficients: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.inverse(torch.from_numpy(coefficients)).numpy()
 
 
 def _features(coefficients: np.ndarray, m: int) -> np.ndarray:
@@ -114,6 +112,24 @@ class LinearSpectral:
             largest = max(largest, float(np.abs(np.linalg.eigvals(companion)).max()))
         return largest
 
+    def packed(self) -> dict[str, np.ndarray]:
+        """The arrays of `SpectralPrior`: `maps` `(M, order * C * L, C * L, 2)`, `intercepts`
+        `(M, C * L, 2)` (float64, complex as real pairs, zero below degree m) and `reference` `(C, H, W)`."""
+        degrees, channels = self.degrees, self.mean.shape[0]
+        width = channels * degrees
+        maps = np.zeros((degrees, self.order * width, width), dtype=complex)
+        intercepts = np.zeros((degrees, width), dtype=complex)
+        for m, (matrix, intercept) in enumerate(zip(self.maps, self.intercepts, strict=True)):
+            index = (np.arange(channels)[:, None] * degrees + np.arange(m, degrees)[None, :]).reshape(-1)
+            rows = np.concatenate([index + lag * width for lag in range(self.order)])
+            maps[m][np.ix_(rows, index)] = matrix
+            intercepts[m, index] = intercept
+        return {
+            "maps": np.stack([maps.real, maps.imag], axis=-1),
+            "intercepts": np.stack([intercepts.real, intercepts.imag], axis=-1),
+            "reference": np.asarray(self.mean, dtype=np.float64),
+        }
+
     def rollout(
         self,
         state: np.ndarray,
@@ -123,28 +139,90 @@ class LinearSpectral:
         n_steps: int,
         previous: np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield `n_steps` forecasts `(batch, channel, lat, lon)` float32 from `state` at `init_hours`.
+        """Yield `n_steps` forecasts `(batch, channel, lat, lon)` float32 from `state` at `init_hours`,
+        stepped by `SpectralPrior` (the stepper's prior), in float32 states as the stepper's are.
 
         With `order=2`, `previous` is the state one step before (persistence of `state` when None)."""
-        state = np.asarray(state, dtype=np.float64)
-        _, channels, nlat, nlon = state.shape
-        transforms = _Transforms.build(nlat=nlat, nlon=nlon, degrees=self.degrees)
         del init_hours, step_hours  # the dynamics are autonomous: the same map at every time
-        anomaly = state - self.mean
-        now = transforms.coefficients(anomaly)
-        unresolved = anomaly - transforms.fields(now)
-        before = now
-        if self.order == 2 and previous is not None:
-            before = transforms.coefficients(np.asarray(previous, dtype=np.float64) - self.mean)
-        for _ in range(n_steps):
-            after = np.zeros_like(now)
-            for m, (matrix, intercept) in enumerate(zip(self.maps, self.intercepts, strict=True)):
-                inputs = _features(now, m)
-                if self.order == 2:
-                    inputs = np.hstack([inputs, _features(before, m)])
-                after[:, :, m:, m] = (inputs @ matrix + intercept).reshape(len(now), channels, -1)
-            before, now = now, after
-            yield (self.mean + unresolved + transforms.fields(now)).astype(np.float32)
+        prior = SpectralPrior(**self.packed())
+        now = torch.from_numpy(np.asarray(state, dtype=np.float32))
+        before = now if previous is None else torch.from_numpy(np.asarray(previous, dtype=np.float32))
+        with torch.no_grad():
+            for _ in range(n_steps):
+                before, now = now, prior(now, previous=before)
+                yield now.numpy()
+
+
+class SpectralPrior(nn.Module):
+    """One step of the linear spectral model in torch: `(B, C, H, W)` state (and previous state) in,
+    next state out, computed in float64 and returned in the state's dtype. Build it from
+    `LinearSpectral.packed()` or from a bundle's arrays."""
+
+    def __init__(self, *, maps: np.ndarray, intercepts: np.ndarray, reference: np.ndarray) -> None:
+        super().__init__()
+        reference = np.asarray(reference, dtype=np.float64)
+        if reference.ndim != 3:
+            raise ValueError(f"SpectralPrior.reference: expected (channel, lat, lon), got {reference.shape}")
+        channels, nlat, nlon = reference.shape
+        degrees = maps.shape[0] if maps.ndim == 4 else 0
+        width = channels * degrees
+        order = maps.shape[1] // width if width else 0
+        if order not in (1, 2) or maps.shape != (degrees, order * width, width, 2):
+            raise ValueError(
+                f"SpectralPrior.maps: expected (degrees, order * {channels} * degrees, {channels} * degrees, 2) "
+                f"with order 1 or 2, got {maps.shape}"
+            )
+        if intercepts.shape != (degrees, width, 2):
+            raise ValueError(
+                f"SpectralPrior.intercepts: expected {(degrees, width, 2)}, got {intercepts.shape}"
+            )
+        if degrees > min(nlat, nlon // 2 + 1):
+            raise ValueError(f"SpectralPrior: {degrees} degrees exceed what a {nlat} x {nlon} grid resolves")
+        self.order, self.degrees = order, degrees
+        common = {"lmax": degrees, "mmax": degrees, "grid": "equiangular"}
+        self.forward_transform = RealSHT(nlat, nlon, **common).to(torch.float64)
+        self.inverse_transform = InverseRealSHT(nlat, nlon, **common).to(torch.float64)
+        for name, values in (("maps", maps), ("intercepts", intercepts), ("reference", reference)):
+            self.register_buffer(name, torch.from_numpy(np.array(values, dtype=np.float64)))
+
+    def arrays(self) -> dict[str, torch.Tensor]:
+        """The buffers a bundle stores (CPU, contiguous)."""
+        return {name: getattr(self, name).detach().cpu().contiguous() for name in ARRAY_NAMES}
+
+    def _features(self, anomaly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The coefficients `(B, C, L, M)` of an anomaly and the same as `(B, M, C * L)`."""
+        coefficients = self.forward_transform(anomaly)
+        batch, channels = anomaly.shape[:2]
+        features = coefficients.permute(0, 3, 1, 2).reshape(batch, self.degrees, channels * self.degrees)
+        return coefficients, features
+
+    def forward(self, state: torch.Tensor, *, previous: torch.Tensor | None = None) -> torch.Tensor:
+        return state + self.change(state, previous=previous)
+
+    def change(self, state: torch.Tensor, *, previous: torch.Tensor | None = None) -> torch.Tensor:
+        """What one step adds to `state`, in the state's dtype."""
+        with torch.autocast(device_type=state.device.type, enabled=False):
+            anomaly = state.to(torch.float64) - self.reference
+            coefficients, inputs = self._features(anomaly)
+            if self.order == 2:
+                before = anomaly if previous is None else previous.to(torch.float64) - self.reference
+                inputs = torch.cat([inputs, self._features(before)[1]], dim=-1)
+            maps = torch.view_as_complex(self.maps)
+            after = torch.einsum("bmi,mij->bmj", inputs, maps) + torch.view_as_complex(self.intercepts)
+            after = after.reshape(coefficients.shape[0], self.degrees, -1, self.degrees).permute(0, 2, 3, 1)
+            change = self.inverse_transform(after.contiguous()) - self.inverse_transform(coefficients)
+            return change.to(state.dtype)
+
+
+ARRAY_NAMES = ("maps", "intercepts", "reference")
+
+
+def prior_fits(*, nlat: int, nlon: int, channels: int, order: int = 1) -> bool:
+    """True where a stepper can hold the maps: every degree the grid resolves kept (`MAX_UNKNOWNS`) and
+    the padded maps under `MAX_PRIOR_ENTRIES` complex numbers."""
+    degrees = degrees_for(nlat=nlat, nlon=nlon, channels=channels, order=order)
+    entries = degrees * order * (channels * degrees) ** 2
+    return degrees == min(nlat, nlon // 2 + 1) and entries <= MAX_PRIOR_ENTRIES
 
 
 def _consecutive_runs(hours: np.ndarray, *, step_hours: float) -> list[slice]:
