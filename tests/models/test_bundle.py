@@ -49,7 +49,12 @@ def test_bundle_files_are_json_and_safetensors(tiny_bundle: Path) -> None:
     assert names == ["arrays.safetensors", "model.json", "weights.safetensors"]
     metadata = json.loads((tiny_bundle / "model.json").read_text())
     assert metadata["arrays"]["climatology"] == [1 + 2 * 2 + 2 * 1, 2, 8, 12]
-    assert metadata["stepper"] == {"use_history": True, "use_climatology": True, "relaxation": False, "prior": "none"}
+    assert metadata["stepper"] == {
+        "use_history": True,
+        "use_climatology": True,
+        "relaxation": False,
+        "prior": "none",
+    }
 
 
 def test_lying_metadata_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
