@@ -119,6 +119,8 @@ def test_evaluate_scores_it_on_a_global_grid(tmp_path: Path) -> None:
     out = tmp_path / "run"
     periods = ["--train-period", "2000-01-01/2000-01-14", "--val-period", "2000-01-15/2000-01-21"]
     assert cli(train_args(data, out, *periods, "--set", "recent_anomaly=false")) == 0
+    stepper = json.loads((out / "model" / "model.json").read_text())["stepper"]
+    assert stepper["prior"] == "linear_spectral"  # prior = auto picks it on this grid
     scores = tmp_path / "scores.json"
     args = [
         "evaluate",
@@ -142,3 +144,5 @@ def test_evaluate_scores_it_on_a_global_grid(tmp_path: Path) -> None:
     for row in rows:
         spectral, persistence = row.others["linear_spectral"], row.persistence
         assert spectral < 0.25 * persistence, (row.lead_hours, spectral, persistence)
+        # the bundle's own prior (its stepper without the network) is the baseline, fitted alike
+        assert row.others["prior"] == pytest.approx(spectral, rel=1e-5)
