@@ -139,18 +139,34 @@ class LinearSpectral:
         n_steps: int,
         previous: np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield `n_steps` forecasts `(batch, channel, lat, lon)` float32 from `state` at `init_hours`,
-        stepped by `SpectralPrior` (the stepper's prior), in float32 states as the stepper's are.
+        """The baseline: yield `n_steps` forecasts `(batch, channel, lat, lon)` float32 from `state` at
+        `init_hours`, the coefficients carried from step to step (`SpectralPrior.carried`).
 
         With `order=2`, `previous` is the state one step before (persistence of `state` when None)."""
         del init_hours, step_hours  # the dynamics are autonomous: the same map at every time
         prior = SpectralPrior(**self.packed())
-        now = torch.from_numpy(np.asarray(state, dtype=np.float32))
-        before = now if previous is None else torch.from_numpy(np.asarray(previous, dtype=np.float32))
+        with torch.no_grad():
+            for fields in prior.carried(
+                _tensor(state, torch.float64), previous=_tensor(previous, torch.float64), n_steps=n_steps
+            ):
+                yield fields.float().numpy()
+
+    def prior_rollout(
+        self, state: np.ndarray, *, n_steps: int, previous: np.ndarray | None = None
+    ) -> Iterator[np.ndarray]:
+        """What the stepper's prior forecasts: `SpectralPrior` step after step on float32 states, each
+        step transforming the state it is given (the baseline's first step, then near it)."""
+        prior = SpectralPrior(**self.packed())
+        now = _tensor(state, torch.float32)
+        before = _tensor(previous, torch.float32)
         with torch.no_grad():
             for _ in range(n_steps):
                 before, now = now, prior(now, previous=before)
                 yield now.numpy()
+
+
+def _tensor(values: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if values is None else torch.as_tensor(np.asarray(values), dtype=dtype)
 
 
 class SpectralPrior(nn.Module):
@@ -189,29 +205,45 @@ class SpectralPrior(nn.Module):
         """The buffers a bundle stores (CPU, contiguous)."""
         return {name: getattr(self, name).detach().cpu().contiguous() for name in ARRAY_NAMES}
 
-    def _features(self, anomaly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The coefficients `(B, C, L, M)` of an anomaly and the same as `(B, M, C * L)`."""
-        coefficients = self.forward_transform(anomaly)
-        batch, channels = anomaly.shape[:2]
-        features = coefficients.permute(0, 3, 1, 2).reshape(batch, self.degrees, channels * self.degrees)
-        return coefficients, features
+    def _advance(self, now: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+        """Coefficients `(B, C, L, M)` one step on from `now` (and `before`, for order 2)."""
+        batch, channels = now.shape[:2]
+
+        def features(coefficients: torch.Tensor) -> torch.Tensor:  # (B, M, C * L)
+            return coefficients.permute(0, 3, 1, 2).reshape(batch, self.degrees, channels * self.degrees)
+
+        inputs = features(now) if self.order == 1 else torch.cat([features(now), features(before)], dim=-1)
+        after = torch.einsum("bmi,mij->bmj", inputs, torch.view_as_complex(self.maps))
+        after = after + torch.view_as_complex(self.intercepts)
+        return after.reshape(batch, self.degrees, channels, self.degrees).permute(0, 2, 3, 1).contiguous()
+
+    def _coefficients(self, state: torch.Tensor | None, fallback: torch.Tensor) -> torch.Tensor:
+        if state is None:
+            return fallback
+        return self.forward_transform(state.to(torch.float64) - self.reference)
 
     def forward(self, state: torch.Tensor, *, previous: torch.Tensor | None = None) -> torch.Tensor:
         return state + self.change(state, previous=previous)
 
     def change(self, state: torch.Tensor, *, previous: torch.Tensor | None = None) -> torch.Tensor:
-        """What one step adds to `state`, in the state's dtype."""
+        """What one step adds to `state`, in the state's dtype: `ISHT(A c + b) - ISHT(c)`."""
         with torch.autocast(device_type=state.device.type, enabled=False):
-            anomaly = state.to(torch.float64) - self.reference
-            coefficients, inputs = self._features(anomaly)
-            if self.order == 2:
-                before = anomaly if previous is None else previous.to(torch.float64) - self.reference
-                inputs = torch.cat([inputs, self._features(before)[1]], dim=-1)
-            maps = torch.view_as_complex(self.maps)
-            after = torch.einsum("bmi,mij->bmj", inputs, maps) + torch.view_as_complex(self.intercepts)
-            after = after.reshape(coefficients.shape[0], self.degrees, -1, self.degrees).permute(0, 2, 3, 1)
-            change = self.inverse_transform(after.contiguous()) - self.inverse_transform(coefficients)
-            return change.to(state.dtype)
+            now = self.forward_transform(state.to(torch.float64) - self.reference)
+            after = self._advance(now, self._coefficients(previous, now))
+            return (self.inverse_transform(after) - self.inverse_transform(now)).to(state.dtype)
+
+    def carried(
+        self, state: torch.Tensor, *, previous: torch.Tensor | None = None, n_steps: int
+    ) -> Iterator[torch.Tensor]:
+        """The baseline's rollout: the coefficients carried from step to step (never transformed back
+        and forth), the unresolved part of the initial anomaly kept; float64 states."""
+        anomaly = state.to(torch.float64) - self.reference
+        now = self.forward_transform(anomaly)
+        kept = self.reference + anomaly - self.inverse_transform(now)
+        before = self._coefficients(previous, now)
+        for _ in range(n_steps):
+            before, now = now, self._advance(now, before)
+            yield kept + self.inverse_transform(now)
 
 
 ARRAY_NAMES = ("maps", "intercepts", "reference")

@@ -126,9 +126,7 @@ def check_prior(
         if keep is not None:
             forecasts["damped"] = clim[inits + steps] + keep[None] ** steps * anomalies[inits]
         if spectral is not None:
-            *_, last = spectral.rollout(
-                values[inits], init_hours=hours[inits], step_hours=step_hours, n_steps=steps
-            )
+            *_, last = spectral.prior_rollout(values[inits], n_steps=steps)  # as the stepper steps
             forecasts["linear_spectral"] = last.astype(np.float64)
         for name, forecast in forecasts.items():
             mse = (weights * ((forecast - truth) / std) ** 2).mean(axis=(0, 2, 3))

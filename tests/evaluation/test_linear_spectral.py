@@ -144,5 +144,8 @@ def test_evaluate_scores_it_on_a_global_grid(tmp_path: Path) -> None:
     for row in rows:
         spectral, persistence = row.others["linear_spectral"], row.persistence
         assert spectral < 0.25 * persistence, (row.lead_hours, spectral, persistence)
-        # the bundle's own prior (its stepper without the network) is the baseline, fitted alike
-        assert row.others["prior"] == pytest.approx(spectral, rel=1e-5)
+        # the bundle's own prior (its stepper without the network) is the baseline, fitted alike, at the
+        # first step; later steps transform each state again (the baseline carries its coefficients)
+        if row.lead_hours == 6.0:
+            assert row.others["prior"] == pytest.approx(spectral, rel=1e-5)
+        assert row.others["prior"] < 0.25 * persistence
