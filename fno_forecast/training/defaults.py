@@ -17,8 +17,9 @@ keeps producing the same model); the rest is derived here from the facts of the 
   that does not fit is an error naming the longest that does.
 - width: 32 up to 64 x 128 points, 64 above, and at least 8 per channel (rounded up to 16, at most 128).
 - `batch_size`: a power of two near a 64th of the training windows, 4..32.
-- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 16 steps); with a
-  time budget the number of epochs and samples per epoch are sized to fill it (`plan_for_budget`).
+- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 40 steps: a lead the
+  rollouts never reach is where errors grow untrained); with a time budget the number of epochs and
+  samples per epoch are sized to fill it (`plan_for_budget`, which drops the longest rollouts first).
 - strides: at most ~128 validation inits and ~256 calibration inits, coprime with the steps per day so
   every hour of day is scored.
 - `calibration_holdout`: the last 15% of the training steps, and at least enough for 32 inits of the
@@ -43,7 +44,7 @@ from fno_forecast.errors import ConfigError
 from fno_forecast.training.config import TrainConfig
 
 DAYS_PER_YEAR = HOURS_PER_YEAR / 24.0
-MAX_ROLLOUT_STEPS = 16
+MAX_ROLLOUT_STEPS = 40  # the budget planner drops the longest rollouts first when they do not fit
 
 
 @dataclass(frozen=True)
