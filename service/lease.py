@@ -150,7 +150,12 @@ class LeaseBook:
         return str(body.get("owner")) if body is not None and self._live(body) else None
 
     def release(self, key: str) -> None:
-        """Remove the lease objects of `key` (its rollout is stored: nobody needs to take it)."""
+        """Remove the lease objects of `key` (its rollout is stored: nobody needs to take it), unless
+        another replica took the lease over meanwhile (then it is that replica's to release)."""
+        generations = self._generations(key)
+        body = self._read(key, generations[-1]) if generations else None
+        if body is not None and body.get("owner") != self.owner:
+            return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self._folder(key), recursive=True)
 

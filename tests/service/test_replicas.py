@@ -8,6 +8,10 @@ looks, and the test's sleep advances that clock only where the test says so.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from service.lease import LeaseBook
+from service.lease import LeaseBook, owner_id
 from service.settings import ServiceSettings
 from tests.fixtures.bundle import write_initial_states
 from tests.service.conftest import CountingForecast, make_client
@@ -242,5 +246,41 @@ def test_a_lease_is_taken_by_one_and_over_only_after_it_expires(
     taken = two.acquire("k")
     assert taken is not None and taken.generation == 3 and two.taken_over == 1
     assert one.renew(renewed) is None  # lost: the next generation is two's
+    one.release("k")  # not one's any more: left alone
+    assert one.holder("k") == "two"
     two.release("k")
     assert one.holder("k") is None and one.acquire("k").generation == 1
+
+
+def test_a_lease_of_an_ended_process_on_this_machine_is_taken_at_once(tmp_path: Path, clock: Clock) -> None:
+    """A replica restarted after a crash does not wait for the lease its old process left."""
+    fs = pytest.importorskip("fsspec").filesystem("file")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = LeaseBook(
+        fs, str(tmp_path), owner=f"{socket.gethostname()}/{ended.stdout.strip()}/old", seconds=60, clock=clock
+    )
+    alive = LeaseBook(
+        fs, str(tmp_path), owner=f"{socket.gethostname()}/{os.getpid()}/other", seconds=60, clock=clock
+    )
+    assert dead.acquire("k") is not None
+    assert alive.acquire("j") is not None
+    fresh = LeaseBook(fs, str(tmp_path), owner=owner_id(), seconds=60, clock=clock)
+    assert fresh.acquire("j") is None  # this process still runs: its lease holds until it expires
+    taken = fresh.acquire("k")
+    assert taken is not None and taken.generation == 2 and fresh.taken_over == 1
+
+
+def test_an_unreachable_bucket_degrades_to_memory_and_still_answers(
+    replica_settings: ServiceSettings, clock: Clock
+) -> None:
+    settings = replica_settings.model_copy(update={"store_dir": "s3://no-such-bucket/runs"})
+    replica = Replica(settings, clock)
+    try:
+        health = replica.client.get("/ready").json()
+        assert health["store"]["writable"] is False and "bucket does not exist" in health["store"]["problem"]
+        first = replica.get(run="2013-01-02T06:00")
+        assert replica.get(run="2013-01-02T06:00") == first and replica.counting.calls == 1
+    finally:
+        replica.stop()
