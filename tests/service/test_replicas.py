@@ -1,13 +1,15 @@
-"""Two replicas on one S3 store: each rollout is computed once, served by both, and survives either's death.
+"""Replicas on one S3 store: each rollout is computed once, served by all, and survives either's death.
 
-The S3 store is moto's server on 127.0.0.1 (a free port), started here; the replicas are two applications
-in this process, each with its own state, forecast function (counting its rollouts) and s3fs client. Lease
-expiry runs on a clock the test moves: a replica waiting for another's rollout calls `hub.sleep` between
-looks, and the test's sleep advances that clock only where the test says so.
+The S3 store is moto's server on 127.0.0.1 (a free port), started here. Most replicas are applications in
+this process, each with its own state, forecast function (counting its rollouts) and s3fs client; one test
+runs a replica as a real uvicorn server in a process of its own and kills it mid-run. Lease expiry runs on
+a clock the test moves: a replica waiting for another's rollout calls `hub.sleep` between looks, and the
+test's sleep advances that clock only where the test says so.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +31,7 @@ from tests.service.test_live_ingest import drop, steps, wait_for_run
 moto_server = pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3 server")
 s3fs = pytest.importorskip("s3fs", reason="s3fs (the cloud extra) writes s3:// stores")
 
+REPO = Path(__file__).resolve().parents[2]
 BUCKET = "fno-store"
 POINT = {"latitude": 40, "longitude": -120, "hourly": "air", "forecast_hours": 24}
 LEASE_S = 60.0
@@ -36,8 +40,8 @@ LEASE_S = 60.0
 class Clock:
     """Seconds since the epoch that move only when the test moves them."""
 
-    def __init__(self) -> None:
-        self.now = 1.8e9
+    def __init__(self, now: float = 1.8e9) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
@@ -222,6 +226,57 @@ def test_replicas_following_one_data_folder_compute_each_new_run_once(
     finally:
         for replica in pair:
             replica.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_killing_a_replica_process_mid_run_loses_nothing(
+    replica_settings: ServiceSettings, tmp_path: Path, s3_endpoint: str
+) -> None:
+    """A real uvicorn replica in its own process takes a rollout's lease and is killed (SIGKILL) mid-run;
+    a replica on the same machine takes the lease over at once (its holder's process is gone), long
+    before the lease would expire, computes the rollout and serves it."""
+    httpx = pytest.importorskip("httpx")
+    started, port = tmp_path / "started", _free_port()
+    env = os.environ | {
+        "FNO_MODELS": json.dumps([str(m) for m in replica_settings.models]),
+        "FNO_DATA": str(replica_settings.data),
+        "FNO_STORE_DIR": str(replica_settings.store_dir),
+        "FNO_STORE_OPTIONS": json.dumps(_options(s3_endpoint)),
+        "FNO_LEASE_S": "86400",  # a day: only the holder's death can free it within the test
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "tests.service.replica_process", str(started), str(port)]
+    process = subprocess.Popen(command, env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(httpx, f"{base}/ready"), what="the replica process serves", within_s=180)
+        request = threading.Thread(target=lambda: _answers(httpx, f"{base}/v1/forecast", POINT), daemon=True)
+        request.start()
+        wait_until(started.exists, what="the replica process computes")
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    survivor = Replica(replica_settings, Clock(now=time.time()))
+    try:
+        holder = survivor.services.hub.leases
+        answer = survivor.get()
+        assert answer["hourly"]["time"][0] == "2013-01-02T06:00"
+        assert survivor.counting.calls == 1 and holder.taken_over == 1
+    finally:
+        survivor.stop()
+
+
+def _answers(httpx: Any, url: str, params: dict | None = None) -> bool:
+    try:
+        return httpx.get(url, params=params, timeout=300).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])
