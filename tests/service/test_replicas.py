@@ -25,14 +25,12 @@ import pytest
 from service.lease import LeaseBook, owner_id
 from service.settings import ServiceSettings
 from tests.fixtures.bundle import write_initial_states
-from tests.service.conftest import CountingForecast, make_client
+from tests.service.conftest import BUCKET, CountingForecast, make_client, s3_options
 from tests.service.test_live_ingest import drop, steps, wait_for_run
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3 server")
 s3fs = pytest.importorskip("s3fs", reason="s3fs (the cloud extra) writes s3:// stores")
 
 REPO = Path(__file__).resolve().parents[2]
-BUCKET = "fno-store"
 POINT = {"latitude": 40, "longitude": -120, "hourly": "air", "forecast_hours": 24}
 LEASE_S = 60.0
 
@@ -48,24 +46,6 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3fs.S3FileSystem(**_options(endpoint)).mkdir(BUCKET)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def _options(endpoint: str) -> dict:
-    # Each replica gets its own client (skip_instance_cache), as separate processes would.
-    return {"key": "testing", "secret": "testing", "endpoint_url": endpoint, "skip_instance_cache": True}
-
-
-@pytest.fixture(scope="module")
 def analyses_nc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_initial_states(tmp_path_factory.mktemp("analyses") / "all.nc", n_steps=7)
 
@@ -78,7 +58,7 @@ def replica_settings(
     return ServiceSettings.from_overrides(
         **service_settings.model_dump(exclude={"store_dir", "store_options", "lease_poll_s", "lease_s"}),
         store_dir=f"s3://{BUCKET}/{prefix}",
-        store_options=_options(s3_endpoint),
+        store_options=s3_options(s3_endpoint),
         lease_s=LEASE_S,
         lease_poll_s=0.01,
     )
@@ -246,7 +226,7 @@ def test_killing_a_replica_process_mid_run_loses_nothing(
         "FNO_MODELS": json.dumps([str(m) for m in replica_settings.models]),
         "FNO_DATA": str(replica_settings.data),
         "FNO_STORE_DIR": str(replica_settings.store_dir),
-        "FNO_STORE_OPTIONS": json.dumps(_options(s3_endpoint)),
+        "FNO_STORE_OPTIONS": json.dumps(s3_options(s3_endpoint)),
         "FNO_LEASE_S": "86400",  # a day: only the holder's death can free it within the test
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO),
@@ -284,7 +264,7 @@ def test_a_lease_is_taken_by_one_and_over_only_after_it_expires(
     where: str, tmp_path: Path, s3_endpoint: str, clock: Clock, request: pytest.FixtureRequest
 ) -> None:
     if where == "s3":
-        fs = s3fs.S3FileSystem(**_options(s3_endpoint))
+        fs = s3fs.S3FileSystem(**s3_options(s3_endpoint))
         root = f"{BUCKET}/{request.node.name.replace('[', '-').replace(']', '')}/leases"
     else:
         fs = pytest.importorskip("fsspec").filesystem("file")
