@@ -57,6 +57,11 @@
     return channel ? channel.units : "";
   }
 
+  // The units button matters only for a variable in kelvin.
+  function syncUnitsButton() {
+    $("units").disabled = !KELVIN.has(String(unitsOf(state.variable) || "").toLowerCase().replace(/\s/g, ""));
+  }
+
   // ---------------------------------------------------------------------------------------------- HTTP
   async function failure(response) {
     let reason = `${response.status} ${response.statusText}`;
@@ -411,6 +416,7 @@
     }
     select.value = state.variable;
     select.disabled = false;
+    syncUnitsButton();
 
     const lead = $("lead");
     lead.min = String(state.step);
@@ -432,6 +438,7 @@
     });
     select.addEventListener("change", () => guarded(async () => {
       state.variable = select.value;
+      syncUnitsButton();
       drawScorecard();
       await loadMap();
       if (state.point) await showPoint(state.point);

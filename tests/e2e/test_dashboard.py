@@ -295,6 +295,7 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
         what="the z500 map",
     )
     wait_for(page, "document.getElementById('chart').textContent.includes('z500 (m)')", what="the z500 chart")
+    assert page.is_disabled("#units")  # metres have no other unit to offer
     assert sum("/v1/forecasts" in u and "/v1/forecasts/" not in u for u, *_ in exchanges) == 1  # one POST
 
     # Polling: the page re-asks its point with If-None-Match and the service answers 304.
