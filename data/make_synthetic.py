@@ -133,8 +133,11 @@ def make_monthly(
     *, seed: int = 0, years: int = 30, res: float = 10.0, start: str = "1981-01-01"
 ) -> xr.Dataset:
     """Monthly global near-surface temperature and sea-level pressure on an equiangular grid with both
-    poles: annual cycles opposite in the two hemispheres and shared slow anomalies (0.8 K, 3-month
-    e-folding, drifting east), strongest away from the poles so the pole rows stay nearly uniform."""
+    poles: annual cycles opposite in the two hemispheres, shared anomalies (0.8 K, 3-month e-folding,
+    drifting east) strongest away from the poles so the pole rows stay nearly uniform, and a slow
+    tropical mode (0.8 K and -1.6 hPa, 9-month e-folding, standing) in the manner of ENSO: what gives
+    real monthly means their skill beyond a season. Without it (the set before this mode) a perfectly
+    shrunk anomaly forecast scores within 0.3% of the climatology at 6 months: nothing could beat it."""
     rng = np.random.default_rng([seed, 3])
     times = pd.date_range(start, periods=12 * years, freq="MS")
     lat = np.arange(90.0, -90.0 - 1e-6, -res).astype(np.float32)
@@ -145,10 +148,14 @@ def make_monthly(
     step = 365.2425 * 24.0 / 12.0
     shared = advected_anomalies(n_time=len(times), step_hours=step, shape=(nlat, nlon), spec=spec, rng=rng)
     own = advected_anomalies(n_time=len(times), step_hours=step, shape=(nlat, nlon), spec=spec, rng=rng)
+    slow_spec = AnomalySpec(std=1.0, efold_hours=9 * 730.0, cells_per_hour=(0.0, 0.0), scale_cells=4.0)
+    slow = advected_anomalies(n_time=len(times), step_hours=step, shape=(nlat, nlon), spec=slow_spec, rng=rng)
+    tropics = np.exp(-((lat / 20.0) ** 2))[None, :, None]
     taper = np.sqrt(coslat)[None]
     tas = 258.0 + 40.0 * coslat[None] + _seasonal(times, lat, 12.0) + 0.8 * taper * shared
+    tas = tas + 0.8 * tropics * slow
     psl = 1013.0 - 6.0 * np.cos(np.radians(3 * lat))[None, :, None] + _seasonal(times, lat, -4.0)
-    psl = psl + taper * (-1.5 * shared + 1.0 * own)
+    psl = psl + taper * (-1.5 * shared + 1.0 * own) - 1.6 * tropics * slow
     psl = np.broadcast_to(psl, tas.shape)
     fields = {
         "tas": (tas, "K", "air_temperature", "near-surface air temperature"),

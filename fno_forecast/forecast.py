@@ -246,8 +246,10 @@ def bundle_rollout(
     return calibrate(
         steps,
         stepper=bundle.stepper,
+        state=state,
         time_hours=time_hours,
         factors=None if calibration is None else calibration.tensor(state.device),
+        prior_weights=None if calibration is None else calibration.prior_tensor(state.device),
         climatology_offset=climatology_offset,
     )
 

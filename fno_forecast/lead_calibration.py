@@ -1,22 +1,27 @@
-"""Per-lead calibration of forecast anomalies: the least-squares factor by which to scale them.
+"""Per-lead calibration of forecast anomalies: model output statistics fitted out of sample.
 
 A deterministic forecast trained on the mean squared error is still not the conditional mean at every
-lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have
-(`fno-forecast info MODEL` prints a bundle's fitted factors). Model output statistics (MOS) have corrected this since the 1970s.
-After training, the model is rolled out from training-period inits and, per lead step `k` and channel
-`c`, the factor `f[k, c]` minimises the latitude-weighted squared error of
+lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have, and
+at some leads the model's own prior (damped anomaly persistence, or persistence where the model has no
+prior) still knows something the network lost. Model output statistics (MOS) have corrected this since
+the 1970s. Per lead step `k` and channel `c`, two weights minimise the latitude-weighted squared error of
 
-    forecast'_k = reference_k + f[k, c] * (forecast_k - reference_k)
+    forecast'_k = reference_k + a[k, c] * (forecast_k - reference_k) + b[k, c] * prior_k
 
-where the reference is the stepper's climatology (plus the recent-anomaly offset where a forecast uses
-one). The autoregressive state is never changed: only what the rollout yields is. Leads beyond the fitted
-ones use the last factor. Fitted on the training period only; the factors are a few hundred numbers
-in `model.json`.
+where the reference is the stepper's climatology plus the recent-anomaly offset (the correction as a
+served forecast applies it) and `prior_k` is the prior's anomaly forecast from the initial state
+(`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r, else `state - reference_k`).
+So `a` shrinks the network's anomalies toward the climatology and `b` blends in the prior. The weights
+are fitted on inits that the network never trained on (the training period's held-out tail,
+`fno_forecast.training.data_setup`), and a lead and channel keeps its weights only where fitting them
+on the earlier half of those inits beats the plain forecast on the later half and the other way round. The autoregressive
+state is never changed: only what the rollout yields is. Leads beyond the fitted ones use the last row.
+`fno-forecast info MODEL` prints them; they are a few hundred numbers in `model.json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,41 +33,60 @@ from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout_windows
 
 FACTOR_RANGE = (0.0, 2.0)
+PRIOR_RANGE = (-1.0, 2.0)
+RIDGE = 1e-3  # pulls the fit toward the plain forecast (a = 1, b = 0) relative to the anomaly power
+
+
+def _rows(values: Any) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(x) for x in row) for row in values)
 
 
 @dataclass(frozen=True)
 class LeadCalibration:
-    """`factors[k][c]` for lead step k + 1 and channel c, fitted on `inits` inits of `fitted_on`."""
+    """`factors[k][c]` (a) and `prior_weights[k][c]` (b) for lead step k + 1 and channel c, fitted on
+    `inits` inits of `fitted_on`; `held_out` says whether the network never trained on them."""
 
     factors: tuple[tuple[float, ...], ...]
     fitted_on: str
     inits: int
-    kept: int = -1  # factors kept by the held-out check (-1: fitted before the check existed)
+    kept: int = -1  # lead/channel pairs kept by the cross-fitted check (-1: fitted before it existed)
     held_out_gain: float = 0.0
+    prior_weights: tuple[tuple[float, ...], ...] = ()  # empty: no prior term (bundles before it existed)
+    held_out: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.factors or len({len(row) for row in self.factors}) != 1:
+            raise ValueError("lead_calibration: factors must be a non-empty list of equal-length rows")
+        for name, rows, (low, high) in (
+            ("factors", self.factors, FACTOR_RANGE),
+            ("prior_weights", self.prior_weights, PRIOR_RANGE),
+        ):
+            if not all(low <= x <= high for row in rows for x in row):
+                raise ValueError(f"lead_calibration: {name} must lie in [{low}, {high}]")
+        if self.prior_weights and [len(r) for r in self.prior_weights] != [len(r) for r in self.factors]:
+            raise ValueError("lead_calibration: prior_weights must have the shape of factors")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "factors": [list(f) for f in self.factors],
+            "prior_weights": [list(f) for f in self.prior_weights],
             "fitted_on": self.fitted_on,
             "inits": self.inits,
             "kept": self.kept,
             "held_out_gain": self.held_out_gain,
+            "held_out": self.held_out,
         }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LeadCalibration:
-        factors = tuple(tuple(float(x) for x in row) for row in values["factors"])
-        if not factors or len({len(row) for row in factors}) != 1:
-            raise ValueError("lead_calibration: factors must be a non-empty list of equal-length rows")
-        low, high = FACTOR_RANGE
-        if not all(low <= x <= high for row in factors for x in row):
-            raise ValueError(f"lead_calibration: factors must lie in [{low}, {high}]")
         return cls(
-            factors=factors,
+            factors=_rows(values["factors"]),
+            prior_weights=_rows(values.get("prior_weights", ())),
             fitted_on=str(values["fitted_on"]),
             inits=int(values["inits"]),
             kept=int(values.get("kept", -1)),
             held_out_gain=float(values.get("held_out_gain", 0.0)),
+            held_out=bool(values.get("held_out", False)),
         )
 
     @property
@@ -70,31 +94,83 @@ class LeadCalibration:
         return len(self.factors[0])
 
     def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """`(steps, channel)` float32."""
+        """`(steps, channel)` float32 factors a."""
         return torch.tensor(self.factors, dtype=torch.float32, device=device)
+
+    def prior_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor | None:
+        """`(steps, channel)` float32 prior weights b, or None when the calibration has none."""
+        if not self.prior_weights:
+            return None
+        return torch.tensor(self.prior_weights, dtype=torch.float32, device=device)
+
+
+def prior_anomaly(
+    stepper: Stepper,
+    state: torch.Tensor,
+    *,
+    step: int,
+    reference_now: torch.Tensor,
+    reference_then: torch.Tensor,
+) -> torch.Tensor:
+    """The prior's anomaly forecast `k = step` steps after `state`: damped anomaly persistence with the
+    stepper's relaxation rates, or persistence where it has none."""
+    if stepper.relaxation is not None:
+        return (1.0 - stepper.relaxation) ** step * (state - reference_now)
+    return state - reference_then
 
 
 def calibrate(
     steps: Iterator[torch.Tensor],
     *,
     stepper: Stepper,
+    state: torch.Tensor,
     time_hours: torch.Tensor,
     factors: torch.Tensor | None,
+    prior_weights: torch.Tensor | None = None,
     climatology_offset: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
-    """What a rollout yields, each step's anomaly about the (offset) climatology scaled by its factor.
+    """What a rollout from `state` yields, recalibrated lead by lead (see the module docstring).
 
-    `steps` is a `fno_forecast.rollout.rollout` started at `time_hours`; `factors` `(K, C)`, the last row
-    used beyond K. Without factors the steps pass through unchanged. The rollout's own state is untouched.
+    `steps` is a `fno_forecast.rollout.rollout` started from `state` at `time_hours`; `factors` and
+    `prior_weights` `(K, C)`, the last row used beyond K. Without factors the steps pass through
+    unchanged. The rollout's own state is untouched.
     """
     hours = time_hours.to(torch.float64)
+    now = None
+    if factors is not None and prior_weights is not None:
+        now = stepper.climatology_at(hours, offset=climatology_offset)
     for step, following in enumerate(steps, start=1):
         if factors is None:
             yield following
             continue
-        factor = factors[min(step, factors.shape[0]) - 1].view(1, -1, 1, 1)
+        row = min(step, factors.shape[0]) - 1
         reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=climatology_offset)
-        yield reference + factor * (following - reference)
+        out = reference + factors[row].view(1, -1, 1, 1) * (following - reference)
+        if prior_weights is not None and now is not None:
+            prior = prior_anomaly(stepper, state, step=step, reference_now=now, reference_then=reference)
+            out = out + prior_weights[row].view(1, -1, 1, 1) * prior
+        yield out
+
+
+def _solve(sums: torch.Tensor) -> torch.Tensor:
+    """Weights `(..., 2)` minimising the error of the sums `(..., 6)`: nn, np, pp, no, po, oo."""
+    nn_, np_, pp, no, po = (sums[..., i] for i in range(5))
+    ridge = RIDGE * (nn_ + pp) / 2
+    a11, a12, a22 = nn_ + ridge, np_, pp + ridge
+    r1, r2 = no + ridge, po
+    det = (a11 * a22 - a12 * a12).clamp(min=1e-30)
+    a = (r1 * a22 - r2 * a12) / det
+    b = (a11 * r2 - a12 * r1) / det
+    return torch.stack([a.clamp(*FACTOR_RANGE), b.clamp(*PRIOR_RANGE)], dim=-1)
+
+
+def _error(weights: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+    a, b = weights[..., 0], weights[..., 1]
+    nn_, np_, pp, no, po, oo = (sums[..., i] for i in range(6))
+    return oo - 2 * a * no - 2 * b * po + a * a * nn_ + 2 * a * b * np_ + b * b * pp
+
+
+OffsetsFor = Callable[[list[int]], torch.Tensor | None]
 
 
 @torch.no_grad()
@@ -108,51 +184,68 @@ def fit_lead_calibration(
     batch_size: int,
     device: torch.device,
     period: str,
+    held_out: bool = False,
+    offsets_for: OffsetsFor | None = None,
 ) -> LeadCalibration | None:
-    """Fit the factors on training windows of at least `n_steps` steps; None without a climatology."""
+    """Fit the weights on windows of at least `n_steps` steps; None without a climatology or windows.
+
+    `offsets_for(window_indices)` gives the recent-anomaly offsets `(B, C, H, W)` that a served forecast
+    from those windows' inits would use (or None), so the fit sees the corrections it is applied with.
+    """
     if not stepper.use_climatology or len(dataset) == 0:
         return None
     was_training = stepper.training
     stepper.eval()
     indices = np.arange(0, len(dataset), max(1, init_stride))
-    n_channels = stepper.n_channels
-    # Per half (alternating inits): sums of w*a*o, w*a*a and w*o*o per lead step and channel.
-    cross = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
-    power = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
-    truth = torch.zeros(2, n_steps, n_channels, dtype=torch.float64, device=device)
+    # Per half (earlier and later inits), lead step and channel: weighted sums of the products of the
+    # network's anomaly n, the prior's anomaly p and the observed anomaly o.
+    sums = torch.zeros(2, n_steps, stepper.n_channels, 6, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
+    offset, now, first, seen = None, None, 0, 0
     for batch, step, predicted in rollout_windows(
-        stepper, dataset, indices=indices, n_steps=n_steps, batch_size=batch_size, device=device
+        stepper,
+        dataset,
+        indices=indices,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        device=device,
+        offsets_for=offsets_for,
     ):
         hours = batch["time_hours"].double()
-        reference = stepper.climatology_at(hours + step * stepper.step_hours).double()
-        anomaly = predicted.double() - reference
-        observed = batch["targets"][:, step - 1].double() - reference
-        half = torch.arange(anomaly.shape[0], device=anomaly.device) % 2  # alternating inits
+        if step == 1:  # a new batch of inits
+            first = seen
+            seen += int(hours.shape[0])
+            offset = batch.get("climatology_offset")
+            now = stepper.climatology_at(hours, offset=offset)
+        reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=offset)
+        state = batch["state"]
+        n = (predicted - reference).double()
+        p = prior_anomaly(stepper, state, step=step, reference_now=now, reference_then=reference).double()
+        o = (batch["targets"][:, step - 1] - reference).double()
+        # the earlier and the later half of the inits: neighbouring inits share their weather, so
+        # alternating ones would check the fit on almost the same cases it was fitted on
+        half = ((first + torch.arange(n.shape[0], device=n.device)) >= len(indices) // 2).long()
         for h in (0, 1):
-            a, o = anomaly[half == h], observed[half == h]
-            cross[h, step - 1] += (weights * a * o).sum(dim=(0, 2, 3))
-            power[h, step - 1] += (weights * a * a).sum(dim=(0, 2, 3))
-            truth[h, step - 1] += (weights * o * o).sum(dim=(0, 2, 3))
+            pick = half == h
+            for i, (x, y) in enumerate(((n, n), (n, p), (p, p), (n, o), (p, o), (o, o))):
+                sums[h, step - 1, :, i] += (weights * x[pick] * y[pick]).sum(dim=(0, 2, 3))
     stepper.train(was_training)
-    low, high = FACTOR_RANGE
-    fitted = (cross / power.clamp(min=1e-12)).clamp(low, high)  # (half, step, channel)
-
-    def error(f: torch.Tensor, h: int) -> torch.Tensor:  # squared error of factor f on half h
-        return truth[h] - 2 * f * cross[h] + f * f * power[h]
-
-    crossed = error(fitted[1], 0) + error(fitted[0], 1)
-    plain = error(torch.ones_like(fitted[0]), 0) + error(torch.ones_like(fitted[0]), 1)
-    helps = crossed < plain
-    factors = (cross.sum(0) / power.sum(0).clamp(min=1e-12)).clamp(low, high)
-    factors = torch.where(helps, factors, torch.ones_like(factors)).cpu().numpy()
+    plain = torch.zeros_like(sums[0, ..., :2])
+    plain[..., 0] = 1.0
+    fitted = _solve(sums)  # (half, step, channel, 2)
+    crossed = _error(fitted[1], sums[0]) + _error(fitted[0], sums[1])
+    baseline = _error(plain, sums[0]) + _error(plain, sums[1])
+    helps = crossed < baseline
+    chosen = torch.where(helps[..., None], _solve(sums.sum(0)), plain).cpu().numpy()
     gain = (
-        float(((plain - crossed) / plain.clamp(min=1e-12))[helps].sum().item()) if bool(helps.any()) else 0.0
+        float(((baseline - crossed) / baseline.clamp(min=1e-12))[helps].sum()) if bool(helps.any()) else 0.0
     )
     return LeadCalibration(
-        factors=tuple(tuple(float(x) for x in row) for row in factors),
+        factors=_rows(chosen[..., 0]),
+        prior_weights=_rows(chosen[..., 1]),
         fitted_on=period,
         inits=int(len(indices)),
         kept=int(helps.sum().item()),
         held_out_gain=gain,
+        held_out=held_out,
     )

@@ -9,7 +9,7 @@ iterator; it never changes the state fed back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -98,15 +98,21 @@ def rollout_windows(
     batch_size: int,
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
+    offsets_for: Callable[[list[int]], torch.Tensor | None] | None = None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], int, torch.Tensor]]:
     """Roll the stepper out from the windows `indices` of `dataset`, `batch_size` at a time.
 
     Yields `(batch, step, predicted)` for steps 1..n_steps of each batch, `batch` on `device` (`state`,
-    `targets (B, K, C, H, W)`, `time_hours`, `previous` when the dataset has it). Call under no_grad.
+    `targets (B, K, C, H, W)`, `time_hours`, `previous` when the dataset has it, `climatology_offset`
+    when `offsets_for(window_indices)` gives the recent-anomaly offsets to roll out with). Call under
+    no_grad.
     """
     for start in range(0, len(indices), batch_size):
         chosen = [int(i) for i in indices[start : start + batch_size]]
         batch = {key: value.to(device) for key, value in dataset.batch(chosen).items()}
+        offset = None if offsets_for is None else offsets_for(chosen)
+        if offset is not None:
+            batch["climatology_offset"] = offset.to(device)
         with torch.autocast(
             device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
         ):
@@ -117,6 +123,7 @@ def rollout_windows(
                 step_hours=stepper.step_hours,
                 n_steps=n_steps,
                 previous=batch.get("previous"),
+                climatology_offset=batch.get("climatology_offset"),
             )
             for step, predicted in enumerate(steps, start=1):
                 yield batch, step, predicted

@@ -158,15 +158,18 @@ def score_rollouts(
         offset = (
             torch.from_numpy(offsets).to(device) if system.recent_anomaly and offsets is not None else None
         )
-        factors = calibration.tensor(device) if system.lead_calibration and calibration else None
+        calibrated = system.lead_calibration and calibration is not None
+        factors = calibration.tensor(device) if calibrated else None
+        prior_weights = calibration.prior_tensor(device) if calibrated else None
         previous = (
             None if chunk.previous is None else torch.from_numpy(chunk.window[chunk.previous]).to(device)
         )
         hours = torch.from_numpy(chunk.init_hours).to(device)
         with torch.inference_mode():
+            initial = torch.from_numpy(chunk.state).to(device)
             states = rollout(
                 system.stepper,
-                torch.from_numpy(chunk.state).to(device),
+                initial,
                 time_hours=hours,
                 step_hours=plan.bundle.step_hours,
                 n_steps=max(wanted),
@@ -174,7 +177,13 @@ def score_rollouts(
                 climatology_offset=offset,
             )
             produced = calibrate(
-                states, stepper=system.stepper, time_hours=hours, factors=factors, climatology_offset=offset
+                states,
+                stepper=system.stepper,
+                state=initial,
+                time_hours=hours,
+                factors=factors,
+                prior_weights=prior_weights,
+                climatology_offset=offset,
             )
             for step, fields in enumerate(produced, start=1):
                 if step in wanted:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+
+from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.data_setup import WindowCache
+from fno_forecast.training.defaults import Choice
 
 USABLE_FRACTION = 0.85  # the rest: the final validation, the lead calibration, the skill guard, the bundle
 MAX_EPOCHS_PER_STAGE = 40
@@ -59,23 +63,51 @@ def plan_for_budget(
     epochs1, cap1 = _stage(share1, windows(1), steps=1, tau=tau, validation_s=validation_s, batch=batch_size)
     if not curriculum:
         return EpochPlan(epochs1, cap1, (), 0)
+    steps, cap2 = plan_rollouts(
+        share_s=share2,
+        seconds_per_sample_step=tau,
+        validation_s=validation_s,
+        windows=windows,
+        curriculum=curriculum,
+        batch_size=batch_size,
+    )
+    return EpochPlan(epochs1, cap1, steps, cap2)
+
+
+def plan_rollouts(
+    *,
+    share_s: float,
+    seconds_per_sample_step: float,
+    validation_s: float,
+    windows: Callable[[int], int],
+    curriculum: tuple[int, ...],
+    batch_size: int,
+) -> tuple[tuple[int, ...], int]:
+    """`(rollout_steps, samples per rollout epoch or 0 for all)` that fill `share_s` seconds of stage 2.
+
+    Also how stage 2 is re-planned once stage 1 has measured the real cost of a sample-step (data, the
+    optimiser and whatever else shares the machine included), so a budget is filled, not left idle.
+    """
+    tau = max(seconds_per_sample_step, 1e-9)
     steps = list(curriculum)
+    if not steps:
+        return (), 0
     per_pass = sum(windows(k) * k * tau + validation_s for k in steps)
-    if per_pass <= share2:
+    if per_pass <= share_s:
         longest = steps[-1]
         extra_cost = windows(longest) * longest * tau + validation_s
-        while len(steps) < MAX_EPOCHS_PER_STAGE and per_pass + extra_cost <= share2:
+        while len(steps) < MAX_EPOCHS_PER_STAGE and per_pass + extra_cost <= share_s:
             steps.append(longest)
             per_pass += extra_cost
-        return EpochPlan(epochs1, cap1, tuple(steps), 0)
+        return tuple(steps), 0
     # Not even one full pass: cap every rollout epoch at the samples that fit (at least one batch).
-    sample_time = share2 - len(steps) * validation_s
+    sample_time = share_s - len(steps) * validation_s
     cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
     while cap2 < batch_size and len(steps) > 1:
         steps.pop()  # drop the longest rollouts first: a few short ones teach more than one long one
-        sample_time = share2 - len(steps) * validation_s
+        sample_time = share_s - len(steps) * validation_s
         cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
-    return EpochPlan(epochs1, cap1, tuple(steps), max(cap2, batch_size))
+    return tuple(steps), max(cap2, batch_size)
 
 
 def _stage(
@@ -108,3 +140,74 @@ def seconds_per_sample_step(
         timings.append(clock() - start)
     torch.set_rng_state(rng)
     return min(timings[1:]) / max(batch["state"].shape[0], 1)
+
+
+def initial_plan(
+    config: TrainConfig,
+    *,
+    stepper: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    windows: WindowCache,
+    lead_steps: tuple[int, ...],
+    budget_s: float,
+    clock: Callable[[], float],
+) -> tuple[TrainConfig, Choice]:
+    """The config with its epoch plan sized to `budget_s` from a timed probe on `batch`, and why."""
+    tau = seconds_per_sample_step(stepper, batch, clock=clock)
+    longest = max(lead_steps)
+    n_val = len(windows.validation(longest)) // max(config.val_init_stride, 1) + 1
+    validation_s = n_val * longest * tau / 3.0
+    plan = plan_for_budget(
+        budget_s=budget_s,
+        seconds_per_sample_step=tau,
+        validation_s=validation_s,
+        windows=lambda k: len(windows.train(k)),
+        curriculum=tuple(config.rollout_steps),
+        batch_size=config.batch_size,
+    )
+    planned = replace(
+        config,
+        stage1_epochs=plan.stage1_epochs,
+        samples_per_epoch=plan.samples_per_epoch,
+        rollout_steps=plan.rollout_steps,
+        rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
+    )
+    why = (
+        f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
+        f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)"
+    )
+    return planned, Choice("epoch plan", plan.describe(), why)
+
+
+def replan_rollouts(
+    config: TrainConfig,
+    *,
+    seconds_per_sample_step: float,
+    validation_s: float,
+    remaining_s: float,
+    budget_s: float,
+    windows: WindowCache,
+    curriculum: tuple[int, ...],
+) -> tuple[TrainConfig, Choice]:
+    """Stage 2 re-sized to the `remaining_s` of the budget once stage 1 has measured what a sample-step
+    really costs (data, the optimiser and whatever else shares the machine included), and why: a probe
+    timed at a busy or an idle moment no longer leaves the budget idle or overruns it."""
+    share = remaining_s - (1.0 - USABLE_FRACTION) * budget_s - validation_s
+    steps, cap = (), 0
+    if share > 0:
+        steps, cap = plan_rollouts(
+            share_s=share,
+            seconds_per_sample_step=seconds_per_sample_step,
+            validation_s=validation_s,
+            windows=lambda k: len(windows.train(k)),
+            curriculum=curriculum,
+            batch_size=config.batch_size,
+        )
+    why = (
+        f"re-planned after stage 1 for the {remaining_s:.0f} s left, at its measured "
+        f"{seconds_per_sample_step * 1e3:.2f} ms per sample-step and {validation_s:.0f} s per validation"
+    )
+    plan = f"rollout epochs K={list(steps)} of {cap or 'all'} samples"
+    return replace(config, rollout_steps=steps, rollout_samples_per_epoch=cap), Choice(
+        "stage 2 plan", plan, why
+    )

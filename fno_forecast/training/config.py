@@ -56,6 +56,9 @@ class TrainConfig:
     recent_anomaly: bool = True  # fit the out-of-sample climatology correction (needs use_climatology)
     lead_calibration: bool = True  # fit per-lead anomaly factors on training rollouts (needs use_climatology)
     calibration_init_stride: int = 12
+    # the last fraction of the training period's steps that the network does not train on: the lead
+    # calibration is fitted there, out of sample (0: fitted on training windows, in sample)
+    calibration_holdout: float = 0.15
     climatology_annual: int = 3
     climatology_diurnal: int = 2
     # optimisation
@@ -129,6 +132,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}: expected > 0, got {getattr(self, name)}")
         if not 0 < self.min_lr_ratio <= 1:
             raise ConfigError(f"min_lr_ratio: expected in (0, 1], got {self.min_lr_ratio}")
+        if not 0 <= self.calibration_holdout <= 0.5:
+            raise ConfigError(f"calibration_holdout: expected in [0, 0.5], got {self.calibration_holdout}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction: expected in (0, 1), got {self.val_fraction}")
         if any(k < 1 for k in self.rollout_steps):

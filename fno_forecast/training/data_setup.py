@@ -87,6 +87,8 @@ class TrainingData:
     config: TrainConfig | None = None
     choices: tuple[Choice, ...] = ()
     corrections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holdout_period: str = ""  # the training period's tail the network never trains on ("" for none)
+    network_period: str = ""  # the rest of the training period: the network's windows
 
     @property
     def step_hours(self) -> float:
@@ -150,6 +152,7 @@ def load_training_data(
             step_hours=facts.step_hours,
             schema_step_hours=float(channels.schema.step_hours),
         )
+    network_period, holdout_period = split_holdout(train_array["time"].values, config.calibration_holdout)
     return TrainingData(
         channels,
         array,
@@ -162,7 +165,19 @@ def load_training_data(
         config,
         choices,
         corrections,
+        holdout_period=holdout_period,
+        network_period=network_period or train_period,
     )
+
+
+def split_holdout(times: np.ndarray, fraction: float) -> tuple[str, str]:
+    """`(network_period, holdout_period)`: the last `fraction` of the training steps held out, or
+    `("", "")` when that leaves either part under two steps."""
+    n = len(times)
+    k = int(round(n * fraction))
+    if k < 2 or n - k < 2:
+        return "", ""
+    return f"{_iso(times[0])}/{_iso(times[n - k - 1])}", f"{_iso(times[n - k])}/{_iso(times[-1])}"
 
 
 MIN_TERM_GAIN = 0.05
@@ -224,7 +239,17 @@ class WindowCache:
         )
 
     def train(self, steps: int) -> WindowDataset:
-        return self._get(self._data.train_period, steps)
+        """The network's windows: the training period less its held-out tail."""
+        return self._get(self._data.network_period or self._data.train_period, steps)
+
+    def holdout(self, steps: int) -> WindowDataset | None:
+        """Windows of the held-out tail (None without one, or when no window of `steps` fits it)."""
+        if not self._data.holdout_period:
+            return None
+        try:
+            return self._get(self._data.holdout_period, steps)
+        except DataError:
+            return None
 
     def validation(self, steps: int) -> WindowDataset:
         return self._get(self._data.val_period, steps)
@@ -270,7 +295,11 @@ def _decide_recent_anomaly(
         train_array, climatology, step_hours=schema_step_hours, window_days=windows, target_hours=target
     )
     if recent is None:
-        return None, {"kept": False, "why": "training period too short to hold out a third for the fit"}
+        return None, {
+            "kept": False,
+            "why": "training period too short to hold out a third for the fit, or its held-out steps are "
+            "not evenly spaced in hours (calendar months)",
+        }
     if not recent.ranked_windows():
         return None, {
             "kept": False,

@@ -17,10 +17,14 @@ keeps producing the same model); the rest is derived here from the facts of the 
   that does not fit is an error naming the longest that does.
 - width: 32 up to 64 x 128 points, 64 above, and at least 8 per channel (rounded up to 16, at most 128).
 - `batch_size`: a power of two near a 64th of the training windows, 4..32.
-- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 16 steps); with a
-  time budget the number of epochs and samples per epoch are sized to fill it (`plan_for_budget`).
+- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 40 steps: a lead the
+  rollouts never reach is where errors grow untrained); with a time budget the number of epochs and
+  samples per epoch are sized to fill it (`plan_for_budget`, which drops the longest rollouts first).
 - strides: at most ~128 validation inits and ~256 calibration inits, coprime with the steps per day so
   every hour of day is scored.
+- `calibration_holdout`: the last 15% of the training steps, and at least enough for 32 inits of the
+  longest validation lead, are held out of the network's training for the lead calibration; none when
+  that would take over a third of the training period (the calibration is then fitted in sample).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from fno_forecast.errors import ConfigError
 from fno_forecast.training.config import TrainConfig
 
 DAYS_PER_YEAR = HOURS_PER_YEAR / 24.0
-MAX_ROLLOUT_STEPS = 16
+MAX_ROLLOUT_STEPS = 40  # the budget planner drops the longest rollouts first when they do not fit
 
 
 @dataclass(frozen=True)
@@ -249,15 +253,43 @@ def derive_defaults(
         _coprime_stride(n_val, 128, facts.steps_per_day),
         f"{n_val} validation inits: at most ~128 scored, a stride coprime with the steps per day",
     )
-    n_cal = facts.windows(longest, period=facts.train_period, use_history=config.use_history)
+    holdout, why_holdout = calibration_holdout(facts, longest=longest)
+    choose("calibration_holdout", holdout, why_holdout)
+    fraction = config.calibration_holdout if "calibration_holdout" in explicit else holdout
+    n_cal = (
+        max(1, round(facts.train_times.size * fraction) - longest)
+        if fraction
+        else facts.windows(longest, period=facts.train_period, use_history=config.use_history)
+    )
     choose(
         "calibration_init_stride",
         _coprime_stride(n_cal, 256, facts.steps_per_day),
-        f"{n_cal} training inits for the lead calibration: at most ~256",
+        f"{n_cal} inits for the lead calibration: at most ~256",
     )
     resolved = dataclasses.replace(config, **changes)
     check_climatology(resolved, facts)
     return resolved, tuple(choices)
+
+
+HOLDOUT_FRACTION = 0.15
+HOLDOUT_MIN_INITS = 32
+
+
+def calibration_holdout(facts: DataFacts, *, longest: int) -> tuple[float, str]:
+    """The fraction of training steps held out for the lead calibration, and why."""
+    n = int(facts.train_times.size)
+    wanted = max(math.ceil(HOLDOUT_FRACTION * n), longest + HOLDOUT_MIN_INITS)
+    if n == 0 or wanted > n / 3:
+        return 0.0, (
+            f"{n} training steps: holding out {wanted} ({longest + HOLDOUT_MIN_INITS} at least, for "
+            f"{HOLDOUT_MIN_INITS} inits of {longest} steps) would take over a third; none, the calibration "
+            "is fitted in sample"
+        )
+    fraction = round(wanted / n, 4)
+    return fraction, (
+        f"the last {wanted} of {n} training steps ({fraction:.1%}): the network never trains on them, the "
+        f"lead calibration is fitted there"
+    )
 
 
 def data_facts(

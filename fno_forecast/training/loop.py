@@ -9,7 +9,6 @@ A `max_minutes` budget ends the run cleanly: it validates what it has and writes
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,20 +20,22 @@ from torch import nn
 
 from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
-from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
+from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
-from fno_forecast.training.budget import USABLE_FRACTION, plan_for_budget, seconds_per_sample_step
+from fno_forecast.training.budget import initial_plan, replan_rollouts
+from fno_forecast.training.calibration_fit import fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.defaults import Choice, describe_choices
+from fno_forecast.training.epoch import epoch_line, epoch_record, pick_device, to_device, train_pass
 from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_loss_weights, weighted_mse
 from fno_forecast.training.metadata import training_metadata
-from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
+from fno_forecast.training.schedule import LearningRate, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
 
@@ -44,18 +45,6 @@ class TrainResult:
     best: ValidationResult | None
     progress: Progress
     stopped_by_budget: bool
-
-
-def pick_device(config: TrainConfig) -> torch.device:
-    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    if device.type != "cuda":
-        return batch
-    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
 
 
 class Trainer:
@@ -124,8 +113,11 @@ class Trainer:
         ).to(self.device)
         self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
+        self._curriculum = tuple(config.rollout_steps)
+        self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
         if max_minutes and explicit is not None and not plan_keys & explicit:
             self._plan_for_budget(max_minutes * 60.0, clock)
+            self._replan_budget_s = max_minutes * 60.0
         config = self.config
         if self.choices or self.data.corrections:
             self._log(describe_choices(self.choices, self.data.corrections))
@@ -137,40 +129,43 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.factor)
+        # the schedule is looked up at each step: stage 2 may be re-planned once stage 1 has been timed
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: self.schedule.factor(step)
+        )
 
     def _plan_for_budget(self, budget_s: float, clock: Callable[[], float]) -> None:
         """Time a few one-step batches on a copy of the stepper, then size the epochs to the budget."""
-        c = self.config
         dataset = self.windows.train(1)
-        batch = _to_device(dataset.batch(list(range(min(c.batch_size, len(dataset))))), self.device)
-        tau = seconds_per_sample_step(self.stepper, batch, clock=clock)
-        longest = max(self.lead_steps)
-        n_val = len(self.windows.validation(longest)) // max(c.val_init_stride, 1) + 1
-        validation_s = n_val * longest * tau / 3.0
-        plan = plan_for_budget(
+        batch = dataset.batch(list(range(min(self.config.batch_size, len(dataset)))))
+        self.config, choice = initial_plan(
+            self.config,
+            stepper=self.stepper,
+            batch=to_device(batch, self.device),
+            windows=self.windows,
+            lead_steps=self.lead_steps,
             budget_s=budget_s,
-            seconds_per_sample_step=tau,
-            validation_s=validation_s,
-            windows=lambda k: len(self.windows.train(k)),
-            curriculum=tuple(c.rollout_steps),
-            batch_size=c.batch_size,
+            clock=clock,
         )
-        self.config = replace(
-            c,
-            stage1_epochs=plan.stage1_epochs,
-            samples_per_epoch=plan.samples_per_epoch,
-            rollout_steps=plan.rollout_steps,
-            rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
+        self.choices.append(choice)
+
+    def _replan_rollouts(self, run: _Run, *, remaining_s: float) -> None:
+        """Stage 2 sized to the budget left at stage 1's measured cost; its schedule follows the plan."""
+        self.config, choice = replan_rollouts(
+            self.config,
+            seconds_per_sample_step=run.sample_seconds / max(run.sample_steps, 1),
+            validation_s=run.val_seconds,
+            remaining_s=remaining_s,
+            budget_s=self._replan_budget_s,
+            windows=self.windows,
+            curriculum=self._curriculum,
         )
-        self.choices.append(
-            Choice(
-                "epoch plan",
-                plan.describe(),
-                f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
-                f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)",
-            )
+        stage2 = sum(self._batches_for(k) for k in self.config.rollout_steps)
+        self.schedule = LearningRate(
+            self.config, stage1_steps=self.schedule.stage1_steps, stage2_steps=stage2
         )
+        self.choices.append(choice)
+        self._log(f"{choice.key}: {choice.value} ({choice.why})")
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -208,19 +203,15 @@ class Trainer:
         )
 
     def _fit_calibration(self) -> LeadCalibration | None:
-        """Per-lead anomaly factors of the selected model, from training-period rollouts."""
-        if not self.config.lead_calibration:
-            return None
-        steps = max(self.lead_steps)
-        return fit_lead_calibration(
+        """The selected model's lead calibration, fitted out of sample (`training.calibration_fit`)."""
+        return fit_calibration(
             self.stepper,
-            self.windows.train(steps),
-            n_steps=steps,
+            data=self.data,
+            windows=self.windows,
+            config=self.config,
+            lead_steps=self.lead_steps,
             lat_weights=self.lat_weights,
-            init_stride=self.config.calibration_init_stride,
-            batch_size=self.config.val_batch_size,
             device=self.device,
-            period=self.data.train_period,
         )
 
     def _checkpoint(self, progress: Progress, best: dict[str, torch.Tensor] | None) -> None:
@@ -237,7 +228,7 @@ class Trainer:
         distributed.barrier(self.dist)
 
     def _train_step(self, batch: dict[str, torch.Tensor], steps: int) -> float:
-        batch = _to_device(batch, self.device)
+        batch = to_device(batch, self.device)
         targets = batch["targets"][:, :steps]
         with torch.autocast(
             self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
@@ -280,6 +271,8 @@ class Trainer:
             self._validate_prior(run, metrics, clock)
         while run.progress.epoch < self.config.total_epochs and not run.stopped:
             self._train_epoch(run, metrics, clock=clock, over_budget=over_budget)
+            if self._replan_budget_s and run.progress.epoch == self.config.stage1_epochs and not run.stopped:
+                self._replan_rollouts(run, remaining_s=self._replan_budget_s - (clock() - started))
         run.progress = replace(run.progress, finished=not run.stopped)
         self._checkpoint(run.progress, run.best_state)
         metrics.close()
@@ -331,49 +324,32 @@ class Trainer:
         self, run: _Run, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]
     ) -> None:
         """One epoch from where `run` stands (mid-epoch after a resume), then validation and a checkpoint."""
-        from fno_forecast.training.progress import EpochBar
-
         c = self.config
         stage, steps = c.epoch_plan(run.progress.epoch)
-        dataset = self.windows.train(steps)
-        batches = epoch_batches(
-            n_windows=len(dataset),
-            epoch=run.progress.epoch,
-            seed=c.seed,
-            batch_size=c.batch_size,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-            cap=c.rollout_samples_per_epoch if steps > 1 else c.samples_per_epoch,
-        )
-        first = run.progress.step_in_epoch
-        bar = EpochBar(len(batches), epoch=run.progress.epoch, enabled=self.dist.is_main and not self.quiet)
-        bar.update(first)
-        epoch_start, losses, samples = clock(), [], 0
-        # data wait: wall time blocked on the next batch, against the epoch's wall time (not `clock`,
-        # which times the budget and which tests drive reading by reading)
-        waited, wall_start = 0.0, time.perf_counter()
+        epoch_start = clock()
+
+        def after_step(progress: Progress) -> bool:
+            run.progress = progress
+            if c.checkpoint_every_steps and progress.global_step % c.checkpoint_every_steps == 0:
+                self._checkpoint(progress, run.best_state)
+            return distributed.any_rank(over_budget(), self.dist, self.device)
+
         self.stepper.train()
-        workers = c.loader_workers if c.loader_workers >= 0 else (0 if dataset.in_memory else _auto_workers())
-        stream = dataset.batches(batches[first:], workers=workers, prefetch=c.prefetch_batches)
-        for index in range(first, len(batches)):
-            asked = time.perf_counter()
-            batch = next(stream)
-            waited += time.perf_counter() - asked
-            losses.append(self._train_step(batch, steps))
-            samples += len(batches[index]) * self.dist.world_size
-            run.progress = replace(
-                run.progress, step_in_epoch=index + 1, global_step=run.progress.global_step + 1
-            )
-            bar.update(1, loss=losses[-1])
-            if c.checkpoint_every_steps and run.progress.global_step % c.checkpoint_every_steps == 0:
-                self._checkpoint(run.progress, run.best_state)
-            if distributed.any_rank(over_budget(), self.dist, self.device):
-                run.stopped = True
-                break
-        stream.close()
-        bar.close()
-        wall_seconds = time.perf_counter() - wall_start
+        done = train_pass(
+            self.windows.train(steps),
+            config=c,
+            steps=steps,
+            progress=run.progress,
+            dist=self.dist,
+            device=self.device,
+            train_step=self._train_step,
+            after_step=after_step,
+            show=self.dist.is_main and not self.quiet,
+        )
+        run.progress, run.stopped = done.progress, run.stopped or done.stopped
         train_seconds = clock() - epoch_start
+        run.sample_seconds += train_seconds
+        run.sample_steps += done.samples * steps
         val_start = clock()
         result = self._validate()
         run.val_seconds = clock() - val_start
@@ -386,26 +362,20 @@ class Trainer:
         run.progress = replace(
             run.progress, elapsed_seconds=run.progress.elapsed_seconds + clock() - epoch_start
         )
-        record = {
-            "epoch": done_epoch + 1,
-            "stage": stage,
-            "unrolled_steps": steps,
-            "train_loss": sum(losses) / max(len(losses), 1),
-            "val_rmse": result.rmse,
-            "val_score": result.score,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "samples_per_s": samples / max(train_seconds, 1e-9),
-            "data_wait_fraction": waited / max(wall_seconds, 1e-9),
-            "val_seconds": run.val_seconds,
-            "elapsed_s": run.progress.elapsed_seconds,
-            "global_step": run.progress.global_step,
-        }
+        record = epoch_record(
+            done,
+            epoch=done_epoch + 1,
+            stage=stage,
+            steps=steps,
+            result=result,
+            lr=self.optimizer.param_groups[0]["lr"],
+            train_seconds=train_seconds,
+            val_seconds=run.val_seconds,
+            progress=run.progress,
+        )
         metrics.write(record)
         self._log(
-            f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
-            f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s "
-            f"(data wait {record['data_wait_fraction']:.0%}) {run.progress.elapsed_seconds:.0f}s"
-            + (" (budget reached)" if run.stopped else "")
+            epoch_line(record, total_epochs=c.total_epochs, summary=result.summary(), stopped=run.stopped)
         )
         self._checkpoint(run.progress, run.best_state)
 
@@ -417,12 +387,9 @@ class Trainer:
         stopped: bool,
         calibration: LeadCalibration | None,
     ) -> None:
+        network = self._plain_network()
         stepper = copy.deepcopy(self.stepper).cpu()
-        stepper.network = (
-            self._plain_network().cpu()
-            if self.device.type == "cpu"
-            else copy.deepcopy(self._plain_network()).cpu()
-        )
+        stepper.network = network.cpu() if self.device.type == "cpu" else copy.deepcopy(network).cpu()
         metadata = training_metadata(
             config=self.config,
             model_config=self.model_config,
@@ -446,6 +413,8 @@ class _Run:
     best_result: ValidationResult | None = None
     val_seconds: float = 0.0
     stopped: bool = False
+    sample_seconds: float = 0.0  # training time measured so far, and the sample-steps it bought
+    sample_steps: int = 0
 
 
 def train(
@@ -480,8 +449,3 @@ def train(
         return trainer.fit(resume=resume, max_minutes=max_minutes, clock=clock)
     finally:
         distributed.shutdown(trainer.dist)
-
-
-def _auto_workers() -> int:
-    """Loader processes for streamed windows: half the cores (the rest compute), 1 to 4."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))

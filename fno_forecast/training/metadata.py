@@ -38,10 +38,15 @@ def training_metadata(
     if calibration is not None:
         kept = calibration.kept
         total = len(calibration.factors) * calibration.n_channels
+        where = (
+            "held-out inits the network never trained on"
+            if calibration.held_out
+            else "the network's own training inits (no held-out tail: in sample)"
+        )
         corrections["lead_calibration"] = {
             "kept": kept > 0,
-            "why": f"{kept} of {total} lead/channel factors beat the uncalibrated forecast on held-out "
-            f"training inits (cross-fitted halves)",
+            "why": f"{kept} of {total} lead/channel weight pairs beat the plain forecast on {where}, "
+            f"{calibration.fitted_on} (cross-fitted halves)",
         }
     metadata: dict[str, Any] = {
         "model": {"name": config.model, "config": model_config_to_dict(model_config)},

@@ -60,9 +60,62 @@ def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
         period="2013-01-01/2013-01-15",
     )
     assert calibration is not None and calibration.inits == len(dataset)
-    fitted = [row[0] for row in calibration.factors]
+    # With no network the forecast is its prior: only the sum of the two weights is determined.
+    fitted = [a[0] + b[0] for a, b in zip(calibration.factors, calibration.prior_weights, strict=True)]
     expected = [min(2.0, (0.9 / 0.8) ** k) for k in range(1, 5)]
     np.testing.assert_allclose(fitted, expected, rtol=1e-3)
+    assert calibration.kept == 4 and not calibration.held_out
+
+
+def _drifting_stepper(drift: float) -> Stepper:
+    """No prior (persistence) and a network that adds `drift` K every step: a forecast gone wrong."""
+    return Stepper(
+        Constant([drift]),
+        mean=np.array([CLIM]),
+        std=np.array([5.0]),
+        tendency_std=np.array([1.0]),
+        lat=LAT,
+        lon=LON,
+        step_hours=6.0,
+        use_history=False,
+        climatology=np.full((1, 1, LAT.size, LON.size), CLIM, dtype=np.float32),
+    ).eval()
+
+
+def test_fit_falls_back_on_the_prior_where_the_network_has_lost_the_truth() -> None:
+    truth = _decaying_truth(1.0)  # the anomaly persists: persistence, the prior here, is exact
+    dataset = WindowDataset(truth, target_steps=3, use_history=False)
+    stepper = _drifting_stepper(0.7)
+    calibration = fit_lead_calibration(
+        stepper,
+        dataset,
+        n_steps=3,
+        lat_weights=torch.ones(1, 1, LAT.size, 1),
+        init_stride=1,
+        batch_size=16,
+        device=torch.device("cpu"),
+        period="2013-01-01/2013-01-15",
+        held_out=True,
+    )
+    assert calibration is not None and calibration.held_out
+    a = np.array(calibration.factors)[:, 0]
+    b = np.array(calibration.prior_weights)[:, 0]
+    np.testing.assert_allclose(a, 0.0, atol=0.05)  # the ridge pulls a little toward a = 1
+    np.testing.assert_allclose(b, 1.0, atol=0.05)
+    state = torch.from_numpy(truth.values[:1].copy())
+    hours = torch.tensor([0.0], dtype=torch.float64)
+    produced = list(
+        calibrate(
+            rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3),
+            stepper=stepper,
+            state=state,
+            time_hours=hours,
+            factors=calibration.tensor(),
+            prior_weights=calibration.prior_tensor(),
+        )
+    )
+    for step, fields in enumerate(produced, start=1):
+        torch.testing.assert_close(fields, torch.from_numpy(truth.values[step : step + 1]), atol=0.1, rtol=0)
 
 
 def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None:
@@ -75,6 +128,7 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
         calibrate(
             rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3),
             stepper=stepper,
+            state=state,
             time_hours=hours,
             factors=factors,
         )
@@ -87,6 +141,7 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
         calibrate(
             rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=1, climatology_offset=offset),
             stepper=stepper,
+            state=state,
             time_hours=hours,
             factors=torch.zeros(1, 1),
             climatology_offset=offset,
@@ -98,6 +153,12 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
 def test_calibration_round_trips_and_refuses_bad_factors() -> None:
     calibration = LeadCalibration(factors=((1.0, 0.9), (0.8, 0.7)), fitted_on="p", inits=3)
     assert LeadCalibration.from_dict(calibration.to_dict()) == calibration
+    blended = LeadCalibration(
+        factors=((1.0, 0.9), (0.8, 0.7)), prior_weights=((0.0, 0.1), (0.3, -0.2)), fitted_on="p", inits=3
+    )
+    assert LeadCalibration.from_dict(blended.to_dict()) == blended
+    with pytest.raises(ValueError, match="shape of factors"):
+        LeadCalibration.from_dict({**blended.to_dict(), "prior_weights": [[0.0]]})
     with pytest.raises(ValueError, match="equal-length rows"):
         LeadCalibration.from_dict({"factors": [[1.0], [1.0, 2.0]], "fitted_on": "p", "inits": 1})
     with pytest.raises(ValueError, match="must lie in"):

@@ -70,3 +70,19 @@ def test_monthly_data_opens_at_its_own_step_as_a_monthly_bundle_asks(tmp_path: P
     path = write_atomic(make_monthly(years=2, res=30.0), tmp_path / "monthly.nc")
     channels = open_channels(str(path), step_hours=HOURS_PER_MONTH)
     assert channels.array.sizes["time"] == 24 and channels.time.step_months == 1
+
+
+def test_monthly_tropics_carry_a_slow_mode_that_is_predictable_six_months_ahead() -> None:
+    """Real monthly means keep skill beyond a season in the tropics (ENSO); the set must too, or no
+    forecast could beat the climatology at 6 months. Mid-latitude anomalies forget within a season."""
+    monthly = make_monthly(years=30, res=10.0)
+    tas = monthly["tas"].values.astype(np.float64)
+    anomaly = tas - np.stack([tas[m::12].mean(axis=0) for m in range(12)])[np.arange(len(tas)) % 12]
+
+    def lag6(rows: np.ndarray) -> float:
+        a = anomaly[:, rows, :]
+        return float((a[:-6] * a[6:]).mean() / np.sqrt((a[:-6] ** 2).mean() * (a[6:] ** 2).mean()))
+
+    lat = monthly["lat"].values
+    assert lag6(np.abs(lat) <= 10.0) > 0.35
+    assert lag6((np.abs(lat) >= 40.0) & (np.abs(lat) <= 60.0)) < 0.15

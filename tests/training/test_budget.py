@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fno_forecast.training.budget import USABLE_FRACTION, EpochPlan, plan_for_budget
+from fno_forecast.training.budget import USABLE_FRACTION, EpochPlan, plan_for_budget, replan_rollouts
+from fno_forecast.training.config import TrainConfig
 
 
 def _estimate(plan: EpochPlan, *, tau: float, validation_s: float, windows) -> float:
@@ -56,3 +57,31 @@ def test_a_tiny_budget_still_trains_one_batch_per_epoch() -> None:
         batch_size=4,
     )
     assert plan.samples_per_epoch >= 4 and plan.rollout_steps == (2,) and plan.rollout_samples_per_epoch == 4
+
+
+class _Windows:
+    """Window counts per rollout length, as `WindowCache.train(k)` gives them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def train(self, steps: int) -> range:
+        return range(self.n - steps)
+
+
+def test_stage_two_is_replanned_from_the_cost_stage_one_measured() -> None:
+    """A probe timed at an idle moment planned too little (or too much): stage 2 is re-sized to what is
+    left of the budget at the real cost per sample-step, and a slower machine gets fewer samples."""
+    config = TrainConfig(rollout_steps=(2,), rollout_samples_per_epoch=16, batch_size=8)
+    common = dict(validation_s=3.0, budget_s=300.0, windows=_Windows(2000), curriculum=(2, 4, 8))
+    fast, why = replan_rollouts(config, seconds_per_sample_step=0.001, remaining_s=200.0, **common)
+    assert fast.rollout_steps[:3] == (2, 4, 8) and fast.rollout_samples_per_epoch == 0
+    assert why.key == "stage 2 plan" and "200 s left" in why.why
+    share = 200.0 - (1 - USABLE_FRACTION) * 300.0 - 3.0
+    used = sum(min(2000 - k, 2000) * k * 0.001 + 3.0 for k in fast.rollout_steps)
+    assert 0.6 * share < used <= share + 1e-6  # fills what is left, within it
+    slow, _ = replan_rollouts(config, seconds_per_sample_step=0.05, remaining_s=200.0, **common)
+    assert 0 < slow.rollout_samples_per_epoch < 2000
+    assert sum(slow.rollout_steps) * slow.rollout_samples_per_epoch * 0.05 <= share
+    spent, _ = replan_rollouts(config, seconds_per_sample_step=0.01, remaining_s=40.0, **common)
+    assert spent.rollout_steps == () and spent.total_epochs == spent.stage1_epochs
