@@ -196,7 +196,7 @@ def _power_of_two(value: float, low: int, high: int) -> int:
     return int(min(high, max(low, 2 ** int(math.floor(math.log2(max(value, 1.0)))))))
 
 
-def _coprime_stride(n_inits: int, target: int, steps_per_day: float) -> int:
+def coprime_stride(n_inits: int, target: int, steps_per_day: float) -> int:
     stride = max(1, math.ceil(n_inits / target))
     per_day = int(round(steps_per_day))
     if per_day > 1 and abs(steps_per_day - per_day) < 1e-9:
@@ -294,7 +294,7 @@ def derive_defaults(
     n_val = facts.windows(longest, period=facts.val_period, use_history=config.use_history)
     choose(
         "val_init_stride",
-        _coprime_stride(n_val, 128, facts.steps_per_day),
+        coprime_stride(n_val, 128, facts.steps_per_day),
         f"{n_val} validation inits: at most ~128 scored, a stride coprime with the steps per day",
     )
     holdout, why_holdout = calibration_holdout(facts, longest=longest)
@@ -307,7 +307,7 @@ def derive_defaults(
     )
     choose(
         "calibration_init_stride",
-        _coprime_stride(n_cal, 256, facts.steps_per_day),
+        coprime_stride(n_cal, 256, facts.steps_per_day),
         f"{n_cal} inits for the lead calibration: at most ~256",
     )
     resolved = dataclasses.replace(config, **changes)

@@ -115,6 +115,7 @@ class Trainer:
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
         self._curriculum = tuple(config.rollout_steps)
         self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
+        self._derived_val_stride = explicit is not None and "val_init_stride" not in explicit
         if max_minutes and explicit is not None and not plan_keys & explicit:
             self._plan_for_budget(max_minutes * 60.0, clock)
             self._replan_budget_s = max_minutes * 60.0
@@ -146,6 +147,7 @@ class Trainer:
             lead_steps=self.lead_steps,
             budget_s=budget_s,
             clock=clock,
+            thin_validation=self._derived_val_stride,
         )
         self.choices.append(choice)
 
