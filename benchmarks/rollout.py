@@ -11,6 +11,15 @@ FLOPs are counted with `torch.utils.flop_counter.FlopCounterMode` (matmuls, conv
 estimate for the FFTs it does not count (5 N log2 N real FLOPs per complex transform of N points).
 
     python benchmarks/rollout.py [--model PATH] [--fcn-width 256] [--fcn-layers 4] [--steps 3]
+
+With `--ten-day`, a timed 10-day rollout (40 six-hourly steps) instead, on a global grid with both poles
+(`--grid 721x1440`, `--channels 20`) of the default FNO and the default SFNO that `fno-forecast train`
+would build for that grid (width and modes from the data, random weights: only the time matters), in
+fp32 and under bf16 autocast, on `--device`: seconds per step, seconds per 10 days and peak memory
+(`torch.cuda.max_memory_allocated` on a GPU, the process's peak RSS on a CPU). `benchmarks/gpu_check.sh`
+runs it; a tiny grid (`--grid 33x64 --channels 4 --steps 4 --device cpu`) checks the path anywhere.
+
+    python benchmarks/rollout.py --ten-day --device cuda [--grid 721x1440] [--channels 20] [--steps 40]
 """
 
 from __future__ import annotations
@@ -212,23 +221,118 @@ def print_table(rows: list[Row], *, peak: float) -> None:
         )
 
 
+def default_stepper(model: str, *, nlat: int, nlon: int, channels: int):
+    """The stepper `fno-forecast train` would build for `model` on a global nlat x nlon grid with poles
+    (width from `training.defaults`, modes from the grid), with random weights and unit statistics."""
+    from fno_forecast.data.schema import GridInfo
+    from fno_forecast.models.registry import FNOConfig, SFNOConfig, resolve_defaults
+    from fno_forecast.models.stepper import build_stepper
+    from fno_forecast.training.defaults import hidden_width
+
+    lat, lon = np.linspace(90.0, -90.0, nlat), np.arange(nlon) * (360.0 / nlon)
+    grid = GridInfo.from_arrays(lat, lon)
+    width, _ = hidden_width(grid, channels)
+    config = resolve_defaults((SFNOConfig if model == "sfno" else FNOConfig)(hidden_channels=width), grid)
+    stepper = build_stepper(
+        model_name=model,
+        model_config=config,
+        grid_lat=lat,
+        grid_lon=lon,
+        step_hours=6.0,
+        mean=np.zeros(channels, dtype=np.float32),
+        std=np.ones(channels, dtype=np.float32),
+        tendency_std=np.full(
+            channels, 0.01, dtype=np.float32
+        ),  # small steps: the random rollout stays finite
+        use_history=False,
+    )
+    return stepper.eval(), config
+
+
+def ten_day_rows(*, grid: tuple[int, int], channels: int, steps: int, device: str, models: list[str]) -> None:
+    """Time a `steps`-step rollout (after one warm-up step) of each model in fp32 and bf16; print a table."""
+    import resource
+
+    from fno_forecast.rollout import rollout
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    name = torch.cuda.get_device_name(dev) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{steps}-step rollout on {grid[0]} x {grid[1]} x {channels}, batch 1, {name}")
+    header = (
+        f"{'model':<40} {'precision':>9} {'params':>9} {'s/step':>9} {'s/10 days':>10} {'peak memory':>16}"
+    )
+    print(header)
+    print("-" * len(header))
+    for model in models:
+        stepper, config = default_stepper(model, nlat=grid[0], nlon=grid[1], channels=channels)
+        stepper = stepper.to(dev)
+        params = sum(p.numel() for p in stepper.parameters())
+        label = f"{model} width {config.hidden_channels}, modes {config.n_modes_lat}x{config.n_modes_lon}"
+        state = torch.randn(1, channels, *grid, device=dev)
+        hours = torch.tensor([385000.0], dtype=torch.float64, device=dev)
+        for precision in ("fp32", "bf16"):
+            autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+            with torch.inference_mode(), autocast:
+                if cuda:
+                    torch.cuda.synchronize(dev)
+                    torch.cuda.reset_peak_memory_stats(dev)
+                next(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=1))
+                if cuda:
+                    torch.cuda.synchronize(dev)
+                start = time.perf_counter()
+                for _ in rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=steps):
+                    pass
+                if cuda:
+                    torch.cuda.synchronize(dev)
+                per_step = (time.perf_counter() - start) / steps
+            if cuda:
+                peak = f"{torch.cuda.max_memory_allocated(dev) / 2**30:.2f} GiB GPU"
+            else:
+                peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB RSS"
+            print(
+                f"{label:<40} {precision:>9} {params / 1e6:>8.2f}M {per_step:>9.4f} "
+                f"{per_step * STEPS_PER_10_DAYS_6H:>10.2f} {peak:>16}"
+            )
+        del stepper, state
+        if cuda:
+            torch.cuda.empty_cache()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model bundle (default: the bundled default model)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps of the bundle (after a warm-up)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="timed steps after a warm-up (bundle: 5; --ten-day: 40)"
+    )
     parser.add_argument("--fcn-width", type=int, default=256, help="hidden width of the timed 721x1440 FNO")
     parser.add_argument("--fcn-layers", type=int, default=4, help="FNO blocks of the 721x1440 FNO")
     parser.add_argument("--fcn-modes", default="32,64", help="Fourier modes lat,lon of the 721x1440 FNO")
     parser.add_argument("--fcn-steps", type=int, default=1, help="timed steps of the 721x1440 FNO")
     parser.add_argument("--skip-fcn", action="store_true", help="only the bundle row")
+    parser.add_argument("--ten-day", action="store_true", help="a timed 10-day rollout of FNO and SFNO")
+    parser.add_argument("--grid", default="721x1440", help="with --ten-day: NLATxNLON, both poles")
+    parser.add_argument("--channels", type=int, default=FCN_CHANNELS, help="with --ten-day: channels")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default="fno,sfno", help="with --ten-day: models, comma separated")
     args = parser.parse_args()
+    if args.ten_day:
+        nlat, nlon = (int(v) for v in args.grid.lower().split("x"))
+        ten_day_rows(
+            grid=(nlat, nlon),
+            channels=args.channels,
+            steps=args.steps or STEPS_PER_10_DAYS_6H,
+            device=args.device,
+            models=args.models.split(","),
+        )
+        return
 
     from fno_forecast.bundle import default_bundle_path
 
     rows: list[Row] = []
     model = Path(args.model) if args.model else default_bundle_path()
     if (model / "model.json").is_file():
-        rows.append(bench_bundle(model, steps=args.steps))
+        rows.append(bench_bundle(model, steps=args.steps or 5))
     else:
         print(f"no model bundle at {model}; pass --model PATH for the bundle row")
     if not args.skip_fcn:

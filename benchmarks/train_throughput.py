@@ -230,6 +230,57 @@ def _fft_pair(hidden: torch.Tensor) -> None:
     ).sum().backward()
 
 
+class MatmulSHTPair:
+    """The same forward and inverse real SHT as torch-harmonics' `RealSHT`/`InverseRealSHT`, computed as
+    matrix products: a truncated real DFT over longitude (only the `mmax` kept modes, not a full rfft) and
+    one batched product over the wavenumbers for the Legendre part, with real and imaginary parts stacked
+    in one batch instead of two einsums. The Legendre weights are the library's own. A candidate for
+    `models.fast_layers` (as its truncated DFTs are for the FNO): the rows print its time beside the
+    library's and check both give the same transform.
+    """
+
+    def __init__(self, forward: torch.nn.Module, inverse: torch.nn.Module) -> None:
+        nlon, self.lmax, self.mmax = forward.nlon, forward.lmax, forward.mmax
+        n = torch.arange(nlon, dtype=torch.float64)[:, None]
+        m = torch.arange(self.mmax, dtype=torch.float64)[None, :]
+        angle = 2 * torch.pi * n * m / nlon
+        # forward: 2 pi rfft(norm="forward") truncated to mmax, as [real | imag] columns
+        self.dft = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1).mul(2 * torch.pi / nlon).float()
+        # inverse: irfft(norm="forward") of mmax modes, the imaginary part of mode 0 ignored
+        scale = torch.full((self.mmax, 1), 2.0, dtype=torch.float64)
+        scale[0] = 1.0
+        sine = -scale * torch.sin(angle.T)
+        sine[0] = 0.0
+        self.idft = torch.cat([scale * torch.cos(angle.T), sine], dim=0).float()
+        self.legendre = forward.weights.float().permute(0, 2, 1).contiguous()  # (m, lat, l)
+        self.inverse_legendre = inverse.pct.float().contiguous()  # (m, l, lat)
+
+    def sht(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, nlat, _ = x.shape
+        rows = batch * channels
+        y = (
+            (x @ self.dft)
+            .view(rows, nlat, 2, self.mmax)
+            .permute(3, 0, 2, 1)
+            .reshape(self.mmax, 2 * rows, nlat)
+        )
+        z = torch.bmm(y, self.legendre).view(self.mmax, rows, 2, self.lmax).permute(1, 3, 0, 2)
+        return torch.view_as_complex(z.contiguous()).view(batch, channels, self.lmax, self.mmax)
+
+    def isht(self, coefficients: torch.Tensor) -> torch.Tensor:
+        batch, channels = coefficients.shape[:2]
+        rows = batch * channels
+        parts = torch.view_as_real(coefficients).reshape(rows, self.lmax, self.mmax, 2)
+        parts = parts.permute(2, 0, 3, 1).reshape(self.mmax, 2 * rows, self.lmax)
+        nlat = self.inverse_legendre.shape[-1]
+        y = torch.bmm(parts, self.inverse_legendre).view(self.mmax, rows, 2, nlat)
+        return y.permute(1, 3, 2, 0).reshape(batch, channels, nlat, 2 * self.mmax) @ self.idft
+
+
+def _matmul_sht_pair(pair: MatmulSHTPair, hidden: torch.Tensor) -> None:
+    pair.isht(pair.sht(hidden)).sum().backward()
+
+
 def sphere_rows(args: argparse.Namespace) -> None:
     """SFNO against FNO at the same grid and width: samples/s and the share of a step in the transforms."""
     from functools import partial
@@ -256,20 +307,38 @@ def sphere_rows(args: argparse.Namespace) -> None:
             resolved = resolve_defaults(config, grid)
             network = build_network(name, config, in_channels=channels, out_channels=channels, grid=grid)
             optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+            matmul = None
             if name == "sfno":  # the transforms neuralop's SphericalConv builds: (lat modes, lon modes // 2)
                 modes = {"lmax": resolved.n_modes_lat, "mmax": resolved.n_modes_lon // 2}
-                pair = partial(
-                    _sht_pair, RealSHT(nlat, nlon, **modes), InverseRealSHT(nlat, nlon, **modes), hidden
-                )
+                forward, inverse = RealSHT(nlat, nlon, **modes), InverseRealSHT(nlat, nlon, **modes)
+                pair = partial(_sht_pair, forward, inverse, hidden)
+                matmul = MatmulSHTPair(forward, inverse)
+                with torch.no_grad():
+                    probe = hidden[:2]
+                    error = (matmul.isht(matmul.sht(probe)) - inverse(forward(probe))).abs().max()
+                    error = float(error / inverse(forward(probe)).abs().max())
             else:
                 pair = partial(_fft_pair, hidden)
             step_s = _seconds(partial(_train_step, network, optimizer, x), repeats=repeats)
-            share = _seconds(pair, repeats=repeats) * resolved.n_layers / step_s
+            pair_s = _seconds(pair, repeats=repeats)
+            share = pair_s * resolved.n_layers / step_s
             print(
                 f"{name:5s} {nlat} x {nlon}, width {args.hidden}, modes {resolved.n_modes_lat} x "
                 f"{resolved.n_modes_lon}: {batch / step_s:8.1f} samples/s, {1000 * step_s:8.1f} ms per step, "
                 f"transforms {share:5.1%} of the step ({resolved.n_layers} layers)"
             )
+            if matmul is not None:
+                # side by side, alternating, best of each: the library's pair and the matmul form
+                library, ours = pair_s, float("inf")
+                for _ in range(2):
+                    ours = min(ours, _seconds(partial(_matmul_sht_pair, matmul, hidden), repeats=repeats))
+                    library = min(library, _seconds(pair, repeats=repeats))
+                saved = (library - ours) * resolved.n_layers
+                print(
+                    f"      SHT pair (forward + backward): torch-harmonics {1000 * library:7.1f} ms, matmul form "
+                    f"{1000 * ours:7.1f} ms ({library / ours:.2f}x, max relative difference {error:.1e}); the step "
+                    f"with it would take about {1000 * (step_s - saved):.1f} ms ({step_s / (step_s - saved):.2f}x)"
+                )
 
 
 def main() -> None:

@@ -99,14 +99,49 @@ def fit_climatology(
     return Climatology(coefficients.reshape(shape).astype(np.float32), annual=annual, diurnal=diurnal)
 
 
-def term_gains(state: xr.DataArray, *, annual: int, diurnal: int) -> tuple[float, float]:
+GAIN_SAMPLE_BYTES = 128 * 2**20
+GAIN_SAMPLE_POINTS = 4096
+GAIN_SAMPLE_RUN = 8
+
+
+def gain_sample(state: xr.DataArray, *, budget_bytes: int = GAIN_SAMPLE_BYTES) -> xr.DataArray:
+    """What `term_gains` fits: the whole array when it fits `budget_bytes` as float64, else a sample.
+
+    The gains are fractions of a variance summed over points, so a sample estimates them: every k-th
+    latitude and longitude (at most GAIN_SAMPLE_POINTS points) and evenly spaced runs of GAIN_SAMPLE_RUN
+    consecutive steps (every hour of the day inside a run, the runs spread over the seasons), as many as
+    fit the budget. Runs rather than scattered steps, because a chunked store reads whole chunks in time.
+    A store larger than memory is then read in part, and never held whole.
+    """
+    n_time, n_channel = state.sizes["time"], state.sizes["channel"]
+    if n_time * n_channel * state.sizes["lat"] * state.sizes["lon"] * 8 <= budget_bytes:
+        return state
+    k = 1
+    while math.ceil(state.sizes["lat"] / k) * math.ceil(state.sizes["lon"] / k) > GAIN_SAMPLE_POINTS:
+        k += 1
+    state = state.isel(lat=slice(None, None, k), lon=slice(None, None, k))
+    frame = n_channel * state.sizes["lat"] * state.sizes["lon"] * 8
+    frames = max(2 * GAIN_SAMPLE_RUN, budget_bytes // frame)
+    if frames >= n_time:
+        return state
+    runs = max(1, frames // GAIN_SAMPLE_RUN)
+    starts = np.linspace(0, n_time - GAIN_SAMPLE_RUN, runs).round().astype(np.int64)
+    steps = np.unique((starts[:, None] + np.arange(GAIN_SAMPLE_RUN)[None, :]).ravel())
+    return state.isel(time=steps)
+
+
+def term_gains(
+    state: xr.DataArray, *, annual: int, diurnal: int, sample_bytes: int = GAIN_SAMPLE_BYTES
+) -> tuple[float, float]:
     """How much of the residual variance the annual and the diurnal terms each remove, as fractions.
 
     `(1 - SSE(all terms) / SSE(without annual), 1 - SSE(all terms) / SSE(without diurnal))`, summed over
     channels (each in units of its own variance) and grid points, in sample. A group of terms that removes
     next to nothing is fitting noise: data with no seasonal or daily cycle (a shallow-water run, a model
     spin-up) gets harmonics that only add error outside the fit. 0.0 for a group that is not requested.
+    Data over `sample_bytes` as float64 is scored on a sample of it (`gain_sample`), never loaded whole.
     """
+    state = gain_sample(state, budget_bytes=sample_bytes)
     values = np.asarray(state.values, dtype=np.float64)
     values = values / values.std(axis=(0, 2, 3), keepdims=True).clip(min=1e-12)
     hours = times_to_hours(state["time"].values)

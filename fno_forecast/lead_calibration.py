@@ -15,7 +15,7 @@ rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; else `st
 So `a` shrinks the network's anomalies toward the climatology and `b` blends in the prior. The weights
 are fitted on inits that the network never trained on (the training period's held-out tail,
 `fno_forecast.training.data_setup`), and a lead and channel keeps its weights only where fitting them
-on one half of those inits beats the plain forecast on the other half, both ways. The autoregressive
+on the earlier half of those inits beats the plain forecast on the later half and the other way round. The autoregressive
 state is never changed: only what the rollout yields is. Leads beyond the fitted ones use the last row.
 `fno-forecast info MODEL` prints them; they are a few hundred numbers in `model.json`.
 """
@@ -230,11 +230,11 @@ def fit_lead_calibration(
     was_training = stepper.training
     stepper.eval()
     indices = np.arange(0, len(dataset), max(1, init_stride))
-    # Per half (alternating inits), lead step and channel: weighted sums of the products of the
+    # Per half (earlier and later inits), lead step and channel: weighted sums of the products of the
     # network's anomaly n, the prior's anomaly p and the observed anomaly o.
     sums = torch.zeros(2, n_steps, stepper.n_channels, 6, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
-    offset, prior, batch_id = None, None, None
+    offset, prior, first, seen = None, None, 0, 0
     for batch, step, predicted in rollout_windows(
         stepper,
         dataset,
@@ -245,8 +245,9 @@ def fit_lead_calibration(
         offsets_for=offsets_for,
     ):
         hours = batch["time_hours"].double()
-        if batch_id is not id(batch):
-            batch_id = id(batch)
+        if step == 1:  # a new batch of inits
+            first = seen
+            seen += int(hours.shape[0])
             offset = batch.get("climatology_offset")
             prior = PriorForecast(
                 stepper,
@@ -261,7 +262,9 @@ def fit_lead_calibration(
         assert prior is not None  # set with the batch
         p = prior.anomaly(step, reference_then=reference).double()
         o = (batch["targets"][:, step - 1] - reference).double()
-        half = torch.arange(n.shape[0], device=n.device) % 2
+        # the earlier and the later half of the inits: neighbouring inits share their weather, so
+        # alternating ones would check the fit on almost the same cases it was fitted on
+        half = ((first + torch.arange(n.shape[0], device=n.device)) >= len(indices) // 2).long()
         for h in (0, 1):
             pick = half == h
             for i, (x, y) in enumerate(((n, n), (n, p), (p, p), (n, o), (p, o), (o, o))):

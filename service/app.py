@@ -24,13 +24,14 @@ from service.frontcache import PointCacheMiddleware
 from service.hub import ForecastHub
 from service.ingest import is_watched, list_sources
 from service.jobs import JobManager
+from service.lease import LeaseBook, owner_id
 from service.limits import LimitsMiddleware
 from service.live import LiveRuns
 from service.problems import PathRedactor, install_handlers
 from service.routers import analyses, forecasts, health, models, point, runs, telemetry
 from service.routers.analyses import UPLOAD_PATH
 from service.settings import ServiceSettings
-from service.store import ForecastStore
+from service.store import open_store
 from service.telemetry import Telemetry, TelemetryMiddleware
 from service.verification import Verifier
 
@@ -95,11 +96,18 @@ def path_redactor(settings: ServiceSettings) -> PathRedactor:
 
 
 def build_services(settings: ServiceSettings, telemetry: Telemetry) -> Services:
-    store = ForecastStore(settings.store_dir)
+    store = open_store(settings.store_dir, storage_options=settings.store_options)
     jobs = JobManager(
         workers=settings.workers, max_queue=settings.max_queue, on_finished=telemetry.observe_rollout
     )
-    hub = ForecastHub(store=store, jobs=jobs, memory=LRUCache(settings.memory_forecasts))
+    leases = LeaseBook(store.fs, store.lease_root, owner=owner_id(), seconds=settings.lease_s)
+    hub = ForecastHub(
+        store=store,
+        jobs=jobs,
+        memory=LRUCache(settings.memory_forecasts),
+        leases=leases,
+        poll_s=settings.lease_poll_s,
+    )
     responses = response_cache(
         entries=settings.response_cache_entries, max_bytes=settings.response_cache_bytes
     )

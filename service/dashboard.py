@@ -32,6 +32,8 @@ ASSETS: dict[str, str] = {
     "chart.js": "text/javascript; charset=utf-8",
     "skill.js": "text/javascript; charset=utf-8",
     "mapgeometry.js": "text/javascript; charset=utf-8",
+    "basemap.js": "text/javascript; charset=utf-8",
+    "scorecard.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css": "text/css; charset=utf-8",
 }

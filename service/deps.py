@@ -16,6 +16,7 @@ from service.engine import ForecastFunction, library_forecast
 from service.feeds import FolderFeed, ReplayFeed
 from service.hub import ForecastHub
 from service.live import LiveRuns
+from service.objectstore import ObjectForecastStore
 from service.problems import ApiError
 from service.settings import ServiceSettings
 from service.store import ForecastStore
@@ -28,7 +29,7 @@ class Services:
 
     settings: ServiceSettings
     catalog: Catalog
-    store: ForecastStore
+    store: ForecastStore | ObjectForecastStore
     hub: ForecastHub
     telemetry: Telemetry
     responses: LRUCache[Hashable, RenderedResponse]

@@ -21,6 +21,7 @@ from fno_forecast.data.grid import wrap_longitude
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.data.timeaxis import format_time
 from service.engine import RolloutData
+from service.om_variables import KELVIN
 from service.store import NETCDF_LOCK
 
 
@@ -95,9 +96,10 @@ def zarr_zip_bytes(path: Path, variables: tuple[str, ...], bbox: BBox | None, *,
 
 
 def map_png(
-    data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | None
+    data: RolloutData, *, variable: str, lead_index: int, bbox: BBox | None, celsius: bool = False
 ) -> tuple[bytes, dict[str, str]]:
-    """A PNG map of one variable at one lead time, with a colour bar labelled with its units.
+    """A PNG map of one variable at one lead time, with a colour bar labelled with its units (a channel in
+    kelvin in °C when `celsius`, the unit a person reads).
 
     Also returns the plot's geometry as headers, so a page can turn a click into a location:
     `X-Map-Extent: lon_min,lon_max,lat_min,lat_max` (the axes' limits) and `X-Plot-Box: left,top,right,bottom`
@@ -114,11 +116,14 @@ def map_png(
     if bbox is not None:
         rows, cols = np.flatnonzero(bbox.lat_mask(lat)), np.flatnonzero(bbox.lon_mask(lon))
         field, lat, lon = field[np.ix_(rows, cols)], lat[rows], lon[cols]
+    units = data.units[channel]
+    if celsius and units.lower().replace(" ", "") in KELVIN:
+        field, units = field - 273.15, "°C"
     figure = Figure(figsize=(7, 4.2), dpi=100)
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(lon, lat, field, shading="nearest", cmap="viridis")
     colorbar = figure.colorbar(mesh, ax=axes)
-    colorbar.set_label(f"{variable} ({data.units[channel]})")
+    colorbar.set_label(f"{variable} ({units})")
     valid = data.valid_times[lead_index]
     axes.set_title(
         f"{data.key.model_id}: {variable} +{data.lead_hours[lead_index]:g} h (valid {valid} UTC)", fontsize=9

@@ -2,6 +2,11 @@
 
 `ForecastHub.obtain` answers a `RunKey` with the rollout in memory, or the job that is loading it from the
 store or computing it. Loading and computing both run on the worker pool, so the event loop only awaits.
+
+Several replicas may share one store: before computing, a job takes the rollout's lease in the store
+(`service.lease`). While another replica holds it the job waits, looking in the store every `poll_s`, and
+serves what that replica stores; when the lease expires (its holder died) the job takes it over and
+computes. A lease is renewed as the rollout's steps are produced and released once the rollout is stored.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -19,6 +25,7 @@ from service.cache import LRUCache
 from service.catalog import ModelEntry
 from service.engine import ForecastFunction, RolloutData, compute_rollout, read_rollout, rollout_data
 from service.jobs import Job, JobManager
+from service.lease import Lease, LeaseBook
 from service.runs import run_time
 from service.store import NETCDF_LOCK, ForecastStore, RunKey, StoreWriteError
 
@@ -52,11 +59,20 @@ def initial_window(entry: ModelEntry, run: str) -> xr.Dataset:
 
 class ForecastHub:
     def __init__(
-        self, *, store: ForecastStore, jobs: JobManager, memory: LRUCache[RunKey, RolloutData]
+        self,
+        *,
+        store: ForecastStore,
+        jobs: JobManager,
+        memory: LRUCache[RunKey, RolloutData],
+        leases: LeaseBook,
+        poll_s: float = 1.0,
     ) -> None:
         self.store = store
         self.jobs = jobs
         self.memory = memory
+        self.leases = leases
+        self.poll_s = poll_s
+        self.sleep: Callable[[float], None] = time.sleep  # between looks while another replica computes
         self.store_loads = 0
         self.rollouts_computed = 0
 
@@ -100,31 +116,73 @@ class ForecastHub:
         *,
         exact: bool,
     ) -> RolloutData:
-        record = self.store.rollout(key) or (None if exact else self.store.covering(key))
-        if record is not None:
-            with NETCDF_LOCK, xr.open_dataset(record.path) as stored:
-                data = read_rollout(
-                    stored.load(),
-                    key=record.key,
-                    schema=entry.schema,
-                    computed_at=record.computed_at,
-                    seconds=record.seconds,
-                    path=record.path,
-                )
-            job.steps_done = job.total_steps
-            self.store_loads += 1
-            if record.key != key:  # kept whole, found again by `_longer_in_memory`
-                self.memory.put(record.key, data)
-                return data.leading(key)
-        else:
-            data = self._compute(entry, key, job, forecast_fn)
+        """The stored rollout, else computed under its lease (waiting while another replica holds it)."""
+        lease: Lease | None = None
+        while True:
+            data = self._load(entry, key, job, exact=exact)
+            if data is not None or lease is not None:
+                break  # found, or ours to compute (looked again after taking the lease: no race)
+            lease = self.leases.acquire(key.digest)
+            if lease is None:
+                self.sleep(self.poll_s)
+        if data is None:
+            try:
+                data = self._compute(entry, key, job, forecast_fn, lease)
+            finally:
+                self.leases.release(key.digest)
+        elif lease is not None:
+            self.leases.release(key.digest)
         self.memory.put(key, data)
         return data
 
+    def _load(
+        self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], *, exact: bool
+    ) -> RolloutData | None:
+        """The rollout read back from the store (the leading part of a longer one unless `exact`), or None."""
+        record = self.store.rollout(key) or (None if exact else self.store.covering(key))
+        if record is None:
+            return None
+        try:
+            path: Path = self.store.local_file(record)
+        except FileNotFoundError:
+            log.warning(
+                "rollout %s %s +%dh: indexed but its file is gone; computing it",
+                key.model_id,
+                key.run,
+                key.hours,
+            )
+            return None
+        with NETCDF_LOCK, xr.open_dataset(path) as stored:
+            data = read_rollout(
+                stored.load(),
+                key=record.key,
+                schema=entry.schema,
+                computed_at=record.computed_at,
+                seconds=record.seconds,
+                path=path,
+            )
+        job.steps_done = job.total_steps
+        self.store_loads += 1
+        if record.key != key:  # kept whole, found again by `_longer_in_memory`
+            self.memory.put(record.key, data)
+            return data.leading(key)
+        return data
+
     def _compute(
-        self, entry: ModelEntry, key: RunKey, job: Job[RolloutData], forecast_fn: ForecastFunction
+        self,
+        entry: ModelEntry,
+        key: RunKey,
+        job: Job[RolloutData],
+        forecast_fn: ForecastFunction,
+        lease: Lease,
     ) -> RolloutData:
         from fno_forecast.output import write_forecast
+
+        def on_lead(lead_hours: float, fields: np.ndarray) -> None:
+            nonlocal lease
+            job.report(lead_hours, fields)
+            if self.leases.due(lease):
+                lease = self.leases.renew(lease) or lease  # lost: another replica computes it too
 
         computed = compute_rollout(
             forecast_fn,
@@ -132,7 +190,7 @@ class ForecastHub:
             initial_state=initial_window(entry, key.run),
             run=key.run,
             hours=key.hours,
-            on_lead=job.report,
+            on_lead=on_lead,
         )
         seconds = computed.seconds
         write: Callable = lambda temp: write_forecast(computed.dataset, temp)  # noqa: E731

@@ -80,11 +80,12 @@ class FolderPoller:
         return fresh
 
 
-def upload_folder(data: Path | None, store_dir: Path) -> Path:
-    """Where uploads go: the watched folder (so a restart reads them again), else the store's `analyses/`."""
+def upload_folder(data: Path | None, store_dir: Path | str) -> Path | None:
+    """Where uploads go: the watched folder (so a restart reads them again), else the store's `analyses/`;
+    None when there is neither (a store on object storage holds rollouts, not analyses)."""
     if data is not None and not is_pattern(data) and is_watched(data):
         return data
-    return store_dir / "analyses"
+    return store_dir / "analyses" if isinstance(store_dir, Path) else None
 
 
 def check_upload_name(name: str | None) -> str | None:

@@ -39,7 +39,20 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=2, ge=1, le=64, description="rollout worker threads")
     max_queue: int = Field(default=8, ge=1, description="rollouts queued or running before 429")
-    store_dir: Path = Field(default=Path("forecast_store"), description="NetCDF files + SQLite index")
+    store_dir: Path | str = Field(
+        default=Path("forecast_store"),
+        description="forecast store: a folder (NetCDF files + SQLite index) or a URL (s3://bucket/prefix)",
+    )
+    store_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='fsspec options of a store URL, e.g. {"endpoint_url": "http://127.0.0.1:9000"}',
+    )
+    lease_s: float = Field(
+        default=120.0, gt=0, description="how long a replica's claim on a rollout holds unless renewed"
+    )
+    lease_poll_s: float = Field(
+        default=1.0, gt=0, description="how often a replica looks whether another one stored a rollout"
+    )
     models_dir: Path | None = Field(default=None, description="where POST /v1/models may register bundles")
     admin_token: str | None = Field(default=None, description="bearer token for admin routes; unset = off")
     cors_origins: list[str] = Field(default_factory=list)
@@ -53,6 +66,14 @@ class ServiceSettings(BaseSettings):
     max_locations: int = Field(default=1000, ge=1)
     max_query_length: int = Field(default=32768, ge=256, description="bytes; 1000 locations fit")
     max_body_bytes: int = Field(default=65536, ge=1024)
+
+    @field_validator("store_dir", mode="before")
+    @classmethod
+    def _url_or_folder(cls, value: Any) -> Any:
+        """A URL stays text (a Path would fold `s3://` to `s3:/`); anything else is a folder."""
+        from fno_forecast.data.remote import is_url
+
+        return value if is_url(value) else Path(value)
 
     @field_validator("admin_token")
     @classmethod

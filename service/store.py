@@ -15,6 +15,10 @@ Degraded mode. When the folder cannot be created or the index cannot be opened (
 read-only or full disk, a corrupt index), the store logs one error and keeps its index in memory; when a
 rollout file cannot be written (`StoreWriteError`), the service answers from memory and logs a warning.
 Requests are answered either way; only persistence across restarts is lost.
+
+Object storage. `open_store` opens this store for a folder and `service.objectstore.ObjectForecastStore`
+(the same methods, the index as JSON objects) for a URL such as `s3://bucket/prefix`. Both hold the leases
+through which several replicas on one store compute each rollout once (`service.lease`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,10 +103,8 @@ class StoreWriteError(RuntimeError):
     """The store could not write a rollout file or an index row (full or read-only disk, ...)."""
 
 
-def _temp_owner_alive(name: str) -> bool:
-    """Whether the process that named a temporary file `.{digest}.{pid}.{thread}.tmp.nc` still runs."""
-    parts = name.split(".")
-    pid = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine runs (this process counts as not: its leftovers are stale)."""
     if pid <= 0 or pid == os.getpid():
         return False
     try:
@@ -113,6 +116,30 @@ def _temp_owner_alive(name: str) -> bool:
     return True
 
 
+def _temp_owner_alive(name: str) -> bool:
+    """Whether the process that named a temporary file `.{digest}.{pid}.{thread}.tmp.nc` still runs."""
+    parts = name.split(".")
+    return process_alive(int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1)
+
+
+def _filesystem(protocol: str) -> Any:
+    import fsspec
+
+    return fsspec.filesystem(protocol)
+
+
+def open_store(location: str | Path, *, storage_options: Mapping[str, Any] | None = None) -> Any:
+    """The forecast store at `location`: an object-storage URL (`s3://bucket/prefix`, through fsspec) or a
+    local folder. Both answer the same methods (`ForecastStore`'s) and both hold the leases several
+    replicas on one store take (`service.lease`): `fs` and `lease_root` say where."""
+    from fno_forecast.data.remote import is_url
+    from service.objectstore import ObjectForecastStore
+
+    if is_url(str(location)):
+        return ObjectForecastStore(str(location), storage_options=storage_options)
+    return ForecastStore(Path(location))
+
+
 class ForecastStore:
     """Files under `root/rollouts/`, index in `root/index.sqlite`. Thread-safe (one lock, short queries)."""
 
@@ -121,6 +148,8 @@ class ForecastStore:
         self.files = self.root / "rollouts"
         self._lock = threading.Lock()
         self.problem: str | None = None
+        self.fs = _filesystem("file")
+        self.lease_root = str(self.root.resolve() / "leases")
         try:
             self.files.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False)
@@ -132,6 +161,7 @@ class ForecastStore:
             log.error("%s; forecasts are computed and served but not stored", self.problem)
             self._db = sqlite3.connect(":memory:", check_same_thread=False)
             self._db.executescript(_SCHEMA)
+            self.fs, self.lease_root = _filesystem("memory"), f"/fno-leases-{uuid.uuid4().hex}"
 
     @property
     def writable(self) -> bool:
@@ -187,6 +217,12 @@ class ForecastStore:
                 found = RunKey(model_id, key.model_sha256, key.run, int(hours))
                 return RolloutRecord(found, path, float(computed_at), float(seconds))
         return None
+
+    def local_file(self, record: RolloutRecord) -> Path:
+        """The rollout's file on local disk: here, where it is stored. FileNotFoundError when it is gone."""
+        if not record.path.is_file():
+            raise FileNotFoundError(record.path)
+        return record.path
 
     def put_rollout(self, key: RunKey, write: Callable[[Path], None], *, seconds: float) -> RolloutRecord:
         """Write a rollout atomically with `write(temp_path)` (which must fsync or close its file), then index it.

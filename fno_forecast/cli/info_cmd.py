@@ -56,11 +56,18 @@ def run(args: argparse.Namespace) -> int:
     calibration = metadata.get("lead_calibration")
     if calibration:
         factors = calibration["factors"]
+        prior = calibration.get("prior_weights") or [[0.0] * len(row) for row in factors]
         picks = [k for k in (1, 4, 12, 20, 40) if k <= len(factors)]
+
+        def weights(k: int) -> str:
+            pairs = zip(factors[k - 1], prior[k - 1], strict=True)
+            return ", ".join(f"a {a:.2f} b {b:.2f}" for a, b in pairs)
+
+        where = "held out" if calibration.get("held_out") else "in sample"
         lines.append(
             "lead calib "
-            + " | ".join(f"step {k} x{', '.join(f'{v:.2f}' for v in factors[k - 1])}" for k in picks)
-            + f" ({calibration['inits']} inits of {calibration['fitted_on']})"
+            + " | ".join(f"step {k} {weights(k)}" for k in picks)
+            + f" (network x a + prior x b; {calibration['inits']} inits of {calibration['fitted_on']}, {where})"
         )
     for choice in training.get("choices", []):
         lines.append(f"derived    {choice['key']} = {json.dumps(choice['value'])} ({choice['why']})")

@@ -20,8 +20,10 @@ import torch
 
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import WindowCache
-from fno_forecast.training.defaults import Choice
+from fno_forecast.training.defaults import Choice, coprime_stride
 
+VALIDATION_SHARE = 0.04  # at most this fraction of the budget per validation pass, when its inits may thin
+MIN_VALIDATION_INITS = 16
 USABLE_FRACTION = 0.85  # the rest: the final validation, the lead calibration, the skill guard, the bundle
 MAX_EPOCHS_PER_STAGE = 40
 
@@ -151,12 +153,30 @@ def initial_plan(
     lead_steps: tuple[int, ...],
     budget_s: float,
     clock: Callable[[], float],
+    thin_validation: bool = False,
 ) -> tuple[TrainConfig, Choice]:
-    """The config with its epoch plan sized to `budget_s` from a timed probe on `batch`, and why."""
+    """The config with its epoch plan sized to `budget_s` from a timed probe on `batch`, and why.
+
+    With `thin_validation` (a derived `val_init_stride`), a validation pass that would take more than
+    `VALIDATION_SHARE` of the budget validates every n-th init instead (at least `MIN_VALIDATION_INITS`):
+    a 5-minute budget on a busy machine otherwise spends most of itself validating and trains nothing.
+    """
     tau = seconds_per_sample_step(stepper, batch, clock=clock)
     longest = max(lead_steps)
-    n_val = len(windows.validation(longest)) // max(config.val_init_stride, 1) + 1
-    validation_s = n_val * longest * tau / 3.0
+    total = len(windows.validation(longest))
+    per_init = longest * tau / 3.0  # inference: about a third of a training step
+    thinned = ""
+    if (
+        thin_validation
+        and (total // max(config.val_init_stride, 1) + 1) * per_init > VALIDATION_SHARE * budget_s
+    ):
+        wanted = max(MIN_VALIDATION_INITS, int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)))
+        steps_per_day = 24.0 / float(getattr(stepper, "step_hours", 24.0))
+        stride = max(config.val_init_stride, coprime_stride(total, wanted, steps_per_day))
+        config = replace(config, val_init_stride=stride)
+        thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
+    n_val = total // max(config.val_init_stride, 1) + 1
+    validation_s = n_val * per_init
     plan = plan_for_budget(
         budget_s=budget_s,
         seconds_per_sample_step=tau,
@@ -174,7 +194,7 @@ def initial_plan(
     )
     why = (
         f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
-        f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s)"
+        f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s{thinned})"
     )
     return planned, Choice("epoch plan", plan.describe(), why)
 

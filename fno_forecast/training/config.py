@@ -82,6 +82,9 @@ class TrainConfig:
     rollout_lr: float = 3e-4
     rollout_samples_per_epoch: int = 0
     activation_checkpointing: bool = False
+    # the network's share of memory in training (weights x 4 and one batch's activations); unless set, the
+    # batch sizes and activation checkpointing are derived to fit it (`training.memory`)
+    max_memory_gb: float = 3.0
     # streaming: windows whose span exceeds max_in_memory_gb are read from the (lazy) store batch by batch,
     # by loader_workers processes (-1: none for in-memory windows, else half the cores, at most 4) that
     # each keep prefetch_batches batches ready
@@ -131,7 +134,7 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
-        for name in ("lr", "rollout_lr"):
+        for name in ("lr", "rollout_lr", "max_memory_gb"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: expected > 0, got {getattr(self, name)}")
         if not 0 < self.min_lr_ratio <= 1:

@@ -270,7 +270,11 @@ def _decide_recent_anomaly(
         train_array, climatology, step_hours=schema_step_hours, window_days=windows, target_hours=target
     )
     if recent is None:
-        return None, {"kept": False, "why": "training period too short to hold out a third for the fit"}
+        return None, {
+            "kept": False,
+            "why": "training period too short to hold out a third for the fit, or its held-out steps are "
+            "not evenly spaced in hours (calendar months)",
+        }
     if not recent.ranked_windows():
         return None, {
             "kept": False,

@@ -16,9 +16,13 @@ keeps producing the same model); the rest is derived here from the facts of the 
   than 3 leads, e.g. monthly data), keeping those whose rollout fits the validation period; an explicit lead
   that does not fit is an error naming the longest that does.
 - width: 32 up to 64 x 128 points, 64 above, and at least 8 per channel (rounded up to 16, at most 128).
-- `batch_size`: a power of two near a 64th of the training windows, 4..32.
-- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 16 steps); with a
-  time budget the number of epochs and samples per epoch are sized to fill it (`plan_for_budget`).
+- `batch_size`: a power of two near a 64th of the training windows, 4..32, and no more than the network's
+  activations fit in `max_memory_gb` (`training.memory`: an estimate per sample from the width, layers
+  and grid); `activation_checkpointing` on when a batch of the longest rollouts would not fit without it;
+  `val_batch_size` the inference batch that fits, at most 64.
+- curriculum: rollout lengths 2, 4, 8, ... up to the longest validation lead (at most 40 steps: a lead the
+  rollouts never reach is where errors grow untrained); with a time budget the number of epochs and
+  samples per epoch are sized to fill it (`plan_for_budget`, which drops the longest rollouts first).
 - strides: at most ~128 validation inits and ~256 calibration inits, coprime with the steps per day so
   every hour of day is scored.
 - `calibration_holdout`: the last 15% of the training steps, and at least enough for 32 inits of the
@@ -40,10 +44,12 @@ from fno_forecast.data.schema import GridInfo
 from fno_forecast.data.timeaxis import DEFAULT_LEADS_HOURS, detect_step, period_mask, times_to_hours
 from fno_forecast.data.windows import window_starts
 from fno_forecast.errors import ConfigError
+from fno_forecast.models.stepper import stepper_in_channels
 from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.memory import MemoryPlan, estimate_memory, plan_for_memory
 
 DAYS_PER_YEAR = HOURS_PER_YEAR / 24.0
-MAX_ROLLOUT_STEPS = 16
+MAX_ROLLOUT_STEPS = 40  # the budget planner drops the longest rollouts first when they do not fit
 
 
 @dataclass(frozen=True)
@@ -178,17 +184,46 @@ def validation_leads(
     return tuple(float(s * step) for s in kept), why
 
 
+def hidden_width(grid: GridInfo, n_channels: int) -> tuple[int, str]:
+    """The default hidden width for `grid` and `n_channels` channels, and why."""
+    grid_width = 32 if grid.nlat * grid.nlon <= 64 * 128 else 64
+    channel_width = min(128, 16 * math.ceil(8 * n_channels / 16))
+    why = f"{grid.nlat} x {grid.nlon} grid ({grid_width}) and {n_channels} channel(s) (8 per channel: {channel_width})"
+    return max(grid_width, channel_width), why
+
+
 def _power_of_two(value: float, low: int, high: int) -> int:
     return int(min(high, max(low, 2 ** int(math.floor(math.log2(max(value, 1.0)))))))
 
 
-def _coprime_stride(n_inits: int, target: int, steps_per_day: float) -> int:
+def coprime_stride(n_inits: int, target: int, steps_per_day: float) -> int:
     stride = max(1, math.ceil(n_inits / target))
     per_day = int(round(steps_per_day))
     if per_day > 1 and abs(steps_per_day - per_day) < 1e-9:
         while stride > 1 and math.gcd(stride, per_day) > 1:
             stride += 1
     return stride
+
+
+def memory_plan(config: TrainConfig, *, explicit: frozenset[str], facts: DataFacts, batch: int) -> MemoryPlan:
+    """Batch sizes and activation checkpointing within `config.max_memory_gb` (`training.memory`);
+    an explicit batch size is kept and only the other two follow it."""
+    estimate = estimate_memory(
+        model=config.model,
+        config=config.model_config(),
+        grid=facts.grid,
+        in_channels=stepper_in_channels(
+            facts.n_channels, use_history=config.use_history, use_climatology=config.use_climatology
+        ),
+        out_channels=facts.n_channels,
+    )
+    plan = plan_for_memory(
+        estimate,
+        max_memory_gb=config.max_memory_gb,
+        batch_size=config.batch_size if "batch_size" in explicit else batch,
+        longest_rollout=max(config.rollout_steps, default=1),
+    )
+    return dataclasses.replace(plan, batch_size=config.batch_size) if "batch_size" in explicit else plan
 
 
 def derive_defaults(
@@ -219,18 +254,8 @@ def derive_defaults(
     leads, why = validation_leads(config, facts, explicit="val_leads_hours" in explicit)
     choose("val_leads_hours", leads, why)
     longest = max(int(round(h / facts.step_hours)) for h in leads)
-    grid_width = 32 if facts.grid.nlat * facts.grid.nlon <= 64 * 128 else 64
-    channel_width = min(128, 16 * math.ceil(8 * facts.n_channels / 16))
-    choose(
-        "hidden_channels",
-        max(grid_width, channel_width),
-        f"{facts.grid.nlat} x {facts.grid.nlon} grid ({grid_width}) and {facts.n_channels} channel(s) "
-        f"(8 per channel: {channel_width})",
-    )
+    choose("hidden_channels", *hidden_width(facts.grid, facts.n_channels))
     n_train = facts.windows(1, period=facts.train_period, use_history=config.use_history)
-    choose(
-        "batch_size", _power_of_two(n_train / 64, 4, 32), f"{n_train} training windows (about a 64th, 4..32)"
-    )
     curriculum = []
     k = 2
     while k <= min(longest, MAX_ROLLOUT_STEPS):
@@ -246,10 +271,30 @@ def derive_defaults(
         tuple(curriculum),
         f"rollouts up to the longest validation lead ({longest} steps, at most {MAX_ROLLOUT_STEPS})",
     )
+    by_windows = _power_of_two(n_train / 64, 4, 32)
+    if not {"batch_size", "activation_checkpointing", "val_batch_size"} <= explicit:
+        memory = memory_plan(
+            dataclasses.replace(config, **changes), explicit=explicit, facts=facts, batch=by_windows
+        )
+        why = f"{n_train} training windows (about a 64th, 4..32)"
+        if memory.batch_size < by_windows:
+            why += f"; at most {memory.batch_size} by memory ({memory.why})"
+        choose("batch_size", memory.batch_size, why)
+        fits = "would not fit without it" if memory.activation_checkpointing else "fits"
+        choose(
+            "activation_checkpointing",
+            memory.activation_checkpointing,
+            f"a batch of the longest rollouts {fits} ({memory.why})",
+        )
+        choose(
+            "val_batch_size",
+            memory.val_batch_size,
+            f"the inference batch that fits, at most 64 ({memory.why})",
+        )
     n_val = facts.windows(longest, period=facts.val_period, use_history=config.use_history)
     choose(
         "val_init_stride",
-        _coprime_stride(n_val, 128, facts.steps_per_day),
+        coprime_stride(n_val, 128, facts.steps_per_day),
         f"{n_val} validation inits: at most ~128 scored, a stride coprime with the steps per day",
     )
     holdout, why_holdout = calibration_holdout(facts, longest=longest)
@@ -262,7 +307,7 @@ def derive_defaults(
     )
     choose(
         "calibration_init_stride",
-        _coprime_stride(n_cal, 256, facts.steps_per_day),
+        coprime_stride(n_cal, 256, facts.steps_per_day),
         f"{n_cal} inits for the lead calibration: at most ~256",
     )
     resolved = dataclasses.replace(config, **changes)

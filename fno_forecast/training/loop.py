@@ -9,7 +9,6 @@ A `max_minutes` budget ends the run cleanly: it validates what it has and writes
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,10 +31,11 @@ from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.defaults import Choice, describe_choices
+from fno_forecast.training.epoch import epoch_line, epoch_record, pick_device, to_device, train_pass
 from fno_forecast.training.gradients import clip_gradients
 from fno_forecast.training.loss import channel_loss_weights, weighted_mse
 from fno_forecast.training.metadata import training_metadata
-from fno_forecast.training.schedule import LearningRate, epoch_batches, n_batches
+from fno_forecast.training.schedule import LearningRate, n_batches
 from fno_forecast.training.validation import ValidationResult, validate
 
 
@@ -45,18 +45,6 @@ class TrainResult:
     best: ValidationResult | None
     progress: Progress
     stopped_by_budget: bool
-
-
-def pick_device(config: TrainConfig) -> torch.device:
-    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    if device.type != "cuda":
-        return batch
-    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
 
 
 class Trainer:
@@ -128,6 +116,7 @@ class Trainer:
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
         self._curriculum = tuple(config.rollout_steps)
         self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
+        self._derived_val_stride = explicit is not None and "val_init_stride" not in explicit
         if max_minutes and explicit is not None and not plan_keys & explicit:
             self._plan_for_budget(max_minutes * 60.0, clock)
             self._replan_budget_s = max_minutes * 60.0
@@ -154,11 +143,12 @@ class Trainer:
         self.config, choice = initial_plan(
             self.config,
             stepper=self.stepper,
-            batch=_to_device(batch, self.device),
+            batch=to_device(batch, self.device),
             windows=self.windows,
             lead_steps=self.lead_steps,
             budget_s=budget_s,
             clock=clock,
+            thin_validation=self._derived_val_stride,
         )
         self.choices.append(choice)
 
@@ -241,7 +231,7 @@ class Trainer:
         distributed.barrier(self.dist)
 
     def _train_step(self, batch: dict[str, torch.Tensor], steps: int) -> float:
-        batch = _to_device(batch, self.device)
+        batch = to_device(batch, self.device)
         targets = batch["targets"][:, :steps]
         with torch.autocast(
             self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
@@ -338,51 +328,32 @@ class Trainer:
         self, run: _Run, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]
     ) -> None:
         """One epoch from where `run` stands (mid-epoch after a resume), then validation and a checkpoint."""
-        from fno_forecast.training.progress import EpochBar
-
         c = self.config
         stage, steps = c.epoch_plan(run.progress.epoch)
-        dataset = self.windows.train(steps)
-        batches = epoch_batches(
-            n_windows=len(dataset),
-            epoch=run.progress.epoch,
-            seed=c.seed,
-            batch_size=c.batch_size,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-            cap=c.rollout_samples_per_epoch if steps > 1 else c.samples_per_epoch,
-        )
-        first = run.progress.step_in_epoch
-        bar = EpochBar(len(batches), epoch=run.progress.epoch, enabled=self.dist.is_main and not self.quiet)
-        bar.update(first)
-        epoch_start, losses, samples = clock(), [], 0
-        # data wait: wall time blocked on the next batch, against the epoch's wall time (not `clock`,
-        # which times the budget and which tests drive reading by reading)
-        waited, wall_start = 0.0, time.perf_counter()
+        epoch_start = clock()
+
+        def after_step(progress: Progress) -> bool:
+            run.progress = progress
+            if c.checkpoint_every_steps and progress.global_step % c.checkpoint_every_steps == 0:
+                self._checkpoint(progress, run.best_state)
+            return distributed.any_rank(over_budget(), self.dist, self.device)
+
         self.stepper.train()
-        workers = c.loader_workers if c.loader_workers >= 0 else (0 if dataset.in_memory else _auto_workers())
-        stream = dataset.batches(batches[first:], workers=workers, prefetch=c.prefetch_batches)
-        for index in range(first, len(batches)):
-            asked = time.perf_counter()
-            batch = next(stream)
-            waited += time.perf_counter() - asked
-            losses.append(self._train_step(batch, steps))
-            samples += len(batches[index]) * self.dist.world_size
-            run.progress = replace(
-                run.progress, step_in_epoch=index + 1, global_step=run.progress.global_step + 1
-            )
-            bar.update(1, loss=losses[-1])
-            if c.checkpoint_every_steps and run.progress.global_step % c.checkpoint_every_steps == 0:
-                self._checkpoint(run.progress, run.best_state)
-            if distributed.any_rank(over_budget(), self.dist, self.device):
-                run.stopped = True
-                break
-        stream.close()
-        bar.close()
-        wall_seconds = time.perf_counter() - wall_start
+        done = train_pass(
+            self.windows.train(steps),
+            config=c,
+            steps=steps,
+            progress=run.progress,
+            dist=self.dist,
+            device=self.device,
+            train_step=self._train_step,
+            after_step=after_step,
+            show=self.dist.is_main and not self.quiet,
+        )
+        run.progress, run.stopped = done.progress, run.stopped or done.stopped
         train_seconds = clock() - epoch_start
         run.sample_seconds += train_seconds
-        run.sample_steps += samples * steps
+        run.sample_steps += done.samples * steps
         val_start = clock()
         result = self._validate()
         run.val_seconds = clock() - val_start
@@ -395,26 +366,20 @@ class Trainer:
         run.progress = replace(
             run.progress, elapsed_seconds=run.progress.elapsed_seconds + clock() - epoch_start
         )
-        record = {
-            "epoch": done_epoch + 1,
-            "stage": stage,
-            "unrolled_steps": steps,
-            "train_loss": sum(losses) / max(len(losses), 1),
-            "val_rmse": result.rmse,
-            "val_score": result.score,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "samples_per_s": samples / max(train_seconds, 1e-9),
-            "data_wait_fraction": waited / max(wall_seconds, 1e-9),
-            "val_seconds": run.val_seconds,
-            "elapsed_s": run.progress.elapsed_seconds,
-            "global_step": run.progress.global_step,
-        }
+        record = epoch_record(
+            done,
+            epoch=done_epoch + 1,
+            stage=stage,
+            steps=steps,
+            result=result,
+            lr=self.optimizer.param_groups[0]["lr"],
+            train_seconds=train_seconds,
+            val_seconds=run.val_seconds,
+            progress=run.progress,
+        )
         metrics.write(record)
         self._log(
-            f"epoch {done_epoch + 1}/{c.total_epochs} stage {stage} K={steps} loss {record['train_loss']:.4f} "
-            f"val {result.summary()} | {record['samples_per_s']:.0f} samples/s "
-            f"(data wait {record['data_wait_fraction']:.0%}) {run.progress.elapsed_seconds:.0f}s"
-            + (" (budget reached)" if run.stopped else "")
+            epoch_line(record, total_epochs=c.total_epochs, summary=result.summary(), stopped=run.stopped)
         )
         self._checkpoint(run.progress, run.best_state)
 
@@ -426,12 +391,9 @@ class Trainer:
         stopped: bool,
         calibration: LeadCalibration | None,
     ) -> None:
+        network = self._plain_network()
         stepper = copy.deepcopy(self.stepper).cpu()
-        stepper.network = (
-            self._plain_network().cpu()
-            if self.device.type == "cpu"
-            else copy.deepcopy(self._plain_network()).cpu()
-        )
+        stepper.network = network.cpu() if self.device.type == "cpu" else copy.deepcopy(network).cpu()
         metadata = training_metadata(
             config=self.config,
             model_config=self.model_config,
@@ -491,8 +453,3 @@ def train(
         return trainer.fit(resume=resume, max_minutes=max_minutes, clock=clock)
     finally:
         distributed.shutdown(trainer.dist)
-
-
-def _auto_workers() -> int:
-    """Loader processes for streamed windows: half the cores (the rest compute), 1 to 4."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))

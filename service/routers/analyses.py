@@ -30,6 +30,10 @@ async def upload_analysis(
         raise parameter_error("name", problem)
     settings = services.settings
     folder = upload_folder(settings.data, settings.store_dir)
+    if folder is None:
+        raise ApiError(
+            409, "uploads need a watched data folder (FNO_DATA) when the store is on object storage"
+        )
     temp = await receive_upload(request.stream(), folder=folder, name=name)
     feed = services.folder or FolderFeed(folder, services.live)
     try:

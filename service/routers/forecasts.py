@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
@@ -256,6 +256,9 @@ async def forecast_map(
     forecast_fn: ForecastFnDep,
     variable: Annotated[str | None, Query(description="default the first variable")] = None,
     lead_hours: Annotated[float | None, Query(description="default the first lead time")] = None,
+    temperature_unit: Annotated[
+        Literal["native", "celsius"], Query(description="celsius: a channel in kelvin drawn in °C")
+    ] = "native",
 ) -> Response:
     record = _record(services, fid)
     name = variable or record.variables[0]
@@ -273,11 +276,12 @@ async def forecast_map(
             f"{data.lead_hours[-1]:g} every {data.lead_hours[0]:g} h",
         )
     index = int(matches_[0])
-    render = lambda: map_png(data, variable=name, lead_index=index, bbox=_bbox(record))  # noqa: E731
+    celsius = temperature_unit == "celsius"
+    render = lambda: map_png(data, variable=name, lead_index=index, bbox=_bbox(record), celsius=celsius)  # noqa: E731
     return await _cached(
         request,
         services,
-        (data.key.model_sha256, data.key.run, fid, "png", name, index),
+        (data.key.model_sha256, data.key.run, fid, "png", name, index, celsius),
         "image/png",
         data,
         render,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from service.basemap import basemap
 from service.catalog import MODEL_ID, load_entry
 from service.deps import AdminRoute, ServicesDep
 from service.problems import ApiError, not_found, parameter_error
@@ -47,6 +49,26 @@ async def describe_model(model_id: str, services: ServicesDep) -> dict:
     if entry is None:
         raise not_found(f"model {model_id!r}")
     return entry.describe()
+
+
+@router.get(
+    "/{model_id}/basemap",
+    summary="Coastlines and borders over the model's grid (Natural Earth), as lines of [lon, lat]",
+)
+async def model_basemap(model_id: str, services: ServicesDep) -> dict:
+    entry = services.catalog.entries.get(model_id)
+    if entry is None:
+        raise not_found(f"model {model_id!r}")
+    lat, lon = np.asarray(entry.schema.grid.lat, float), np.asarray(entry.schema.grid.lon, float)
+    half_lat = float(np.abs(np.diff(lat)).min()) / 2 if lat.size > 1 else 0.0
+    half_lon = float(np.abs(np.diff(lon)).min()) / 2 if lon.size > 1 else 0.0
+    extent = {
+        "lon_min": float(lon.min()) - half_lon,
+        "lon_max": float(lon.max()) + half_lon,
+        "lat_min": max(-90.0, float(lat.min()) - half_lat),
+        "lat_max": min(90.0, float(lat.max()) + half_lat),
+    }
+    return await run_in_threadpool(lambda: basemap(**extent))
 
 
 def resolve_bundle_path(models_dir: Path, relative: str) -> Path:

@@ -5,7 +5,10 @@
 // the form) draws GET v1/forecast at that point. The page follows the latest run: GET v1/events announces
 // each new run (event: run), which re-checks the point forecast at once; every few minutes it is re-checked
 // anyway with If-None-Match (a 304 means nothing changed, a 200 with a new run refreshes the map too). The
-// run picker (GET v1/runs) pins one run instead; "latest" follows again.
+// run picker (GET v1/runs) pins one run instead; "latest" follows again. The map carries coastlines and
+// borders (GET v1/models/{id}/basemap); temperatures show in °C, the model's own kelvin one click away
+// (the units button). Beside the bundle's skill card, the live scorecard (GET v1/verification) plots how
+// the recent runs verified, refreshed on each `event: verification`.
 "use strict";
 
 (() => {
@@ -29,10 +32,35 @@
     mapUrl: null,
     mapRequest: 0,
     cache: new Map(), // url -> {etag, body}: explicit conditional requests, see getConditional
+    inflight: new Map(), // url -> the promise of its request in flight
     pollTimer: null,
     pollOverdue: false,
     pinned: null, // a run chosen in the picker; null follows the latest
+    native: false, // true: values in the model's own units; false: kelvin shown as °C
+    outlines: null, // coastlines and borders: lines of [lon, lat]
+    live: null, // the last GET v1/verification body
   };
+
+  // ------------------------------------------------------------------------------------------- units
+  const KELVIN = new Set(["k", "degk", "kelvin"]);
+
+  // How values in `units` are shown: {units, convert}. Kelvin becomes °C unless the native units are on.
+  function shown(units) {
+    if (!state.native && KELVIN.has(String(units || "").toLowerCase().replace(/\s/g, ""))) {
+      return { units: "°C", convert: (v) => v - 273.15 };
+    }
+    return { units, convert: (v) => v };
+  }
+
+  function unitsOf(variable) {
+    const channel = channelsOf(state.model).find((c) => c.name === variable);
+    return channel ? channel.units : "";
+  }
+
+  // The units button matters only for a variable in kelvin.
+  function syncUnitsButton() {
+    $("units").disabled = !KELVIN.has(String(unitsOf(state.variable) || "").toLowerCase().replace(/\s/g, ""));
+  }
 
   // ---------------------------------------------------------------------------------------------- HTTP
   async function failure(response) {
@@ -65,7 +93,17 @@
   // A conditional GET made explicit: the page keeps the ETag and body of each URL itself and sends
   // If-None-Match. Setting that header makes fetch bypass the HTTP cache (cache mode "no-store"), so a
   // 304 reaches this code instead of being turned into a cached 200 behind its back.
-  async function getConditional(url) {
+  // Callers asking for a URL already in flight share its answer (a poll and a click at the same time
+  // would otherwise both go out without an ETag).
+  function getConditional(url) {
+    const pending = state.inflight.get(url);
+    if (pending) return pending;
+    const request = fetchConditional(url).finally(() => state.inflight.delete(url));
+    state.inflight.set(url, request);
+    return request;
+  }
+
+  async function fetchConditional(url) {
     const known = state.cache.get(url);
     const headers = { Accept: "application/json" };
     if (known && known.etag) headers["If-None-Match"] = known.etag;
@@ -153,7 +191,11 @@
   async function loadMap() {
     if (!state.forecastId) return;
     const request = ++state.mapRequest;
-    const query = new URLSearchParams({ variable: state.variable, lead_hours: $("lead").value });
+    const query = new URLSearchParams({
+      variable: state.variable,
+      lead_hours: $("lead").value,
+      temperature_unit: state.native ? "native" : "celsius",
+    });
     const response = await fetch(`v1/forecasts/${state.forecastId}/map.png?${query}`);
     if (!response.ok) throw await failure(response);
     const geometry = window.FnoMapGeometry.fromHeaders(response.headers, gridExtent(state.model));
@@ -171,6 +213,19 @@
     state.geometry = geometry;
     $("map-progress").hidden = true;
     placeMarker();
+    drawOutlines();
+  }
+
+  function drawOutlines() {
+    const drawn = window.FnoBasemap.draw($("coastlines"), $("map"), state.geometry, state.outlines);
+    $("coastlines").dataset.lines = String(drawn);
+  }
+
+  async function loadOutlines() {
+    const body = await getJSON(`v1/models/${encodeURIComponent(state.model.id)}/basemap`);
+    state.outlines = body.lines || [];
+    $("coastlines").setAttribute("aria-label", `coastlines and borders: ${body.source || ""}`);
+    drawOutlines();
   }
 
   function placeMarker() {
@@ -247,8 +302,12 @@
     const name = state.variable;
     const times = (body.hourly && body.hourly.time) || [];
     const values = (body.hourly && body.hourly[name]) || [];
-    const units = (body.hourly_units && body.hourly_units[name]) || "";
-    const series = times.map((t, i) => ({ t: parseTime(t), v: values[i] })).filter((p) => Number.isFinite(p.v));
+    const display = shown((body.hourly_units && body.hourly_units[name]) || "");
+    const units = display.units;
+    const series = times
+      .map((t, i) => ({ t: parseTime(t), v: values[i] }))
+      .filter((p) => Number.isFinite(p.v))
+      .map((p) => ({ t: p.t, v: display.convert(p.v) }));
     const lead = Number($("lead").value);
     const marked = state.run ? new Date(parseTime(state.run).getTime() + lead * 3600e3) : null;
     window.FnoChart.draw($("chart"), series, { variable: name, units, marked });
@@ -261,6 +320,23 @@
   // ------------------------------------------------------------------------------------------- skill
   function renderSkill(model) {
     window.FnoSkill.render($("skill"), $("skill-summary"), skillOf(model), channelsOf(model));
+  }
+
+  // ------------------------------------------------------------------------------------ live scorecard
+  async function loadScorecard() {
+    state.live = await getJSON(`v1/verification?model=${encodeURIComponent(state.model.id)}`);
+    drawScorecard();
+  }
+
+  function drawScorecard() {
+    // RMSE is a difference: one kelvin is one degree Celsius, so only the label follows the units button.
+    const summary = window.FnoScorecard.draw($("scorecard"), {
+      live: state.live,
+      card: skillOf(state.model),
+      variable: state.variable,
+      units: shown(unitsOf(state.variable)).units,
+    });
+    $("scorecard-summary").textContent = summary;
   }
 
   // -------------------------------------------------------------------------------------------- poll
@@ -327,6 +403,9 @@
       await loadRuns();
       if (!state.pinned && data.status === "completed") await poll();
     }));
+    source.addEventListener("verification", (event) => guarded(async () => {
+      if (JSON.parse(event.data).model === state.model.id) await loadScorecard();
+    }));
   }
 
   // ---------------------------------------------------------------------------------------- controls
@@ -337,6 +416,7 @@
     }
     select.value = state.variable;
     select.disabled = false;
+    syncUnitsButton();
 
     const lead = $("lead");
     lead.min = String(state.step);
@@ -358,8 +438,23 @@
     });
     select.addEventListener("change", () => guarded(async () => {
       state.variable = select.value;
+      syncUnitsButton();
+      drawScorecard();
       await loadMap();
       if (state.point) await showPoint(state.point);
+    }));
+    $("units").addEventListener("click", (event) => guarded(async () => {
+      state.native = !state.native;
+      const button = event.currentTarget;
+      button.setAttribute("aria-pressed", String(state.native));
+      button.textContent = state.native ? "K" : "°C";
+      button.title = state.native
+        ? "Values in the model's own units; press for temperatures in °C"
+        : "Temperatures in °C; press for the model's own unit (K)";
+      const known = state.point && state.cache.get(pointUrl(state.point));
+      if (known) drawPoint(known.body);
+      drawScorecard();
+      await loadMap();
     }));
     $("map").addEventListener("click", (event) => guarded(async () => {
       if (!state.geometry) return;
@@ -371,7 +466,10 @@
       event.preventDefault();
       guarded(() => showPoint({ latitude: Number($("lat").value), longitude: Number($("lon").value) }));
     });
-    window.addEventListener("resize", placeMarker);
+    window.addEventListener("resize", () => {
+      placeMarker();
+      drawOutlines();
+    });
     $("run-picker").addEventListener("change", (event) => guarded(() => pickRun(event.currentTarget.value)));
   }
 
@@ -399,6 +497,8 @@
     $("grid").textContent = `${fmtLat(latMin)}–${fmtLat(latMax)}, ${fmtLon(lonMin)}–${fmtLon(lonMax)}, every ${state.step} h`;
     renderSkill(state.model);
     setUpControls();
+    guarded(loadOutlines);
+    guarded(loadScorecard);
 
     const centre = { latitude: (latMin + latMax) / 2, longitude: (lonMin + lonMax) / 2 };
     state.run = (state.model.runs && state.model.runs.latest) || null;

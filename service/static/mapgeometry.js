@@ -34,20 +34,24 @@
     return { latitude: latMax - fy * (latMax - latMin), longitude: lonMin + fx * (lonMax - lonMin) };
   }
 
-  // A location -> {x, y} CSS pixels within the displayed image, or null outside the plot. Longitudes in
-  // any convention (-115 and 245 are the same meridian).
-  function toPixel(geometry, img, point) {
+  // A location -> {x, y, inside} in the image's own pixels (inside: within the plot). Longitudes in any
+  // convention (-115 and 245 are the same meridian).
+  function toImage(geometry, img, point) {
     const [left, top, right, bottom] = plotBox(geometry, img);
     const [lonMin, lonMax, latMin, latMax] = geometry.extent;
     const lon = lonMin + ((((point.longitude - lonMin) % 360) + 360) % 360);
     const fx = (lon - lonMin) / (lonMax - lonMin);
     const fy = (latMax - point.latitude) / (latMax - latMin);
-    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
-    return {
-      x: ((left + fx * (right - left)) * img.clientWidth) / img.naturalWidth,
-      y: ((top + fy * (bottom - top)) * img.clientHeight) / img.naturalHeight,
-    };
+    const inside = fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1;
+    return { x: left + fx * (right - left), y: top + fy * (bottom - top), inside };
   }
 
-  window.FnoMapGeometry = { fromHeaders, toLatLon, toPixel };
+  // A location -> {x, y} CSS pixels within the displayed image, or null outside the plot.
+  function toPixel(geometry, img, point) {
+    const at = toImage(geometry, img, point);
+    if (!at.inside) return null;
+    return { x: (at.x * img.clientWidth) / img.naturalWidth, y: (at.y * img.clientHeight) / img.naturalHeight };
+  }
+
+  window.FnoMapGeometry = { fromHeaders, toLatLon, toPixel, toImage, plotBox };
 })();

@@ -2,8 +2,10 @@
 
 One page session walks through what a person does: the page loads the default model's latest forecast,
 the map appears, a click on the map draws that point's forecast as a chart (the same numbers the API
-answers), the lead-time slider changes the map, the skill card lists the bundle's scores, the page polls
-with If-None-Match and gets 304, nothing is fetched from another origin and the console stays clean.
+answers, temperatures in °C and in kelvin one click away), the map carries Natural Earth coastlines and
+borders where the map's geometry puts them, the lead-time slider changes the map, the skill card lists the
+bundle's scores and the live scorecard plots them (no run is verified yet), the page polls with
+If-None-Match and gets 304, nothing is fetched from another origin and the console stays clean.
 """
 
 from __future__ import annotations
@@ -204,12 +206,48 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
         what="one chart point per forecast step",
     )
     chart = page.evaluate(plotted)
-    np.testing.assert_allclose(chart["values"], api["hourly"]["air"], rtol=1e-6)
+    assert api["hourly_units"]["air"] == "K"
+    np.testing.assert_allclose(chart["values"], np.asarray(api["hourly"]["air"]) - 273.15, atol=1e-4)  # °C
     valid = np.array(api["hourly"]["time"], dtype="datetime64[s]").astype(np.int64)
     np.testing.assert_array_equal(chart["times"], valid)
-    assert chart["label"] == "air (K)" and "air (K)" in page.text_content("#chart")  # units in the legend
+    assert chart["label"] == "air (°C)" and "air (°C)" in page.text_content("#chart")  # units in the legend
     assert page.locator("#chart canvas").count() == 1
     assert page.is_visible("#marker")
+    assert parse_qs(urlparse(map_url).query)["temperature_unit"] == ["celsius"]
+
+    # The units button: the model's own kelvin, chart and map, and back.
+    assert page.text_content("#units") == "°C" and page.get_attribute("#units", "aria-pressed") == "false"
+    page.click("#units")
+    wait_for(page, f"{plotted}.label === 'air (K)'", what="the chart in kelvin")
+    np.testing.assert_allclose(page.evaluate(plotted)["values"], api["hourly"]["air"], rtol=1e-6)
+    assert page.text_content("#units") == "K" and page.get_attribute("#units", "aria-pressed") == "true"
+    wait_for(
+        page,
+        "[...performance.getEntriesByType('resource')].some(e => e.name.includes('temperature_unit=native'))",
+        what="the map in kelvin",
+    )
+    page.click("#units")
+    wait_for(page, f"{plotted}.label === 'air (°C)'", what="the chart in °C again")
+
+    # Coastlines and borders: the API's Natural Earth lines, laid over the map by its documented geometry.
+    outlines = httpx.get(f"{dashboard_url}/v1/models/tiny/basemap").json()["lines"]
+    wait_for(
+        page,
+        f"document.querySelectorAll('#coastlines polyline').length === {len(outlines)}",
+        what="the coastline layer",
+    )
+    first = page.eval_on_selector("#coastlines polyline", "p => p.getAttribute('points')").split()[0]
+    left, top, right, bottom = (float(v) for v in map_headers["x-plot-box"].split(","))
+    lon0, lon1, lat0, lat1 = (float(v) for v in map_headers["x-map-extent"].split(","))
+    lon, lat = outlines[0][0]
+    expected = (
+        left + (lon - lon0) / (lon1 - lon0) * (right - left),
+        top + (lat1 - lat) / (lat1 - lat0) * (bottom - top),
+    )
+    assert [float(v) for v in first.split(",")] == pytest.approx(expected, abs=0.06)
+    layer, image = page.locator("#coastlines").bounding_box(), page.locator("#map").bounding_box()
+    assert layer == pytest.approx(image, abs=1)  # exactly over the image
+    assert page.get_attribute("#coastlines", "viewBox") == f"0 0 {natural[0]} {natural[1]}"
 
     # The slider picks another lead time: a new map for that lead.
     page.eval_on_selector("#lead", "el => { el.value = '42'; el.dispatchEvent(new Event('input')); }")
@@ -236,6 +274,19 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
     best = page.eval_on_selector_all("td.best", "tds => tds.map(td => td.textContent)")
     assert best == ["0.81", "0.930", "1.61", "0.810"]
 
+    # The live scorecard beside it: no run verified yet, so the skill card's RMSE (dashed) alone.
+    scorecard = "window.FnoScorecard.plotted(document.getElementById('scorecard'))"
+    wait_for(page, scorecard, what="the scorecard plot")
+    plot = page.evaluate(scorecard)
+    assert plot["leads"] == [6, 24] and plot["label"] == "RMSE (°C)"
+    assert plot["series"] == {
+        "skill card model": [0.81, 1.73],
+        "skill card persistence": [1.12, 1.61],
+        "skill card climatology": [2.5, 2.5],
+    }
+    assert "No run of air has been verified yet" in page.text_content("#scorecard-summary")
+    assert page.locator("#scorecard canvas").count() == 1
+
     # Another variable: a map of it, and the chart of it with its units.
     page.select_option("#variable", "z500")
     wait_for(
@@ -244,6 +295,7 @@ def test_dashboard_in_a_browser(browser: Any, dashboard_url: str, tmp_path: Path
         what="the z500 map",
     )
     wait_for(page, "document.getElementById('chart').textContent.includes('z500 (m)')", what="the z500 chart")
+    assert page.is_disabled("#units")  # metres have no other unit to offer
     assert sum("/v1/forecasts" in u and "/v1/forecasts/" not in u for u, *_ in exchanges) == 1  # one POST
 
     # Polling: the page re-asks its point with If-None-Match and the service answers 304.

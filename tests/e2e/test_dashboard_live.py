@@ -1,5 +1,6 @@
 """The dashboard follows the forecast cycle in a browser: a new run announced on /v1/events becomes the page's
-run without a reload, the run picker lists it, and picking an older run pins the page to that run."""
+run without a reload, the run picker lists it, the live scorecard plots the verification the new analysis
+brought, and picking an older run pins the page to that run."""
 
 from __future__ import annotations
 
@@ -59,6 +60,19 @@ def test_the_page_follows_a_new_run_and_pins_a_picked_one(
     wait_for(page, "document.getElementById('run').textContent === '2014-03-02 12Z'", what="the new run")
     options = page.eval_on_selector_all("#run-picker option", "os => os.map(o => o.value)")
     assert options[:2] == ["", "2014-03-02T12:00"] and "2014-03-02T06:00" in options
+
+    # The new analysis verifies the page's run at +6 h: the live scorecard plots what /v1/verification says.
+    scorecard = "window.FnoScorecard.plotted(document.getElementById('scorecard'))"
+    wait_for(page, f"({scorecard} || {{series: {{}}}}).series['live model']", what="the live scorecard")
+    plot = page.evaluate(scorecard)
+    services = app.state.services
+    verified = services.live.verifier.scorecard(services.catalog.default_id, last=20)["per_lead"]
+    assert verified and all(row["runs"] == 1 for row in verified)
+    for row in verified:  # the plot's leads also hold the skill card's
+        at = plot["leads"].index(row["lead_hours"])
+        assert plot["series"]["live model"][at] == pytest.approx(row["rmse"]["model"]["air"])
+        assert plot["series"]["live persistence"][at] == pytest.approx(row["rmse"]["persistence"]["air"])
+    assert "1 verified run" in page.text_content("#scorecard-summary")
 
     before = len(points)
     page.select_option("#run-picker", "2014-03-02T06:00")

@@ -88,3 +88,27 @@ def client(service_settings: ServiceSettings, counting: CountingForecast) -> Ite
     with make_client(service_settings, counting) as test_client:
         yield test_client
     counting.gate.set()
+
+
+BUCKET = "fno-store"
+
+
+def s3_options(endpoint: str) -> dict[str, Any]:
+    """s3fs options for the test server; each caller gets its own client, as separate processes would."""
+    return {"key": "testing", "secret": "testing", "endpoint_url": endpoint, "skip_instance_cache": True}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1, a free port, with the empty bucket `BUCKET`."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3 server")
+    s3fs = pytest.importorskip("s3fs", reason="s3fs (the cloud extra) writes s3:// stores")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3fs.S3FileSystem(**s3_options(endpoint)).mkdir(BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()

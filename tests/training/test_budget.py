@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from fno_forecast.training.budget import USABLE_FRACTION, EpochPlan, plan_for_budget, replan_rollouts
+import torch
+
+from fno_forecast.training.budget import (
+    USABLE_FRACTION,
+    EpochPlan,
+    initial_plan,
+    plan_for_budget,
+    replan_rollouts,
+)
 from fno_forecast.training.config import TrainConfig
 
 
@@ -85,3 +93,48 @@ def test_stage_two_is_replanned_from_the_cost_stage_one_measured() -> None:
     assert sum(slow.rollout_steps) * slow.rollout_samples_per_epoch * 0.05 <= share
     spent, _ = replan_rollouts(config, seconds_per_sample_step=0.01, remaining_s=40.0, **common)
     assert spent.rollout_steps == () and spent.total_epochs == spent.stage1_epochs
+
+
+class _Probe(torch.nn.Module):
+    """A stepper stand-in for the timing probe: one weight, a std buffer, 6-hourly steps."""
+
+    step_hours = 6.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+        self.register_buffer("std", torch.ones(1, 1, 1, 1))
+
+    def forward(self, state: torch.Tensor, *, time_hours: torch.Tensor, previous: object) -> torch.Tensor:
+        return state * self.weight
+
+
+class _SplitWindows(_Windows):
+    def validation(self, steps: int) -> range:
+        return range(1000)
+
+
+def test_a_validation_pass_that_would_eat_the_budget_validates_fewer_inits() -> None:
+    batch = {
+        "state": torch.zeros(4, 1, 2, 2),
+        "targets": torch.zeros(4, 1, 1, 2, 2),
+        "time_hours": torch.zeros(4),
+    }
+    ticks = iter(range(10_000))
+    common = dict(
+        stepper=_Probe(),
+        batch=batch,
+        windows=_SplitWindows(2000),
+        lead_steps=(1, 4, 40),
+        budget_s=300.0,
+    )
+    config = TrainConfig(val_init_stride=7, rollout_steps=(2, 4))
+    # the clock advances 1 s a reading: 0.25 s per sample-step, a 40-step init ~3.3 s to validate
+    kept, why = initial_plan(config, clock=lambda: float(next(ticks)), thin_validation=False, **common)
+    assert kept.val_init_stride == 7 and "validation every" not in why.why
+    thinned, why = initial_plan(config, clock=lambda: float(next(ticks)), thin_validation=True, **common)
+    n_val = 1000 // thinned.val_init_stride + 1
+    assert thinned.val_init_stride > 7 and n_val >= 16  # at least 16 inits stay
+    assert n_val * 40 * 0.25 / 3 <= 0.04 * 300 * 1.5 or n_val <= 17
+    assert thinned.val_init_stride % 2 and thinned.val_init_stride % 4  # coprime with 4 steps a day
+    assert "validation every" in why.why

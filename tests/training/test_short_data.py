@@ -50,3 +50,23 @@ def test_the_prior_is_kept_where_it_beats_persistence_and_says_why(hourly: Path)
     assert data.recent_anomaly is not None and data.recent_anomaly.window_days == (1.0, 2.0)
     assert data.recent_anomaly.target_hours == (12.0, 24.0)
     assert data.corrections["recent_anomaly"]["kept"] is True
+
+
+def test_the_network_never_trains_on_the_held_out_tail_the_calibration_is_fitted_on(hourly: Path) -> None:
+    from fno_forecast.training.data_setup import WindowCache
+
+    config, keys = load_config_and_keys(None, overrides={"train_period": TRAIN, "val_period": VAL})
+    data = load_training_data(str(hourly), config, explicit=keys)
+    # 21 days of hourly steps: the last 76 of 504 (15%, at least 24 + 32) are held out
+    assert data.config is not None and abs(data.config.calibration_holdout - 76 / 504) < 1e-3
+    assert data.holdout_period == "2021-06-18T20:00:00/2021-06-21T23:00:00"
+    assert data.network_period == "2021-06-01T00:00:00/2021-06-18T19:00:00"
+    windows = WindowCache(data, use_history=True)
+    times = data.array["time"].values
+    held_out_start = np.datetime64("2021-06-18T20:00:00")
+    for steps in (1, 16):
+        train = windows.train(steps)
+        assert times[train.starts[-1] + steps] < held_out_start  # no target inside the tail
+    tail = windows.holdout(24)
+    assert tail is not None and times[tail.starts[0]] >= held_out_start  # every init and target inside it
+    assert windows.holdout(200) is None  # no window of 200 steps fits a 76-step tail
