@@ -330,6 +330,7 @@ class Trainer:
         """One epoch from where `run` stands (mid-epoch after a resume), then validation and a checkpoint."""
         c = self.config
         stage, steps = c.epoch_plan(run.progress.epoch)
+        dataset = self.windows.train(steps)  # built (and read into memory) before the epoch is timed
         epoch_start = clock()
 
         def after_step(progress: Progress) -> bool:
@@ -340,7 +341,7 @@ class Trainer:
 
         self.stepper.train()
         done = train_pass(
-            self.windows.train(steps),
+            dataset,
             config=c,
             steps=steps,
             progress=run.progress,

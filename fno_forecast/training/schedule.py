@@ -46,7 +46,8 @@ class LearningRate:
     def factor(self, step: int) -> float:
         c = self.config
         if step < self.stage1_steps:
-            warm = min(c.warmup_steps, max(self.stage1_steps - 1, 0))
+            # at most a fifth of stage 1: a budget-sized stage 1 of a few dozen steps still reaches `lr`
+            warm = min(c.warmup_steps, self.stage1_steps // 5)
             if warm and step < warm:
                 return (step + 1) / warm
             progress = (step - warm) / max(self.stage1_steps - warm, 1)

@@ -62,3 +62,12 @@ def test_epoch_batches_are_seeded_sharded_and_disjoint() -> None:
     assert not set(flat_a) & set(flat_b)
     capped = epoch_batches(n_windows=50, epoch=0, seed=0, batch_size=4, rank=0, world_size=1, cap=10)
     assert len(capped) == 2
+
+
+def test_a_short_stage_one_reaches_its_peak_rate_after_at_most_a_fifth_of_it() -> None:
+    """A budget-sized stage 1 of 58 steps with the default 100 warm-up steps: warming up over all of it
+    would train the whole stage below its rate."""
+    schedule = LearningRate(TrainConfig(warmup_steps=100), stage1_steps=58, stage2_steps=10)
+    factors = [schedule.factor(step) for step in range(58)]
+    assert max(factors) == 1.0 and factors.index(1.0) <= 58 // 5
+    assert factors[0] < 0.2 and factors[-1] < 0.1  # a warm-up, then the cosine down to the floor
