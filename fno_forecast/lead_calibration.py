@@ -219,6 +219,7 @@ def fit_lead_calibration(
     period: str,
     held_out: bool = False,
     offsets_for: OffsetsFor | None = None,
+    use_prior: bool = True,
 ) -> LeadCalibration | None:
     """Fit the weights on windows of at least `n_steps` steps; None without a climatology or windows.
 
@@ -262,14 +263,19 @@ def fit_lead_calibration(
         assert prior is not None  # set with the batch
         p = prior.anomaly(step, reference_then=reference).double()
         o = (batch["targets"][:, step - 1] - reference).double()
-        # the earlier and the later half of the inits: neighbouring inits share their weather, so
-        # alternating ones would check the fit on almost the same cases it was fitted on
-        half = ((first + torch.arange(n.shape[0], device=n.device)) >= len(indices) // 2).long()
+        # held out: the earlier and the later half of the inits (neighbouring inits share their weather,
+        # so alternating ones would check the fit on almost the same cases); in sample: alternating inits
+        position = first + torch.arange(n.shape[0], device=n.device)
+        half = (position >= len(indices) // 2).long() if held_out else position % 2
         for h in (0, 1):
             pick = half == h
             for i, (x, y) in enumerate(((n, n), (n, p), (p, p), (n, o), (p, o), (o, o))):
                 sums[h, step - 1, :, i] += (weights * x[pick] * y[pick]).sum(dim=(0, 2, 3))
     stepper.train(was_training)
+    if not use_prior:  # the factor a alone (b = 0): the prior's sums drop out of the normal equations
+        sums[..., 1] = 0.0
+        sums[..., 2] = 0.0
+        sums[..., 4] = 0.0
     plain = torch.zeros_like(sums[0, ..., :2])
     plain[..., 0] = 1.0
     fitted = _solve(sums)  # (half, step, channel, 2)

@@ -173,8 +173,9 @@ def initial_plan(
         wanted = max(MIN_VALIDATION_INITS, int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)))
         steps_per_day = 24.0 / float(getattr(stepper, "step_hours", 24.0))
         stride = max(config.val_init_stride, coprime_stride(total, wanted, steps_per_day))
-        config = replace(config, val_init_stride=stride)
-        thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
+        if total // stride + 1 >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
+            config = replace(config, val_init_stride=stride)
+            thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
     n_val = total // max(config.val_init_stride, 1) + 1
     validation_s = n_val * per_init
     plan = plan_for_budget(

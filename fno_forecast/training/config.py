@@ -61,7 +61,7 @@ class TrainConfig:
     lead_calibration: bool = True  # fit per-lead anomaly factors on training rollouts (needs use_climatology)
     calibration_init_stride: int = 12
     # the last fraction of the training period's steps that the network does not train on: the lead
-    # calibration is fitted there, out of sample (0: fitted on training windows, in sample)
+    # calibration is fitted there, out of sample (0: none held out; the factors alone, fitted in sample)
     calibration_holdout: float = 0.15
     climatology_annual: int = 3
     climatology_diurnal: int = 2

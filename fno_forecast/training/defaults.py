@@ -27,7 +27,8 @@ keeps producing the same model); the rest is derived here from the facts of the 
   every hour of day is scored.
 - `calibration_holdout`: the last 15% of the training steps, and at least enough for 32 inits of the
   longest validation lead, are held out of the network's training for the lead calibration; none when
-  that would take over a third of the training period (the calibration is then fitted in sample).
+  that would take over a third of the training period (the calibration's factors alone are then
+  fitted in sample).
 """
 
 from __future__ import annotations
@@ -326,8 +327,7 @@ def calibration_holdout(facts: DataFacts, *, longest: int) -> tuple[float, str]:
     if n == 0 or wanted > n / 3:
         return 0.0, (
             f"{n} training steps: holding out {wanted} ({longest + HOLDOUT_MIN_INITS} at least, for "
-            f"{HOLDOUT_MIN_INITS} inits of {longest} steps) would take over a third; none, the calibration "
-            "is fitted in sample"
+            f"{HOLDOUT_MIN_INITS} inits of {longest} steps) would take over a third; none (the calibration's factors alone, in sample)"
         )
     fraction = round(wanted / n, 4)
     return fraction, (

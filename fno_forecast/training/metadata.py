@@ -41,7 +41,7 @@ def training_metadata(
         where = (
             "held-out inits the network never trained on"
             if calibration.held_out
-            else "the network's own training inits (no held-out tail: in sample)"
+            else "the network's own training inits (no held-out tail: in sample, the factor alone)"
         )
         corrections["lead_calibration"] = {
             "kept": kept > 0,
