@@ -261,7 +261,8 @@ def fit_lead_calibration(
         reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=offset)
         n = (predicted - reference).double()
         assert prior is not None  # set with the batch
-        p = prior.anomaly(step, reference_then=reference).double()
+        # without the prior's term (b = 0) its anomaly is not even computed: its sums stay zero
+        p = prior.anomaly(step, reference_then=reference).double() if use_prior else torch.zeros_like(n)
         o = (batch["targets"][:, step - 1] - reference).double()
         # held out: the earlier and the later half of the inits (neighbouring inits share their weather,
         # so alternating ones would check the fit on almost the same cases); in sample: alternating inits
@@ -272,10 +273,6 @@ def fit_lead_calibration(
             for i, (x, y) in enumerate(((n, n), (n, p), (p, p), (n, o), (p, o), (o, o))):
                 sums[h, step - 1, :, i] += (weights * x[pick] * y[pick]).sum(dim=(0, 2, 3))
     stepper.train(was_training)
-    if not use_prior:  # the factor a alone (b = 0): the prior's sums drop out of the normal equations
-        sums[..., 1] = 0.0
-        sums[..., 2] = 0.0
-        sums[..., 4] = 0.0
     plain = torch.zeros_like(sums[0, ..., :2])
     plain[..., 0] = 1.0
     fitted = _solve(sums)  # (half, step, channel, 2)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from fno_forecast.models.stepper import Stepper
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import WindowCache
 from fno_forecast.training.defaults import Choice, coprime_stride
@@ -147,7 +148,7 @@ def seconds_per_sample_step(
 def initial_plan(
     config: TrainConfig,
     *,
-    stepper: torch.nn.Module,
+    stepper: Stepper,
     batch: dict[str, torch.Tensor],
     windows: WindowCache,
     lead_steps: tuple[int, ...],
@@ -166,18 +167,18 @@ def initial_plan(
     total = len(windows.validation(longest))
     per_init = longest * tau / 3.0  # inference: about a third of a training step
     thinned = ""
-    if (
-        thin_validation
-        and (total // max(config.val_init_stride, 1) + 1) * per_init > VALIDATION_SHARE * budget_s
-    ):
+
+    def validated(stride: int) -> int:  # inits a validation pass scores at that stride
+        return total // max(stride, 1) + 1
+
+    if thin_validation and validated(config.val_init_stride) * per_init > VALIDATION_SHARE * budget_s:
         wanted = max(MIN_VALIDATION_INITS, int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)))
-        steps_per_day = 24.0 / float(getattr(stepper, "step_hours", 24.0))
+        steps_per_day = 24.0 / stepper.step_hours
         stride = max(config.val_init_stride, coprime_stride(total, wanted, steps_per_day))
-        if total // stride + 1 >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
+        if validated(stride) >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
             config = replace(config, val_init_stride=stride)
             thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
-    n_val = total // max(config.val_init_stride, 1) + 1
-    validation_s = n_val * per_init
+    validation_s = validated(config.val_init_stride) * per_init
     plan = plan_for_budget(
         budget_s=budget_s,
         seconds_per_sample_step=tau,
