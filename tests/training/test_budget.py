@@ -135,6 +135,6 @@ def test_a_validation_pass_that_would_eat_the_budget_validates_fewer_inits() -> 
     thinned, why = initial_plan(config, clock=lambda: float(next(ticks)), thin_validation=True, **common)
     n_val = 1000 // thinned.val_init_stride + 1
     assert thinned.val_init_stride > 7 and n_val >= 16  # at least 16 inits stay
-    assert n_val * 40 * 0.25 / 3 <= 0.04 * 300 * 1.5 or n_val <= 17
+    assert n_val <= 17  # thinned to the minimum: even 16 inits take 53 s here, over 4% of the budget
     assert thinned.val_init_stride % 2 and thinned.val_init_stride % 4  # coprime with 4 steps a day
     assert "validation every" in why.why
