@@ -248,8 +248,7 @@ def bundle_rollout(
         stepper=bundle.stepper,
         state=state,
         time_hours=time_hours,
-        factors=None if calibration is None else calibration.tensor(state.device),
-        prior_weights=None if calibration is None else calibration.prior_tensor(state.device),
+        calibration=calibration,
         climatology_offset=climatology_offset,
         previous=previous,
     )

@@ -1,108 +1,122 @@
 """Per-lead calibration of forecast anomalies: model output statistics fitted out of sample.
 
 A deterministic forecast trained on the mean squared error is still not the conditional mean at every
-lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have, and
-at some leads the model's own prior (damped anomaly persistence, the linear spectral dynamics, or
-persistence where the model has no prior) still knows something the network lost. Model output statistics (MOS) have corrected this since
-the 1970s. Per lead step `k` and channel `c`, two weights minimise the latitude-weighted squared error of
+lead: at some leads its anomalies are too weak, at long leads too strong for the skill they have, at
+some leads the model's own prior (damped anomaly persistence, the linear spectral dynamics) or plain
+persistence still knows something the network lost, and at the longest ones nothing beats the
+climatology. Model output statistics (MOS) have corrected this since the 1970s, with persistence and
+the climatology among their predictors. Per lead step `k` and channel `c`, four weights minimise the
+latitude-weighted squared error of
 
-    forecast'_k = reference_k + a[k, c] * (forecast_k - reference_k) + b[k, c] * prior_k
+    forecast'_k = reference_k + a (forecast_k - reference_k) + b prior_k + c (state - reference_k) + d offset
 
 where the reference is the stepper's climatology plus the recent-anomaly offset (the correction as a
-served forecast applies it) and `prior_k` is the prior's anomaly forecast from the initial state
+served forecast applies it), `prior_k` is the prior's anomaly forecast from the initial state
 (`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r; the linear spectral prior
-rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; else `state - reference_k`).
-So `a` shrinks the network's anomalies toward the climatology and `b` blends in the prior. The weights
-are fitted on inits that the network never trained on (the training period's held-out tail,
-`fno_forecast.training.data_setup`), and a lead and channel keeps its weights only where fitting them
-on the earlier half of those inits beats the plain forecast on the later half and the other way round. The autoregressive
-state is never changed: only what the rollout yields is. Leads beyond the fitted ones use the last row.
-`fno-forecast info MODEL` prints them; they are a few hundred numbers in `model.json`.
+rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; persistence, `state -
+reference_k`, where the stepper has no prior, and then `b` is not fitted), `state - reference_k` is
+persistence's anomaly and `offset` the recent-anomaly offset (so `d = -1` undoes it). The plain forecast
+is `a = 1`, the rest 0; persistence is `c = 1`; the climatology is all 0 but `d = -1`; the reference (the
+climatology with the offset) is all 0. `fno_forecast.training.calibration_fit` fits the weights on inits
+that the network never trained on and picks, per lead and channel, whichever of the plain forecast,
+persistence, the climatology, the reference and the fitted blend has the lowest held-out error. The autoregressive state is never changed: only what the
+rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast info MODEL` prints the
+weights; they are a few hundred numbers in `model.json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from fno_forecast.data.windows import WindowDataset
 from fno_forecast.models.stepper import Stepper
-from fno_forecast.rollout import rollout_windows
 
-FACTOR_RANGE = (0.0, 2.0)
-PRIOR_RANGE = (-1.0, 2.0)
-RIDGE = 1e-3  # pulls the fit toward the plain forecast (a = 1, b = 0) relative to the anomaly power
+PREDICTORS = ("network", "prior", "persistence", "offset")
+RANGES = {"network": (0.0, 2.0), "prior": (-1.0, 2.0), "persistence": (-1.0, 2.0), "offset": (-2.0, 1.0)}
+FIELDS = {"network": "factors", "prior": "prior_weights", "persistence": "persistence_weights"}
+FIELDS["offset"] = "offset_weights"
+CHOICES = ("plain", "blend", "persistence", "climatology", "reference")
 
 
-def _rows(values: Any) -> tuple[tuple[float, ...], ...]:
+def weight_rows(values: Any) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(x) for x in row) for row in values)
 
 
 @dataclass(frozen=True)
 class LeadCalibration:
-    """`factors[k][c]` (a) and `prior_weights[k][c]` (b) for lead step k + 1 and channel c, fitted on
-    `inits` inits of `fitted_on`; `held_out` says whether the network never trained on them."""
+    """Weights `[k][c]` for lead step k + 1 and channel c: `factors` (a, the network's anomaly),
+    `prior_weights` (b), `persistence_weights` (c), `offset_weights` (d); an empty tuple is all zeros (a
+    bundle from before that term). Fitted on `inits` inits of `fitted_on`; `held_out` says whether the
+    network never trained on them; `picked` counts the lead/channel pairs that took each of `CHOICES`."""
 
     factors: tuple[tuple[float, ...], ...]
     fitted_on: str
     inits: int
-    kept: int = -1  # lead/channel pairs kept by the cross-fitted check (-1: fitted before it existed)
+    kept: int = -1  # lead/channel pairs that are not the plain forecast (-1: fitted before the check)
     held_out_gain: float = 0.0
-    prior_weights: tuple[tuple[float, ...], ...] = ()  # empty: no prior term (bundles before it existed)
+    prior_weights: tuple[tuple[float, ...], ...] = ()
     held_out: bool = False
+    persistence_weights: tuple[tuple[float, ...], ...] = ()
+    offset_weights: tuple[tuple[float, ...], ...] = ()
+    picked: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.factors or len({len(row) for row in self.factors}) != 1:
             raise ValueError("lead_calibration: factors must be a non-empty list of equal-length rows")
-        for name, rows, (low, high) in (
-            ("factors", self.factors, FACTOR_RANGE),
-            ("prior_weights", self.prior_weights, PRIOR_RANGE),
-        ):
+        shape = [len(row) for row in self.factors]
+        for predictor, field in FIELDS.items():
+            rows = getattr(self, field)
+            low, high = RANGES[predictor]
             if not all(low <= x <= high for row in rows for x in row):
-                raise ValueError(f"lead_calibration: {name} must lie in [{low}, {high}]")
-        if self.prior_weights and [len(r) for r in self.prior_weights] != [len(r) for r in self.factors]:
-            raise ValueError("lead_calibration: prior_weights must have the shape of factors")
+                raise ValueError(f"lead_calibration: {field} must lie in [{low}, {high}]")
+            if rows and [len(r) for r in rows] != shape:
+                raise ValueError(f"lead_calibration: {field} must have the shape of factors")
+        unknown = {name for name, _ in self.picked} - set(CHOICES)
+        if unknown:
+            raise ValueError(f"lead_calibration: picked names {sorted(unknown)}, not one of {CHOICES}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "factors": [list(f) for f in self.factors],
-            "prior_weights": [list(f) for f in self.prior_weights],
-            "fitted_on": self.fitted_on,
-            "inits": self.inits,
-            "kept": self.kept,
-            "held_out_gain": self.held_out_gain,
-            "held_out": self.held_out,
-        }
+        values: dict[str, Any] = {field: [list(r) for r in getattr(self, field)] for field in FIELDS.values()}
+        values.update(
+            fitted_on=self.fitted_on,
+            inits=self.inits,
+            kept=self.kept,
+            held_out_gain=self.held_out_gain,
+            held_out=self.held_out,
+            picked=dict(self.picked),
+        )
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LeadCalibration:
         return cls(
-            factors=_rows(values["factors"]),
-            prior_weights=_rows(values.get("prior_weights", ())),
+            factors=weight_rows(values["factors"]),
+            prior_weights=weight_rows(values.get("prior_weights", ())),
+            persistence_weights=weight_rows(values.get("persistence_weights", ())),
+            offset_weights=weight_rows(values.get("offset_weights", ())),
             fitted_on=str(values["fitted_on"]),
             inits=int(values["inits"]),
             kept=int(values.get("kept", -1)),
             held_out_gain=float(values.get("held_out_gain", 0.0)),
             held_out=bool(values.get("held_out", False)),
+            picked=tuple((str(k), int(v)) for k, v in dict(values.get("picked", {})).items()),
         )
 
     @property
     def n_channels(self) -> int:
         return len(self.factors[0])
 
-    def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """`(steps, channel)` float32 factors a."""
-        return torch.tensor(self.factors, dtype=torch.float32, device=device)
-
-    def prior_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor | None:
-        """`(steps, channel)` float32 prior weights b, or None when the calibration has none."""
-        if not self.prior_weights:
-            return None
-        return torch.tensor(self.prior_weights, dtype=torch.float32, device=device)
+    def weights(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """`{predictor: (steps, channel) float32}` for the predictors with any non-zero weight."""
+        out = {}
+        for predictor, field in FIELDS.items():
+            rows = getattr(self, field)
+            if predictor == "network" or any(x != 0.0 for row in rows for x in row):
+                out[predictor] = torch.tensor(rows, dtype=torch.float32, device=device)
+        return out
 
 
 class PriorForecast:
@@ -144,151 +158,81 @@ class PriorForecast:
         return self._state - reference_then
 
 
+def has_prior(stepper: Stepper) -> bool:
+    """Whether the stepper has a prior beyond persistence (without one, the prior's anomaly is
+    persistence's, and the calibration fits persistence's weight instead)."""
+    return stepper.spectral_prior is not None or stepper.relaxation is not None
+
+
+class Predictors:
+    """The anomalies the weights multiply, for one batch of inits, lead step after lead step."""
+
+    def __init__(
+        self,
+        stepper: Stepper,
+        state: torch.Tensor,
+        *,
+        time_hours: torch.Tensor,
+        previous: torch.Tensor | None = None,
+        climatology_offset: torch.Tensor | None = None,
+    ) -> None:
+        self.stepper, self.state, self.offset = stepper, state, climatology_offset
+        self.hours = time_hours.to(torch.float64)
+        self.prior = PriorForecast(
+            stepper,
+            state,
+            time_hours=self.hours,
+            reference_now=stepper.climatology_at(self.hours, offset=climatology_offset),
+            previous=previous,
+            climatology_offset=climatology_offset,
+        )
+
+    def reference(self, step: int) -> torch.Tensor:
+        """The climatology plus the offset at lead step `step`."""
+        return self.stepper.climatology_at(self.hours + step * self.stepper.step_hours, offset=self.offset)
+
+    def anomaly(
+        self, name: str, step: int, *, forecast: torch.Tensor, reference: torch.Tensor
+    ) -> torch.Tensor:
+        """Predictor `name`'s anomaly at lead step `step` (zeros for the offset when there is none)."""
+        if name == "network":
+            return forecast - reference
+        if name == "prior":
+            return self.prior.anomaly(step, reference_then=reference)
+        if name == "persistence":
+            return self.state - reference
+        if name == "offset":
+            return torch.zeros_like(reference) if self.offset is None else self.offset.expand_as(reference)
+        raise ValueError(f"Predictors: unknown predictor {name!r}, not one of {PREDICTORS}")
+
+
 def calibrate(
     steps: Iterator[torch.Tensor],
     *,
     stepper: Stepper,
     state: torch.Tensor,
     time_hours: torch.Tensor,
-    factors: torch.Tensor | None,
-    prior_weights: torch.Tensor | None = None,
+    calibration: LeadCalibration | None,
     climatology_offset: torch.Tensor | None = None,
     previous: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """What a rollout from `state` yields, recalibrated lead by lead (see the module docstring).
 
-    `steps` is a `fno_forecast.rollout.rollout` started from `state` at `time_hours`; `factors` and
-    `prior_weights` `(K, C)`, the last row used beyond K. Without factors the steps pass through
-    unchanged. The rollout's own state is untouched. `previous` is the state one step before `state`
-    where the rollout had it (an order-2 linear spectral prior uses it).
+    `steps` is a `fno_forecast.rollout.rollout` started from `state` at `time_hours`. Without a
+    calibration the steps pass through unchanged. The rollout's own state is untouched. `previous` is the
+    state one step before `state` where the rollout had it (an order-2 linear spectral prior uses it).
     """
-    hours = time_hours.to(torch.float64)
-    prior = None
-    if factors is not None and prior_weights is not None:
-        prior = PriorForecast(
-            stepper,
-            state,
-            time_hours=hours,
-            reference_now=stepper.climatology_at(hours, offset=climatology_offset),
-            previous=previous,
-            climatology_offset=climatology_offset,
-        )
+    if calibration is None:
+        yield from steps
+        return
+    weights = calibration.weights(state.device)
+    predictors = Predictors(
+        stepper, state, time_hours=time_hours, previous=previous, climatology_offset=climatology_offset
+    )
     for step, following in enumerate(steps, start=1):
-        if factors is None:
-            yield following
-            continue
-        row = min(step, factors.shape[0]) - 1
-        reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=climatology_offset)
-        out = reference + factors[row].view(1, -1, 1, 1) * (following - reference)
-        if prior_weights is not None and prior is not None:
-            out = out + prior_weights[row].view(1, -1, 1, 1) * prior.anomaly(step, reference_then=reference)
+        reference = predictors.reference(step)
+        out = reference
+        for name, rows in weights.items():
+            weight = rows[min(step, rows.shape[0]) - 1].view(1, -1, 1, 1)
+            out = out + weight * predictors.anomaly(name, step, forecast=following, reference=reference)
         yield out
-
-
-def _solve(sums: torch.Tensor) -> torch.Tensor:
-    """Weights `(..., 2)` minimising the error of the sums `(..., 6)`: nn, np, pp, no, po, oo."""
-    nn_, np_, pp, no, po = (sums[..., i] for i in range(5))
-    ridge = RIDGE * (nn_ + pp) / 2
-    a11, a12, a22 = nn_ + ridge, np_, pp + ridge
-    r1, r2 = no + ridge, po
-    det = (a11 * a22 - a12 * a12).clamp(min=1e-30)
-    a = (r1 * a22 - r2 * a12) / det
-    b = (a11 * r2 - a12 * r1) / det
-    return torch.stack([a.clamp(*FACTOR_RANGE), b.clamp(*PRIOR_RANGE)], dim=-1)
-
-
-def _error(weights: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
-    a, b = weights[..., 0], weights[..., 1]
-    nn_, np_, pp, no, po, oo = (sums[..., i] for i in range(6))
-    return oo - 2 * a * no - 2 * b * po + a * a * nn_ + 2 * a * b * np_ + b * b * pp
-
-
-OffsetsFor = Callable[[list[int]], torch.Tensor | None]
-
-
-@torch.no_grad()
-def fit_lead_calibration(
-    stepper: Stepper,
-    dataset: WindowDataset,
-    *,
-    n_steps: int,
-    lat_weights: torch.Tensor,
-    init_stride: int,
-    batch_size: int,
-    device: torch.device,
-    period: str,
-    held_out: bool = False,
-    offsets_for: OffsetsFor | None = None,
-    use_prior: bool = True,
-) -> LeadCalibration | None:
-    """Fit the weights on windows of at least `n_steps` steps; None without a climatology or windows.
-
-    `offsets_for(window_indices)` gives the recent-anomaly offsets `(B, C, H, W)` that a served forecast
-    from those windows' inits would use (or None), so the fit sees the corrections it is applied with.
-    """
-    if not stepper.use_climatology or len(dataset) == 0:
-        return None
-    was_training = stepper.training
-    stepper.eval()
-    indices = np.arange(0, len(dataset), max(1, init_stride))
-    # Per half (earlier and later inits), lead step and channel: weighted sums of the products of the
-    # network's anomaly n, the prior's anomaly p and the observed anomaly o.
-    sums = torch.zeros(2, n_steps, stepper.n_channels, 6, dtype=torch.float64, device=device)
-    weights = lat_weights.to(device).double()
-    offset, prior, first, seen = None, None, 0, 0
-    for batch, step, predicted in rollout_windows(
-        stepper,
-        dataset,
-        indices=indices,
-        n_steps=n_steps,
-        batch_size=batch_size,
-        device=device,
-        offsets_for=offsets_for,
-    ):
-        hours = batch["time_hours"].double()
-        if step == 1:  # a new batch of inits
-            first = seen
-            seen += int(hours.shape[0])
-            offset = batch.get("climatology_offset")
-            prior = PriorForecast(
-                stepper,
-                batch["state"],
-                time_hours=hours,
-                reference_now=stepper.climatology_at(hours, offset=offset),
-                previous=batch.get("previous"),
-                climatology_offset=offset,
-            )
-        reference = stepper.climatology_at(hours + step * stepper.step_hours, offset=offset)
-        n = (predicted - reference).double()
-        assert prior is not None  # set with the batch
-        # without the prior's term (b = 0) its anomaly is not even computed: its sums stay zero
-        p = prior.anomaly(step, reference_then=reference).double() if use_prior else torch.zeros_like(n)
-        o = (batch["targets"][:, step - 1] - reference).double()
-        # held out: the earlier and the later half of the inits (neighbouring inits share their weather,
-        # so alternating ones would check the fit on almost the same cases); in sample: alternating inits
-        position = first + torch.arange(n.shape[0], device=n.device)
-        half = (position >= len(indices) // 2).long() if held_out else position % 2
-        for h in (0, 1):
-            pick = half == h
-            for i, (x, y) in enumerate(((n, n), (n, p), (p, p), (n, o), (p, o), (o, o))):
-                sums[h, step - 1, :, i] += (weights * x[pick] * y[pick]).sum(dim=(0, 2, 3))
-    stepper.train(was_training)
-    plain = torch.zeros_like(sums[0, ..., :2])
-    plain[..., 0] = 1.0
-    fitted = _solve(sums)  # (half, step, channel, 2)
-    crossed = _error(fitted[1], sums[0]) + _error(fitted[0], sums[1])
-    baseline = _error(plain, sums[0]) + _error(plain, sums[1])
-    helps = crossed < baseline
-    chosen = torch.where(helps[..., None], _solve(sums.sum(0)), plain).cpu().numpy()
-    gain = (
-        float(((baseline - crossed) / baseline.clamp(min=1e-12))[helps].sum()) if bool(helps.any()) else 0.0
-    )
-    return LeadCalibration(
-        factors=_rows(chosen[..., 0]),
-        prior_weights=_rows(chosen[..., 1]),
-        fitted_on=period,
-        inits=int(len(indices)),
-        kept=int(helps.sum().item()),
-        held_out_gain=gain,
-        held_out=held_out,
-    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fno_forecast.lead_calibration import LeadCalibration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from fno_forecast.bundle import read_metadata
+    from fno_forecast.lead_calibration import LeadCalibration
     from fno_forecast.recent_anomaly import RecentAnomalyCorrection
     from fno_forecast.skill_guard import format_verdict
 
@@ -55,20 +60,7 @@ def run(args: argparse.Namespace) -> int:
             )
     calibration = metadata.get("lead_calibration")
     if calibration:
-        factors = calibration["factors"]
-        prior = calibration.get("prior_weights") or [[0.0] * len(row) for row in factors]
-        picks = [k for k in (1, 4, 12, 20, 40) if k <= len(factors)]
-
-        def weights(k: int) -> str:
-            pairs = zip(factors[k - 1], prior[k - 1], strict=True)
-            return ", ".join(f"a {a:.2f} b {b:.2f}" for a, b in pairs)
-
-        where = "held out" if calibration.get("held_out") else "in sample"
-        lines.append(
-            "lead calib "
-            + " | ".join(f"step {k} {weights(k)}" for k in picks)
-            + f" (network x a + prior x b; {calibration['inits']} inits of {calibration['fitted_on']}, {where})"
-        )
+        lines.append(_calibration_line(LeadCalibration.from_dict(calibration)))
     for choice in training.get("choices", []):
         lines.append(f"derived    {choice['key']} = {json.dumps(choice['value'])} ({choice['why']})")
     for name, decision in (training.get("corrections") or {}).items():
@@ -83,3 +75,31 @@ def run(args: argparse.Namespace) -> int:
         lines.append(format_verdict(verdict))
     print("\n".join(lines))
     return 0
+
+
+def _calibration_line(calibration: LeadCalibration) -> str:
+    """The lead calibration's weights at a few lead steps, what each lead/channel picked, and where."""
+    tables = {"a": calibration.factors}
+    for letter, rows in (
+        ("b", calibration.prior_weights),
+        ("c", calibration.persistence_weights),
+        ("d", calibration.offset_weights),
+    ):
+        if any(x != 0.0 for row in rows for x in row):
+            tables[letter] = rows
+    picks = [k for k in (1, 4, 12, 20, 40) if k <= len(calibration.factors)]
+
+    def weights(k: int) -> str:
+        return ", ".join(
+            " ".join(f"{letter} {rows[k - 1][c]:.2f}" for letter, rows in tables.items())
+            for c in range(calibration.n_channels)
+        )
+
+    where = "held out" if calibration.held_out else "in sample"
+    picked = ", ".join(f"{name} {n}" for name, n in calibration.picked) or "not recorded"
+    return (
+        "lead calib "
+        + " | ".join(f"step {k} {weights(k)}" for k in picks)
+        + " (network x a + prior x b + persistence x c + offset x d; lead/channel pairs: "
+        + f"{picked}; {calibration.inits} inits of {calibration.fitted_on}, {where})"
+    )

@@ -159,8 +159,6 @@ def score_rollouts(
             torch.from_numpy(offsets).to(device) if system.recent_anomaly and offsets is not None else None
         )
         calibrated = system.lead_calibration and calibration is not None
-        factors = calibration.tensor(device) if calibrated else None
-        prior_weights = calibration.prior_tensor(device) if calibrated else None
         previous = (
             None if chunk.previous is None else torch.from_numpy(chunk.window[chunk.previous]).to(device)
         )
@@ -181,8 +179,7 @@ def score_rollouts(
                 stepper=system.stepper,
                 state=initial,
                 time_hours=hours,
-                factors=factors,
-                prior_weights=prior_weights,
+                calibration=calibration if calibrated else None,
                 climatology_offset=offset,
                 previous=previous,
             )

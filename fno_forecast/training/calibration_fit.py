@@ -3,12 +3,19 @@
 The network never trains on the training period's held-out tail (`data_setup.split_holdout`), so the
 calibration fitted there sees the network's out-of-sample errors, not the smaller errors of windows it
 has learned. Each init is rolled out with the recent-anomaly offset that a served forecast from it would
-use (computed from the steps before it, `fno_forecast.recent_anomaly.recent_anomaly_offsets`). Without a
-held-out tail (a training period too short to spare one, or `calibration_holdout = 0`) only the factor
-`a` is fitted, on the network's own windows, and the calibration says so (`held_out = false`): the
-prior's weight `b` fitted in sample trusts errors the network has learned away (on a 6-day hourly set it
-made the 24 h forecast 25% worse than persistence), while the single factor mostly corrects the prior's
-damping, which a short training period barely changes.
+use (computed from the steps before it, `fno_forecast.recent_anomaly.recent_anomaly_offsets`). Per lead
+and channel the weights of `fno_forecast.lead_calibration` are fitted by ridge least squares (pulled
+toward the plain forecast) on the earlier half of the inits and scored on the later half, and the other
+way round; that cross-fitted error competes with the held-out errors of the plain forecast, persistence
+and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
+Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
+alternating ones. Without a held-out tail (a training period too short to spare one, or
+`calibration_holdout = 0`) the blend fits the factor `a` alone, on the network's own windows, with
+alternating halves, and the calibration says so (`held_out = false`): weights on the prior fitted in
+sample trust errors the network has learned away (on a 6-day hourly set they made the 24 h forecast 25%
+worse than persistence), while the single factor mostly corrects the prior's damping, which a short
+training period barely changes. Persistence and the climatology may still be picked there: the network
+looks better in sample than it is, so a lead it loses in sample it loses out of sample too.
 """
 
 from __future__ import annotations
@@ -20,11 +27,188 @@ import torch
 
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.data.windows import WindowDataset
-from fno_forecast.lead_calibration import LeadCalibration, fit_lead_calibration
+from fno_forecast.lead_calibration import (
+    CHOICES,
+    PREDICTORS,
+    RANGES,
+    LeadCalibration,
+    Predictors,
+    has_prior,
+    weight_rows,
+)
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+from fno_forecast.rollout import rollout_windows
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import TrainingData, WindowCache
+
+RIDGE = 1e-3  # pulls the blend toward the plain forecast, relative to the mean anomaly power
+P = len(PREDICTORS)
+OffsetsFor = Callable[[list[int]], torch.Tensor | None]
+
+
+def _unit(name: str, sign: float = 1.0) -> torch.Tensor:
+    weights = torch.zeros(P, dtype=torch.float64)
+    weights[PREDICTORS.index(name)] = sign
+    return weights
+
+
+def solve_blend(gram: torch.Tensor, *, active: torch.Tensor) -> torch.Tensor:
+    """Weights `(..., P)` minimising the error whose sums are `gram (..., P + 1, P + 1)` (products of the
+    predictors' and the observed anomaly, the observed last), over the `active (P,)` predictors only,
+    with a ridge toward the plain forecast; each weight clamped to its `RANGES`."""
+    mask = active.to(gram.dtype)
+    outer = mask[:, None] * mask[None, :]
+    matrix = gram[..., :P, :P] * outer
+    rhs = gram[..., :P, P] * mask
+    power = (torch.diagonal(matrix, dim1=-2, dim2=-1) * mask).sum(-1) / mask.sum()
+    ridge = (RIDGE * power).clamp(min=1e-30)
+    eye = torch.eye(P, dtype=gram.dtype, device=gram.device)
+    matrix = matrix + ridge[..., None, None] * eye * mask + eye * (1.0 - mask)
+    rhs = rhs + ridge[..., None] * _unit("network").to(gram.device) * mask
+    weights = torch.linalg.solve(matrix, rhs)
+    low = torch.tensor([RANGES[n][0] for n in PREDICTORS], dtype=gram.dtype, device=gram.device)
+    high = torch.tensor([RANGES[n][1] for n in PREDICTORS], dtype=gram.dtype, device=gram.device)
+    return torch.maximum(torch.minimum(weights, high), low)
+
+
+def blend_error(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """The weighted squared error of the blend `weights (..., P)` on the sums `gram (..., P + 1, P + 1)`."""
+    matrix, rhs, observed = gram[..., :P, :P], gram[..., :P, P], gram[..., P, P]
+    quadratic = torch.einsum("...i,...ij,...j->...", weights, matrix, weights)
+    return observed - 2.0 * (weights * rhs).sum(-1) + quadratic
+
+
+@torch.no_grad()
+def fit_lead_calibration(
+    stepper: Stepper,
+    dataset: WindowDataset,
+    *,
+    n_steps: int,
+    lat_weights: torch.Tensor,
+    init_stride: int,
+    batch_size: int,
+    device: torch.device,
+    period: str,
+    held_out: bool = False,
+    offsets_for: OffsetsFor | None = None,
+    use_prior: bool = True,
+) -> LeadCalibration | None:
+    """Fit and pick the weights on windows of at least `n_steps` steps (see the module docstring); None
+    without a climatology or windows. `use_prior = False` fits the factor alone (the prior's anomaly is
+    then not even computed). `offsets_for(window_indices)` gives the recent-anomaly offsets `(B, C, H,
+    W)` that a served forecast from those windows' inits would use (or None)."""
+    if not stepper.use_climatology or len(dataset) == 0:
+        return None
+    was_training = stepper.training
+    stepper.eval()
+    indices = np.arange(0, len(dataset), max(1, init_stride))
+    # Per half, lead step and channel: weighted sums of the products of the predictors and the observed.
+    gram = torch.zeros(2, n_steps, stepper.n_channels, P + 1, P + 1, dtype=torch.float64, device=device)
+    weights = lat_weights.to(device).double()
+    with_prior = use_prior and has_prior(stepper)
+    predictors, first, seen, saw_offset = None, 0, 0, False
+    for batch, step, predicted in rollout_windows(
+        stepper,
+        dataset,
+        indices=indices,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        device=device,
+        offsets_for=offsets_for,
+    ):
+        if step == 1:  # a new batch of inits
+            first, seen = seen, seen + int(batch["state"].shape[0])
+            saw_offset = saw_offset or "climatology_offset" in batch
+            predictors = Predictors(
+                stepper,
+                batch["state"],
+                time_hours=batch["time_hours"],
+                previous=batch.get("previous"),
+                climatology_offset=batch.get("climatology_offset"),
+            )
+        assert predictors is not None  # set with the batch
+        reference = predictors.reference(step)
+        columns = [
+            predictors.anomaly(name, step, forecast=predicted, reference=reference).double()
+            if name != "prior" or with_prior
+            else None
+            for name in PREDICTORS
+        ]
+        columns.append((batch["targets"][:, step - 1] - reference).double())
+        position = first + torch.arange(predicted.shape[0], device=device)
+        half = (position >= len(indices) // 2).long() if held_out else position % 2
+        for h in (0, 1):
+            weighted = weights * (half == h).double().view(-1, 1, 1, 1)
+            for i, x in enumerate(columns):
+                for j in range(i, P + 1):
+                    y = columns[j]
+                    if x is not None and y is not None:
+                        gram[h, step - 1, :, i, j] += (weighted * x * y).sum(dim=(0, 2, 3))
+    stepper.train(was_training)
+    gram = gram + torch.triu(gram, diagonal=1).transpose(-1, -2)
+    # Persistence's anomaly is the damped prior's undamped (but for the climatology's change over the
+    # lead): both in one fit are near collinear and the fit unstable, so it is a predictor of its own
+    # only beside the linear spectral prior or without a prior. It stays a candidate on its own everywhere.
+    with_persistence = held_out and (stepper.spectral_prior is not None or not has_prior(stepper))
+    active = torch.tensor(
+        [True, with_prior, with_persistence, held_out and saw_offset], dtype=torch.bool, device=device
+    )
+    return _pick(
+        gram,
+        active=active,
+        saw_offset=saw_offset,
+        period=period,
+        inits=int(len(indices)),
+        held_out=held_out,
+    )
+
+
+def _pick(
+    gram: torch.Tensor,
+    *,
+    active: torch.Tensor,
+    saw_offset: bool,
+    period: str,
+    inits: int,
+    held_out: bool,
+) -> LeadCalibration:
+    """Per lead and channel, the lowest held-out error of `CHOICES`: the blend cross-fitted on the halves
+    of `gram (2, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`)."""
+    fixed = {
+        "plain": _unit("network"),
+        "persistence": _unit("persistence"),
+        "climatology": _unit("offset", -1.0) if saw_offset else torch.zeros(P, dtype=torch.float64),
+        "reference": torch.zeros(P, dtype=torch.float64),  # the climatology with the offset
+    }
+    fixed = {name: w.to(gram.device) for name, w in fixed.items()}
+    halves = solve_blend(gram, active=active)
+    errors = {name: blend_error(w, gram[0]) + blend_error(w, gram[1]) for name, w in fixed.items()}
+    errors["blend"] = blend_error(halves[1], gram[0]) + blend_error(halves[0], gram[1])
+    table = torch.stack([errors[name] for name in CHOICES], dim=-1)  # (K, C, choice); plain first wins ties
+    choice = table.argmin(dim=-1)
+    blend = solve_blend(gram.sum(0), active=active)
+    chosen = blend.clone()
+    for index, name in enumerate(CHOICES):
+        if name != "blend":
+            chosen[choice == index] = fixed[name]
+    plain = errors["plain"].clamp(min=1e-12)
+    best = table.gather(-1, choice[..., None])[..., 0]
+    changed = choice != CHOICES.index("plain")
+    values = chosen.cpu().numpy()
+    counts = {name: int((choice == i).sum()) for i, name in enumerate(CHOICES)}
+    return LeadCalibration(
+        factors=weight_rows(values[..., 0]),
+        prior_weights=weight_rows(values[..., 1]),
+        persistence_weights=weight_rows(values[..., 2]),
+        offset_weights=weight_rows(values[..., 3]),
+        fitted_on=period,
+        inits=inits,
+        kept=int(changed.sum()),
+        held_out_gain=float(((plain - best) / plain)[changed].sum()) if bool(changed.any()) else 0.0,
+        held_out=held_out,
+        picked=tuple((name, n) for name, n in counts.items() if n),
+    )
 
 
 def offsets_reader(data: TrainingData, dataset: WindowDataset) -> Callable[[list[int]], torch.Tensor | None]:

@@ -41,12 +41,13 @@ def training_metadata(
         where = (
             "held-out inits the network never trained on"
             if calibration.held_out
-            else "the network's own training inits (no held-out tail: in sample, the factor alone)"
+            else "the network's own training inits (no held-out tail: in sample, a blend of the factor alone)"
         )
+        picked = ", ".join(f"{name} {n}" for name, n in calibration.picked)
         corrections["lead_calibration"] = {
             "kept": kept > 0,
-            "why": f"{kept} of {total} lead/channel weight pairs beat the plain forecast on {where}, "
-            f"{calibration.fitted_on} (cross-fitted halves)",
+            "why": f"{kept} of {total} lead/channel pairs differ from the plain forecast ({picked}), the "
+            f"lowest error on {where}, {calibration.fitted_on} (the blend cross-fitted on halves)",
         }
     metadata: dict[str, Any] = {
         "model": {"name": config.model, "config": model_config_to_dict(model_config)},

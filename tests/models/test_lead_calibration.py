@@ -1,4 +1,5 @@
-"""Per-lead calibration factors: the fit recovers a known ratio, and the rollout applies them."""
+"""Per-lead calibration: the fit recovers a known ratio, picks persistence or the climatology where they
+win, and the rollout applies the weights to what it yields."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import torch
 import xarray as xr
 
 from fno_forecast.data.windows import WindowDataset
-from fno_forecast.lead_calibration import LeadCalibration, calibrate, fit_lead_calibration
+from fno_forecast.lead_calibration import LeadCalibration, calibrate
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout
+from fno_forecast.training.calibration_fit import fit_lead_calibration
 from tests.fixtures.networks import Constant
 
 LAT = np.linspace(50.0, 40.0, 5)
@@ -64,7 +66,7 @@ def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
     fitted = [a[0] + b[0] for a, b in zip(calibration.factors, calibration.prior_weights, strict=True)]
     expected = [min(2.0, (0.9 / 0.8) ** k) for k in range(1, 5)]
     np.testing.assert_allclose(fitted, expected, rtol=1e-3)
-    assert calibration.kept == 4 and not calibration.held_out
+    assert calibration.kept == 4 and not calibration.held_out and dict(calibration.picked) == {"blend": 4}
 
 
 def _drifting_stepper(drift: float) -> Stepper:
@@ -82,8 +84,8 @@ def _drifting_stepper(drift: float) -> Stepper:
     ).eval()
 
 
-def test_fit_falls_back_on_the_prior_where_the_network_has_lost_the_truth() -> None:
-    truth = _decaying_truth(1.0)  # the anomaly persists: persistence, the prior here, is exact
+def test_fit_picks_persistence_where_the_network_has_lost_the_truth() -> None:
+    truth = _decaying_truth(1.0)  # the anomaly persists: persistence is exact
     dataset = WindowDataset(truth, target_steps=3, use_history=False)
     stepper = _drifting_stepper(0.7)
     calibration = fit_lead_calibration(
@@ -98,10 +100,9 @@ def test_fit_falls_back_on_the_prior_where_the_network_has_lost_the_truth() -> N
         held_out=True,
     )
     assert calibration is not None and calibration.held_out
-    a = np.array(calibration.factors)[:, 0]
-    b = np.array(calibration.prior_weights)[:, 0]
-    np.testing.assert_allclose(a, 0.0, atol=0.05)  # the ridge pulls a little toward a = 1
-    np.testing.assert_allclose(b, 1.0, atol=0.05)
+    assert dict(calibration.picked) == {"persistence": 3}
+    np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
+    np.testing.assert_array_equal(np.array(calibration.persistence_weights)[:, 0], 1.0)
     state = torch.from_numpy(truth.values[:1].copy())
     hours = torch.tensor([0.0], dtype=torch.float64)
     produced = list(
@@ -110,8 +111,7 @@ def test_fit_falls_back_on_the_prior_where_the_network_has_lost_the_truth() -> N
             stepper=stepper,
             state=state,
             time_hours=hours,
-            factors=calibration.tensor(),
-            prior_weights=calibration.prior_tensor(),
+            calibration=calibration,
         )
     )
     for step, fields in enumerate(produced, start=1):
@@ -123,14 +123,14 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
     state = torch.full((1, 1, LAT.size, LON.size), CLIM + 2.0)
     hours = torch.tensor([0.0], dtype=torch.float64)
     plain = list(rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3))
-    factors = torch.tensor([[1.0], [0.5]])
+    factors = LeadCalibration(factors=((1.0,), (0.5,)), fitted_on="p", inits=1)
     scaled = list(
         calibrate(
             rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3),
             stepper=stepper,
             state=state,
             time_hours=hours,
-            factors=factors,
+            calibration=factors,
         )
     )
     torch.testing.assert_close(scaled[0], plain[0])
@@ -143,11 +143,23 @@ def test_rollout_scales_what_it_yields_and_not_the_state_it_feeds_back() -> None
             stepper=stepper,
             state=state,
             time_hours=hours,
-            factors=torch.zeros(1, 1),
+            calibration=LeadCalibration(factors=((0.0,),), fitted_on="p", inits=1),
             climatology_offset=offset,
         )
     )
     torch.testing.assert_close(zero[0], torch.full_like(state, CLIM + 1.0))  # the offset climatology
+    undone = LeadCalibration(factors=((0.0,),), offset_weights=((-1.0,),), fitted_on="p", inits=1)
+    plain_climatology = list(
+        calibrate(
+            rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=1, climatology_offset=offset),
+            stepper=stepper,
+            state=state,
+            time_hours=hours,
+            calibration=undone,
+            climatology_offset=offset,
+        )
+    )
+    torch.testing.assert_close(plain_climatology[0], torch.full_like(state, CLIM))  # d = -1 undoes it
 
 
 def test_calibration_round_trips_and_refuses_bad_factors() -> None:
@@ -157,9 +169,65 @@ def test_calibration_round_trips_and_refuses_bad_factors() -> None:
         factors=((1.0, 0.9), (0.8, 0.7)), prior_weights=((0.0, 0.1), (0.3, -0.2)), fitted_on="p", inits=3
     )
     assert LeadCalibration.from_dict(blended.to_dict()) == blended
+    full = LeadCalibration(
+        factors=((1.0,),),
+        prior_weights=((0.2,),),
+        persistence_weights=((0.5,),),
+        offset_weights=((-1.0,),),
+        picked=(("blend", 1),),
+        fitted_on="p",
+        inits=3,
+    )
+    assert LeadCalibration.from_dict(full.to_dict()) == full
+    with pytest.raises(ValueError, match="picked names"):
+        LeadCalibration(factors=((1.0,),), picked=(("oracle", 1),), fitted_on="p", inits=3)
     with pytest.raises(ValueError, match="shape of factors"):
         LeadCalibration.from_dict({**blended.to_dict(), "prior_weights": [[0.0]]})
     with pytest.raises(ValueError, match="equal-length rows"):
         LeadCalibration.from_dict({"factors": [[1.0], [1.0, 2.0]], "fitted_on": "p", "inits": 1})
     with pytest.raises(ValueError, match="must lie in"):
         LeadCalibration.from_dict({"factors": [[5.0]], "fitted_on": "p", "inits": 1})
+
+
+def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset() -> None:
+    """Anomalies that are white noise in time: no forecast beats the climatology. The recent-anomaly
+    offset (here a constant 1 K that the truth does not have) must be undone, not kept."""
+    rng = np.random.default_rng(1)
+    values = CLIM + rng.normal(0.0, 2.0, (80, 1, LAT.size, LON.size))
+    times = np.datetime64("2013-01-01", "ns") + np.arange(80) * np.timedelta64(6, "h")
+    truth = xr.DataArray(
+        values.astype(np.float32),
+        dims=("time", "channel", "lat", "lon"),
+        coords={"time": times, "channel": ["air"], "lat": LAT, "lon": LON},
+    )
+    dataset = WindowDataset(truth, target_steps=3, use_history=False)
+    stepper = _drifting_stepper(0.0)  # the plain forecast is persistence
+    calibration = fit_lead_calibration(
+        stepper,
+        dataset,
+        n_steps=3,
+        lat_weights=torch.ones(1, 1, LAT.size, 1),
+        init_stride=1,
+        batch_size=16,
+        device=torch.device("cpu"),
+        period="2013-01-01/2013-01-20",
+        held_out=True,
+        offsets_for=lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size),
+    )
+    assert calibration is not None and dict(calibration.picked) == {"climatology": 3}
+    np.testing.assert_array_equal(np.array(calibration.offset_weights)[:, 0], -1.0)
+    np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
+    state = torch.from_numpy(truth.values[:2].copy())
+    hours = torch.tensor([0.0, 6.0], dtype=torch.float64)
+    offset = torch.ones_like(state)
+    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
+    produced = calibrate(
+        steps,
+        stepper=stepper,
+        state=state,
+        time_hours=hours,
+        calibration=calibration,
+        climatology_offset=offset,
+    )
+    for fields in produced:
+        torch.testing.assert_close(fields, torch.full_like(state, CLIM))

@@ -21,12 +21,13 @@ from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.errors import BundleError, ConfigError
-from fno_forecast.lead_calibration import PriorForecast, calibrate, fit_lead_calibration
+from fno_forecast.lead_calibration import LeadCalibration, PriorForecast, calibrate
 from fno_forecast.models.linear_spectral import LinearSpectral, fit_linear_spectral
 from fno_forecast.models.registry import FNOConfig
 from fno_forecast.models.stepper import Stepper, build_stepper
 from fno_forecast.output import write_forecast
 from fno_forecast.rollout import rollout
+from fno_forecast.training.calibration_fit import fit_lead_calibration
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import load_training_data
 
@@ -176,8 +177,9 @@ def test_the_lead_calibration_rolls_the_linear_prior_out(swe: xr.DataArray) -> N
                 stepper=stepper,
                 state=state,
                 time_hours=hours,
-                factors=torch.zeros(1, 3),
-                prior_weights=torch.ones(1, 3),
+                calibration=LeadCalibration(
+                    factors=((0.0,) * 3,), prior_weights=((1.0,) * 3,), fitted_on="p", inits=1
+                ),
             )
         )
         reference = stepper.climatology_at(hours)
