@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.retrain_suite import format_table, goal_met, prepare, run_case, tiny_cases
+from benchmarks.retrain_suite import format_table, goal_met, prepare, run_case, tiny_cases, versus_better
 
 
 class TickingClock:
@@ -31,4 +31,9 @@ def test_tiny_hourly_retrain_beats_persistence_after_its_validation_period(tmp_p
         assert row["model"] < row["persistence"], row
     assert goal_met([{"model": 1.0, "persistence": 2.0, "climatology": 1.5}])
     assert not goal_met([{"model": 1.6, "persistence": 2.0, "climatology": 1.5}])
-    assert "| hourly-tiny | 8x12 | 1 h | 1 | fno |" in format_table([result])
+    for row in result["rows"]:  # the paired interval of the model less persistence is drawn
+        low, high = row["versus"]["persistence"]["ci95"]
+        assert low <= row["versus"]["persistence"]["difference"] <= high
+    table = format_table([result])
+    assert "| hourly-tiny | 8x12 | 1 h | 1 | fno |" in table
+    assert all(f"| {versus_better(row)} |" in table for row in result["rows"])
