@@ -48,19 +48,27 @@ def _decaying_truth(decay: float, n_steps: int = 60) -> xr.DataArray:
     )
 
 
-def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
-    truth = _decaying_truth(0.9)
-    dataset = WindowDataset(truth, target_steps=4, use_history=False)
-    calibration = fit_lead_calibration(
-        _stepper(0.8),
+def _fit(
+    stepper: Stepper, dataset: WindowDataset, *, n_steps: int, **options: object
+) -> LeadCalibration | None:
+    """The fit on every window, on CPU, with equal latitude weights."""
+    return fit_lead_calibration(
+        stepper,
         dataset,
-        n_steps=4,
+        n_steps=n_steps,
         lat_weights=torch.ones(1, 1, LAT.size, 1),
         init_stride=1,
         batch_size=16,
         device=torch.device("cpu"),
         period="2013-01-01/2013-01-15",
+        **options,  # type: ignore[arg-type]
     )
+
+
+def test_fit_recovers_the_ratio_of_true_to_forecast_decay() -> None:
+    truth = _decaying_truth(0.9)
+    dataset = WindowDataset(truth, target_steps=4, use_history=False)
+    calibration = _fit(_stepper(0.8), dataset, n_steps=4)
     assert calibration is not None and calibration.inits == len(dataset)
     # With no network the forecast is its prior: only the sum of the two weights is determined.
     fitted = [a[0] + b[0] for a, b in zip(calibration.factors, calibration.prior_weights, strict=True)]
@@ -88,17 +96,7 @@ def test_fit_picks_persistence_where_the_network_has_lost_the_truth() -> None:
     truth = _decaying_truth(1.0)  # the anomaly persists: persistence is exact
     dataset = WindowDataset(truth, target_steps=3, use_history=False)
     stepper = _drifting_stepper(0.7)
-    calibration = fit_lead_calibration(
-        stepper,
-        dataset,
-        n_steps=3,
-        lat_weights=torch.ones(1, 1, LAT.size, 1),
-        init_stride=1,
-        batch_size=16,
-        device=torch.device("cpu"),
-        period="2013-01-01/2013-01-15",
-        held_out=True,
-    )
+    calibration = _fit(stepper, dataset, n_steps=3, held_out=True)
     assert calibration is not None and calibration.held_out
     assert dict(calibration.picked) == {"persistence": 3}
     np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
@@ -202,18 +200,8 @@ def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset(
     )
     dataset = WindowDataset(truth, target_steps=3, use_history=False)
     stepper = _drifting_stepper(0.0)  # the plain forecast is persistence
-    calibration = fit_lead_calibration(
-        stepper,
-        dataset,
-        n_steps=3,
-        lat_weights=torch.ones(1, 1, LAT.size, 1),
-        init_stride=1,
-        batch_size=16,
-        device=torch.device("cpu"),
-        period="2013-01-01/2013-01-20",
-        held_out=True,
-        offsets_for=lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size),
-    )
+    offsets = lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size)  # noqa: E731
+    calibration = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets)
     assert calibration is not None and dict(calibration.picked) == {"climatology": 3}
     np.testing.assert_array_equal(np.array(calibration.offset_weights)[:, 0], -1.0)
     np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
