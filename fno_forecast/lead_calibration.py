@@ -15,13 +15,14 @@ served forecast applies it), `prior_k` is the prior's anomaly forecast from the 
 (`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r; the linear spectral prior
 rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; persistence, `state -
 reference_k`, where the stepper has no prior, and then `b` is not fitted), `state - reference_k` is
-persistence's anomaly and `offset` the recent-anomaly offset (so `d = -1` undoes it). The plain forecast
-is `a = 1`, the rest 0; persistence is `c = 1`; the climatology is all 0 but `d = -1`; the reference (the
-climatology with the offset) is all 0. `fno_forecast.training.calibration_fit` fits the weights on inits
-that the network never trained on and picks, per lead and channel, whichever of the plain forecast,
-persistence, the climatology, the reference and the fitted blend has the lowest held-out error. The autoregressive state is never changed: only what the
-rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast info MODEL` prints the
-weights; they are a few hundred numbers in `model.json`.
+persistence's anomaly and `offset` the recent-anomaly offset (so `d = -1` undoes it). The plain
+forecast is `a = 1`, the rest 0; the prior alone is `b = 1`; persistence is `c = 1`; the climatology is
+all 0 but `d = -1`; the reference (the climatology with the offset) is all 0.
+`fno_forecast.training.calibration_fit` fits the weights on inits that the network never trained on and
+picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the climatology,
+the reference and the fitted blend has the lowest held-out error. The autoregressive state is never
+changed: only what the rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast
+info MODEL` prints the weights; they are a few hundred numbers in `model.json`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ PREDICTORS = ("network", "prior", "persistence", "offset")
 RANGES = {"network": (0.0, 2.0), "prior": (-1.0, 2.0), "persistence": (-1.0, 2.0), "offset": (-2.0, 1.0)}
 FIELDS = {"network": "factors", "prior": "prior_weights", "persistence": "persistence_weights"}
 FIELDS["offset"] = "offset_weights"
-CHOICES = ("plain", "blend", "persistence", "climatology", "reference")
+CHOICES = ("plain", "blend", "prior", "persistence", "climatology", "reference")
 
 
 def weight_rows(values: Any) -> tuple[tuple[float, ...], ...]:

@@ -177,6 +177,7 @@ def _pick(
     of `gram (2, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`)."""
     fixed = {
         "plain": _unit("network"),
+        "prior": _unit("prior"),  # the model's own prior without the network
         "persistence": _unit("persistence"),
         "climatology": _unit("offset", -1.0) if saw_offset else torch.zeros(P, dtype=torch.float64),
         "reference": torch.zeros(P, dtype=torch.float64),  # the climatology with the offset
@@ -185,6 +186,8 @@ def _pick(
     halves = solve_blend(gram, active=active)
     errors = {name: blend_error(w, gram[0]) + blend_error(w, gram[1]) for name, w in fixed.items()}
     errors["blend"] = blend_error(halves[1], gram[0]) + blend_error(halves[0], gram[1])
+    if not bool(active[PREDICTORS.index("prior")]):  # no prior beyond persistence, or not computed
+        errors["prior"] = torch.full_like(errors["plain"], float("inf"))
     table = torch.stack([errors[name] for name in CHOICES], dim=-1)  # (K, C, choice); plain first wins ties
     choice = table.argmin(dim=-1)
     blend = solve_blend(gram.sum(0), active=active)

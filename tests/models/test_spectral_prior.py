@@ -189,7 +189,7 @@ def test_the_lead_calibration_rolls_the_linear_prior_out(swe: xr.DataArray) -> N
             track.anomaly(1, reference_then=reference)
     for ours, theirs in zip(produced, expected, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-3)
-    # fitted on held-out windows, the calibration leans on the prior and drops the noisy network
+    # the calibration drops the noisy network for the prior alone
     held = swe.isel(time=slice(STEPS * (RUNS - 1), None))
     calibration = fit_lead_calibration(
         stepper,
@@ -205,6 +205,7 @@ def test_the_lead_calibration_rolls_the_linear_prior_out(swe: xr.DataArray) -> N
     a, b = np.array(calibration.factors), np.array(calibration.prior_weights)
     np.testing.assert_allclose(a[0], 0.0, atol=0.1)
     np.testing.assert_allclose(b[0], 1.0, atol=0.1)
+    assert dict(calibration.picked) == {"prior": 6}  # both steps, three channels: the prior alone
 
 
 def _config(**values: object) -> tuple[TrainConfig, frozenset[str]]:
