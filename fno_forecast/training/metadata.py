@@ -47,7 +47,7 @@ def training_metadata(
         corrections["lead_calibration"] = {
             "kept": kept > 0,
             "why": f"{kept} of {total} lead/channel pairs differ from the plain forecast ({picked}), the "
-            f"lowest error on {where}, {calibration.fitted_on} (the blend cross-fitted on halves)",
+            f"lowest error on {where}, {calibration.fitted_on} (the blend cross-fitted on 4 blocks of consecutive inits)",
         }
     metadata: dict[str, Any] = {
         "model": {"name": config.model, "config": model_config_to_dict(model_config)},

@@ -219,3 +219,26 @@ def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset(
     )
     for fields in produced:
         torch.testing.assert_close(fields, torch.full_like(state, CLIM))
+
+
+def test_a_candidate_must_beat_the_plain_forecast_in_every_block_of_inits() -> None:
+    """White-noise anomalies for three quarters of the inits (the climatology wins there), then a
+    persistent anomaly (the plain forecast, persistence here, is exact): the climatology has the lower
+    total error but loses one block, so the plain forecast stays."""
+    rng = np.random.default_rng(2)
+    values = CLIM + rng.normal(0.0, 2.0, (80, 1, LAT.size, LON.size))
+    values[60:] = CLIM + 2.0
+    times = np.datetime64("2013-01-01", "ns") + np.arange(80) * np.timedelta64(6, "h")
+    truth = xr.DataArray(
+        values.astype(np.float32),
+        dims=("time", "channel", "lat", "lon"),
+        coords={"time": times, "channel": ["air"], "lat": LAT, "lon": LON},
+    )
+    stepper = _drifting_stepper(0.0)
+    calibration = _fit(
+        stepper, WindowDataset(truth, target_steps=1, use_history=False), n_steps=1, held_out=True
+    )
+    assert calibration is not None and dict(calibration.picked) == {"plain": 1}
+    plain_error = ((values[1:] - values[:-1]) ** 2).mean()
+    climatology_error = ((values[1:] - CLIM) ** 2).mean()
+    assert climatology_error < plain_error  # the climatology wins in total: the block rule kept the plain
