@@ -130,22 +130,27 @@ def fit_lead_calibration(
             )
         assert predictors is not None  # set with the batch
         reference = predictors.reference(step)
+        skipped = {"prior"} if not with_prior else set()
+        if predictors.offset is None:
+            skipped.add("offset")  # zeros: its sums stay zero
         columns = [
-            predictors.anomaly(name, step, forecast=predicted, reference=reference).double()
-            if name != "prior" or with_prior
-            else None
+            None
+            if name in skipped
+            else predictors.anomaly(name, step, forecast=predicted, reference=reference).double()
             for name in PREDICTORS
         ]
         columns.append((batch["targets"][:, step - 1] - reference).double())
         position = first + torch.arange(predicted.shape[0], device=device)
         block = position * BLOCKS // len(indices) if held_out else position % BLOCKS
-        for h in range(BLOCKS):
-            weighted = weights * (block == h).double().view(-1, 1, 1, 1)
-            for i, x in enumerate(columns):
-                for j in range(i, P + 1):
-                    y = columns[j]
-                    if x is not None and y is not None:
-                        gram[h, step - 1, :, i, j] += (weighted * x * y).sum(dim=(0, 2, 3))
+        # each product once, summed over the grid per init, then added to its init's block
+        for i, x in enumerate(columns):
+            for j in range(i, P + 1):
+                y = columns[j]
+                if x is not None and y is not None:
+                    per_init = (weights * x * y).sum(dim=(2, 3))  # (B, C)
+                    gram[:, step - 1, :, i, j] += torch.zeros_like(gram[:, 0, :, 0, 0]).index_add_(
+                        0, block, per_init
+                    )
     stepper.train(was_training)
     gram = gram + torch.triu(gram, diagonal=1).transpose(-1, -2)
     # Persistence's anomaly is the damped prior's undamped (but for the climatology's change over the
@@ -192,14 +197,14 @@ def _pick(
     left_out = solve_blend(total[None] - gram, active=active)  # fitted without each block in turn
     per_block = {name: blend_error(w, gram) for name, w in fixed.items()}  # (BLOCKS, K, C)
     per_block["blend"] = blend_error(left_out, gram)
-    errors = {name: values.sum(0) for name, values in per_block.items()}
+    plain = per_block.pop("plain")
+    empty = gram[..., P, P] <= 0.0  # (BLOCKS, K, C): a block without inits (fewer inits than blocks)
+    errors = {"plain": plain.sum(0)}
+    for name, values in per_block.items():  # a candidate counts only where it wins every block
+        held = ((values < plain) | empty).all(0)
+        errors[name] = torch.where(held, values.sum(0), torch.full_like(errors["plain"], float("inf")))
     if not bool(active[PREDICTORS.index("prior")]):  # no prior beyond persistence, or not computed
         errors["prior"] = torch.full_like(errors["plain"], float("inf"))
-    empty = gram[..., P, P] <= 0.0  # (BLOCKS, K, C): a block without inits (fewer inits than blocks)
-    for name, values in per_block.items():
-        held = ((values < per_block["plain"]) | empty).all(0)
-        if name != "plain":
-            errors[name] = torch.where(held, errors[name], torch.full_like(errors[name], float("inf")))
     table = torch.stack([errors[name] for name in CHOICES], dim=-1)  # (K, C, choice); plain first wins ties
     choice = table.argmin(dim=-1)
     blend = solve_blend(total, active=active)
@@ -207,7 +212,7 @@ def _pick(
     for index, name in enumerate(CHOICES):
         if name != "blend":
             chosen[choice == index] = fixed[name]
-    plain = errors["plain"].clamp(min=1e-12)
+    plain_error = errors["plain"].clamp(min=1e-12)
     best = table.gather(-1, choice[..., None])[..., 0]
     changed = choice != CHOICES.index("plain")
     values = chosen.cpu().numpy()
@@ -220,7 +225,9 @@ def _pick(
         fitted_on=period,
         inits=inits,
         kept=int(changed.sum()),
-        held_out_gain=float(((plain - best) / plain)[changed].sum()) if bool(changed.any()) else 0.0,
+        held_out_gain=float(((plain_error - best) / plain_error)[changed].sum())
+        if bool(changed.any())
+        else 0.0,
         held_out=held_out,
         picked=tuple((name, n) for name, n in counts.items() if n),
     )
