@@ -169,22 +169,20 @@ def run_case(
     }
 
 
+def better_baseline(row: dict[str, Any]) -> str:
+    """ "climatology" where it beats persistence, else "persistence": the baseline the goal holds a lead to."""
+    climatology = row["climatology"]
+    return "climatology" if climatology is not None and climatology < row["persistence"] else "persistence"
+
+
 def goal_met(rows: list[dict[str, Any]]) -> bool:
     """The model beats persistence at every lead, and climatology wherever climatology beats persistence."""
-    for row in rows:
-        model, persistence, climatology = row["model"], row["persistence"], row["climatology"]
-        if model >= persistence:
-            return False
-        if climatology is not None and climatology < persistence and model >= climatology:
-            return False
-    return True
+    return all(row["model"] < row[better_baseline(row)] for row in rows)
 
 
 def versus_better(row: dict[str, Any]) -> str:
     """The model's RMSE less the better baseline's, with the paired 95% interval where it was drawn."""
-    better = "persistence"
-    if row["climatology"] is not None and row["climatology"] < row["persistence"]:
-        better = "climatology"
+    better = better_baseline(row)
     versus = (row.get("versus") or {}).get(better)
     if not versus:
         return f"{row['model'] - row[better]:+.3f} ({better})"
