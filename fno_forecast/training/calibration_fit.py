@@ -182,9 +182,9 @@ def _pick(
     """Per lead and channel, the lowest held-out error of `CHOICES`: the blend cross-fitted on the blocks
     of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
     Only a candidate that beats the plain forecast in every block may replace it: a change must hold
-    throughout the held-out weather, not in most of it (on 38 monthly inits the climatology beat the
-    network's 6-month temperature in three blocks of four and in total, and lost to it by 4% on the
-    following three years)."""
+    throughout the held-out weather, not in most of it (with a lower total alone, on 38 monthly inits the
+    climatology took the network's 6-month temperature, which the network beats by 4% on the following
+    three years: `python -m benchmarks.retrain_suite --only monthly` at d00ce50 and after)."""
     fixed = {
         "plain": _unit("network"),
         "prior": _unit("prior"),  # the model's own prior without the network
