@@ -155,3 +155,42 @@ def term_gains(
     gain_annual = 1.0 - full / max(sse(0, diurnal), 1e-12) if annual else 0.0
     gain_diurnal = 1.0 - full / max(sse(annual, 0), 1e-12) if diurnal else 0.0
     return gain_annual, gain_diurnal
+
+
+def annual_terms_by_year(
+    state: xr.DataArray, *, max_annual: int, diurnal: int, sample_bytes: int = GAIN_SAMPLE_BYTES
+) -> tuple[int, tuple[float, ...]]:
+    """The number of annual harmonics, 1 to `max_annual`, with the lowest leave-one-year-out error.
+
+    Each whole year of the training period is held out in turn (a trailing part-year joins the last
+    one), the climatology is fitted on the others and scored on it; the errors, in units of each
+    channel's variance and summed over the folds, are returned per count (index 0: one harmonic). The
+    count with the lowest wins, the fewer on a tie. In sample every harmonic lowers the error; out of
+    sample the second and third fit the years' own slow anomalies where the seasonal cycle has no such
+    shape (on `data/make_synthetic.py daily`, a cosine annual cycle, three harmonics fitted on 2015-2017
+    score 3.445 K on 2018-07..12 and one 3.295 K: `python -m benchmarks.predictability --annual 1|3`).
+    Under two whole years nothing can be held out: `(max_annual, ())`. Normal equations per fold, so
+    the cost is one pass over the data per count; data over `sample_bytes` is scored on a sample.
+    """
+    hours = times_to_hours(state["time"].values)
+    years = int(math.floor((hours[-1] - hours[0] + 24.0) / HOURS_PER_YEAR + 1e-6)) if len(hours) else 0
+    if max_annual < 2 or years < 2:
+        return max_annual, ()
+    state = gain_sample(state, budget_bytes=sample_bytes)
+    hours = times_to_hours(state["time"].values)
+    values = np.asarray(state.values, dtype=np.float64)
+    values = (values / values.std(axis=(0, 2, 3), keepdims=True).clip(min=1e-12)).reshape(len(hours), -1)
+    fold = np.minimum(((hours - hours[0]) // HOURS_PER_YEAR).astype(np.int64), years - 1)
+    errors = []
+    for annual in range(1, max_annual + 1):
+        design = harmonic_design(hours, annual=annual, diurnal=diurnal)
+        grams = np.stack([design[fold == k].T @ design[fold == k] for k in range(years)])
+        moments = np.stack([design[fold == k].T @ values[fold == k] for k in range(years)])
+        total = 0.0
+        for k in range(years):
+            gram = grams.sum(0) - grams[k]
+            coefficients = np.linalg.solve(gram + 1e-9 * np.eye(len(gram)), moments.sum(0) - moments[k])
+            total += float(((values[fold == k] - design[fold == k] @ coefficients) ** 2).sum())
+        errors.append(total / values.size)
+    best = int(np.argmin(np.asarray(errors))) + 1  # argmin keeps the first, the fewer harmonics, on a tie
+    return best, tuple(errors)

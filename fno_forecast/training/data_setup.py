@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology, term_gains
+from fno_forecast.climatology import Climatology, annual_terms_by_year, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
@@ -184,30 +184,43 @@ def drop_unexplained_terms(
     config: TrainConfig, train_array: xr.DataArray, *, explicit: frozenset[str] | None
 ) -> tuple[TrainConfig, tuple[Choice, ...]]:
     """Drop derived annual or diurnal harmonics that remove under 5% of the residual variance (no such
-    cycle in the data); explicit ones stay. Returns the config and the changed choices with reasons."""
+    cycle in the data), and cross-validate a derived annual count over whole years where there are two
+    or more (`climatology.annual_terms_by_year`); explicit ones stay. Returns the config and the
+    changed choices with reasons."""
     keys = all_keys() if explicit is None else explicit
     annual, diurnal = config.climatology_annual, config.climatology_diurnal
     derive_annual = annual > 0 and "climatology_annual" not in keys
     derive_diurnal = diurnal > 0 and "climatology_diurnal" not in keys
     if not (derive_annual or derive_diurnal):
         return config, ()
-    gain_annual, gain_diurnal = term_gains(train_array, annual=annual, diurnal=diurnal)
+    gains = dict(
+        zip(("annual", "diurnal"), term_gains(train_array, annual=annual, diurnal=diurnal), strict=True)
+    )
     changes: dict[str, int] = {}
     choices = []
-    for key, derive, gain, name in (
-        ("climatology_annual", derive_annual, gain_annual, "annual"),
-        ("climatology_diurnal", derive_diurnal, gain_diurnal, "diurnal"),
-    ):
+    for name, derive in (("diurnal", derive_diurnal), ("annual", derive_annual)):
+        key, gain = f"climatology_{name}", gains[name]
         if not derive:
             continue
+        value = getattr(config, key)
+        why = f"{value} {name} harmonic(s), removing {gain:.1%} of the residual variance"
         if gain < MIN_TERM_GAIN:
-            changes[key] = 0
+            value = 0
             why = f"no {name} cycle in the data: its harmonics remove {gain:.1%} of the residual variance (< 5%)"
-            choices.append(Choice(key, 0, why))
-        else:
-            value = getattr(config, key)
-            why = f"{value} {name} harmonic(s), removing {gain:.1%} of the residual variance"
-            choices.append(Choice(key, value, why))
+        elif name == "annual":
+            best, errors = annual_terms_by_year(
+                train_array, max_annual=value, diurnal=changes.get("climatology_diurnal", diurnal)
+            )
+            if errors:
+                scores = "/".join(f"{e:.4f}" for e in errors)
+                why = (
+                    f"{best} annual harmonic(s), the count of 1..{value} that holds out best with each "
+                    f"year left out (errors {scores}, variance units); {value} remove {gain:.1%} of the "
+                    "residual variance"
+                )
+                value = best
+        changes[key] = value
+        choices.insert(0, Choice(key, value, why))  # annual first, as before
     return replace(config, **changes), tuple(choices)
 
 

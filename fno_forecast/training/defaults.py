@@ -8,7 +8,9 @@ keeps producing the same model); the rest is derived here from the facts of the 
   year (annual harmonics fitted on part of a cycle extrapolate: a 3-week fit of 3 annual harmonics swings by
   tens of kelvin a week later). A full year has seen every season once, enough for the 2 coefficients per
   point of one harmonic, and a periodic fit is then never evaluated at a phase it did not see. An explicit
-  annual term on under a year of data is an error for the same reason.
+  annual term on under a year of data is an error for the same reason. With two whole years or more the
+  count is then cross-validated, leaving one year out at a time (`training.data_setup`,
+  `climatology.annual_terms_by_year`): harmonics that only fit the years' own slow anomalies go.
 - `climatology_diurnal`: 0 for daily or coarser steps (every time has the same hour) and under 2 days of
   data; otherwise half the steps per day, at most 4 (6-hourly: 2; hourly: 4). With neither term the
   climatology is the training mean (per hour of day when the step is sub-daily), valid at any time.
@@ -114,7 +116,7 @@ def climatology_terms(facts: DataFacts) -> tuple[int, int, str, str]:
     why_annual = f"{span} of training data: " + (
         "under a full year, none (the fit would extrapolate to unseen seasons)"
         if annual == 0
-        else "one per whole year covered, at most 3"
+        else "one per whole year covered, at most 3 (then cross-validated over the years)"
     )
     why_diurnal = f"step {facts.step_hours:g} h: " + (
         "daily or coarser, none" if not sub_daily else "half the steps per day, at most 4"

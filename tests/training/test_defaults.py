@@ -111,7 +111,33 @@ def test_annual_harmonics_are_dropped_on_data_without_a_seasonal_cycle() -> None
     assert resolved.climatology_annual == 0 and "no annual cycle in the data" in choices[0].why
     seasonal = canonical(make_daily(years=3, nlat=4, nlon=6)["t2m"].values[: times.size], times)
     resolved, choices = drop_unexplained_terms(config, seasonal, explicit=keys)
-    assert resolved.climatology_annual == 3 and "removing" in choices[0].why
+    # a cosine annual cycle under weather and a slow mode: one harmonic holds out best over the 3 years
+    assert resolved.climatology_annual == 1 and "each year left out" in choices[0].why
+    # an annual cycle with a sharp winter (real second and third harmonics) keeps all three
+    phase = 2 * np.pi * np.arange(times.size) / 365.2425
+    sharp = 6.0 * (np.cos(phase) + 0.5 * np.cos(2 * phase) + 0.3 * np.cos(3 * phase))
+    shaped = canonical(flat.values[:, 0] + sharp[:, None, None], times)
+    resolved, choices = drop_unexplained_terms(config, shaped, explicit=keys)
+    assert resolved.climatology_annual == 3, choices[0].why
     # an explicit annual term is kept whatever it explains
     resolved, _ = drop_unexplained_terms(config, flat, explicit=keys | {"climatology_annual"})
     assert resolved.climatology_annual == 3
+
+
+def test_annual_count_is_not_cross_validated_under_two_years() -> None:
+    import xarray as xr
+
+    from fno_forecast.climatology import annual_terms_by_year
+
+    times = np.datetime64("2013-01-01", "ns") + np.arange(4 * 547) * np.timedelta64(6, "h")
+    values = np.random.default_rng(0).normal(size=(times.size, 1, 2, 3)).astype(np.float32)
+    array = xr.DataArray(values, dims=("time", "channel", "lat", "lon"), coords={"time": times})
+    assert annual_terms_by_year(array, max_annual=3, diurnal=2) == (3, ())
+    two_years = xr.DataArray(
+        np.random.default_rng(1).normal(size=(731, 1, 8, 8)).astype(np.float32),
+        dims=("time", "channel", "lat", "lon"),
+        coords={"time": np.datetime64("2013-01-01", "ns") + np.arange(731) * np.timedelta64(1, "D")},
+    )
+    best, errors = annual_terms_by_year(two_years, max_annual=3, diurnal=0)
+    # noise: every extra harmonic fits the other year's noise, so the held-out error grows with the count
+    assert best == 1 and len(errors) == 3 and errors[0] < errors[1] < errors[2]
