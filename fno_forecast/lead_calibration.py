@@ -20,7 +20,9 @@ forecast is `a = 1`, the rest 0; the prior alone is `b = 1`; persistence is `c =
 all 0 but `d = -1`; the reference (the climatology with the offset) is all 0.
 `fno_forecast.training.calibration_fit` fits the weights on inits that the network never trained on and
 picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the climatology,
-the reference and the fitted blend has the lowest held-out error. The autoregressive state is never
+the reference, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the
+network's anomaly damped toward the climatology as an ensemble mean is where skill fades) has the
+lowest held-out error. The autoregressive state is never
 changed: only what the rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast
 info MODEL` prints the weights; they are a few hundred numbers in `model.json`.
 """
@@ -39,7 +41,7 @@ PREDICTORS = ("network", "prior", "persistence", "offset")
 RANGES = {"network": (0.0, 2.0), "prior": (-1.0, 2.0), "persistence": (-1.0, 2.0), "offset": (-2.0, 1.0)}
 FIELDS = {"network": "factors", "prior": "prior_weights", "persistence": "persistence_weights"}
 FIELDS["offset"] = "offset_weights"
-CHOICES = ("plain", "blend", "prior", "persistence", "climatology", "reference")
+CHOICES = ("plain", "shrunk", "blend", "prior", "persistence", "climatology", "reference")
 
 
 def weight_rows(values: Any) -> tuple[tuple[float, ...], ...]:

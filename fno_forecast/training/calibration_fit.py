@@ -6,7 +6,8 @@ has learned. Each init is rolled out with the recent-anomaly offset that a serve
 use (computed from the steps before it, `fno_forecast.recent_anomaly.recent_anomaly_offsets`). Per lead
 and channel the weights of `fno_forecast.lead_calibration` are fitted by ridge least squares (pulled
 toward the plain forecast) on the earlier half of the inits and scored on the later half, and the other
-way round; that cross-fitted error competes with the held-out errors of the plain forecast, persistence
+way round, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
+cross-fitted errors compete with the held-out errors of the plain forecast, persistence
 and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
 Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
 alternating ones. Without a held-out tail (a training period too short to spare one, or
@@ -170,6 +171,22 @@ def fit_lead_calibration(
     )
 
 
+def _shrink_mask(active: torch.Tensor) -> torch.Tensor:
+    """The shrunk forecast's predictors: the network's anomaly and, where the blend has it, the offset."""
+    names = ("network", "offset")
+    return torch.tensor([n in names for n in PREDICTORS], device=active.device) & active
+
+
+def _shrunk(gram: torch.Tensor, *, active: torch.Tensor) -> torch.Tensor:
+    """The network's anomaly shrunk toward the reference by one fitted factor in [0, 1] (with the
+    offset's weight where `active` has it): what an ensemble mean does where skill fades, with one or two
+    numbers per lead instead of the blend's four, so it holds out where the blend overfits."""
+    weights = solve_blend(gram, active=active)
+    index = PREDICTORS.index("network")
+    weights[..., index] = weights[..., index].clamp(max=1.0)
+    return weights
+
+
 def _pick(
     gram: torch.Tensor,
     *,
@@ -179,8 +196,8 @@ def _pick(
     inits: int,
     held_out: bool,
 ) -> LeadCalibration:
-    """Per lead and channel, the lowest held-out error of `CHOICES`: the blend cross-fitted on the blocks
-    of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
+    """Per lead and channel, the lowest held-out error of `CHOICES`: the blend and the shrunk forecast
+    cross-fitted on the blocks of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
     Only a candidate that beats the plain forecast in every block may replace it: a change must hold
     throughout the held-out weather, not in most of it (with a lower total alone, on 38 monthly inits the
     climatology took the network's 6-month temperature, which the network beats by 4% on the following
@@ -197,6 +214,8 @@ def _pick(
     left_out = solve_blend(total[None] - gram, active=active)  # fitted without each block in turn
     per_block = {name: blend_error(w, gram) for name, w in fixed.items()}  # (BLOCKS, K, C)
     per_block["blend"] = blend_error(left_out, gram)
+    shrink = _shrink_mask(active)
+    per_block["shrunk"] = blend_error(_shrunk(total[None] - gram, active=shrink), gram)
     plain = per_block.pop("plain")
     empty = gram[..., P, P] <= 0.0  # (BLOCKS, K, C): a block without inits (fewer inits than blocks)
     errors = {"plain": plain.sum(0)}
@@ -209,8 +228,11 @@ def _pick(
     choice = table.argmin(dim=-1)
     blend = solve_blend(total, active=active)
     chosen = blend.clone()
+    shrunk = _shrunk(total, active=shrink)
     for index, name in enumerate(CHOICES):
-        if name != "blend":
+        if name == "shrunk":
+            chosen[choice == index] = shrunk[choice == index]
+        elif name != "blend":
             chosen[choice == index] = fixed[name]
     plain_error = errors["plain"].clamp(min=1e-12)
     best = table.gather(-1, choice[..., None])[..., 0]

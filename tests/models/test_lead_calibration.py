@@ -12,7 +12,7 @@ from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import LeadCalibration, calibrate
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout
-from fno_forecast.training.calibration_fit import fit_lead_calibration
+from fno_forecast.training.calibration_fit import _pick, fit_lead_calibration
 from tests.fixtures.networks import Constant
 
 LAT = np.linspace(50.0, 40.0, 5)
@@ -242,3 +242,36 @@ def test_a_candidate_must_beat_the_plain_forecast_in_every_block_of_inits() -> N
     plain_error = ((values[1:] - values[:-1]) ** 2).mean()
     climatology_error = ((values[1:] - CLIM) ** 2).mean()
     assert climatology_error < plain_error  # the climatology wins in total: the block rule kept the plain
+
+
+def _gram(columns: np.ndarray, *, blocks: int = 4) -> torch.Tensor:
+    """The sums `_pick` takes, `(blocks, 1 lead, 1 channel, P + 1, P + 1)`, from per-init columns
+    `(inits, P + 1)` (the predictors' anomalies, then the observed), in consecutive blocks."""
+    parts = np.array_split(columns, blocks)
+    return torch.tensor(np.stack([p.T @ p for p in parts]), dtype=torch.float64)[:, None, None]
+
+
+def test_fit_shrinks_a_noisy_network_toward_the_climatology_by_one_factor() -> None:
+    """The network's anomaly is the truth's plus noise of equal power: the plain forecast and the
+    climatology err alike (1 per init), the best single factor is 1/2 and halves the error, as an
+    ensemble mean would. A network whose anomaly is too weak is not amplified by the shrunk forecast
+    (its factor is at most 1); the blend may do that."""
+    rng = np.random.default_rng(3)
+    observed = rng.normal(0.0, 1.0, 4000)
+    network = observed + rng.normal(0.0, 1.0, observed.size)
+    zeros = np.zeros_like(observed)
+    columns = np.stack([network, zeros, zeros, zeros, observed], axis=1)
+    active = torch.tensor([True, False, False, False])
+    calibration = _pick(
+        _gram(columns), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
+    )
+    assert dict(calibration.picked) == {"shrunk": 1}
+    assert calibration.factors[0][0] == pytest.approx(0.5, abs=0.03)
+    assert calibration.held_out_gain == pytest.approx(0.5, abs=0.05)
+    weak = np.stack([0.5 * observed, zeros, zeros, zeros, observed], axis=1)
+    calibration = _pick(
+        _gram(weak), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
+    )
+    assert dict(calibration.picked) == {"blend": 1} and calibration.factors[0][0] == pytest.approx(
+        2.0, abs=0.01
+    )
