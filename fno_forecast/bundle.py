@@ -35,6 +35,7 @@ from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
+from fno_forecast.models.linear_spectral import ANALYSES
 from fno_forecast.models.linear_spectral import ARRAY_NAMES as SPECTRAL_ARRAYS
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
 from fno_forecast.models.stepper import PRIORS, Stepper, build_stepper, stepper_in_channels
@@ -108,7 +109,9 @@ def save_bundle(
     if stepper.spectral_prior is not None:
         arrays.update({f"spectral_{k}": v for k, v in stepper.spectral_prior.arrays().items()})
         prior_options.update(
-            spectral_degrees=stepper.spectral_prior.degrees, spectral_order=stepper.spectral_prior.order
+            spectral_degrees=stepper.spectral_prior.degrees,
+            spectral_order=stepper.spectral_prior.order,
+            spectral_analysis=stepper.spectral_prior.analysis,
         )
     weights = {
         k: v.detach().cpu().contiguous().clone() for k, v in tensor_state_dict(stepper.network).items()
@@ -197,6 +200,7 @@ class _Description:
     prior: str = "none"  # one of models.stepper.PRIORS
     spectral_degrees: int = 0
     spectral_order: int = 0
+    spectral_analysis: str = "quadrature"  # the analysis of bundles written before it was recorded
 
     def prior_shapes(self) -> dict[str, tuple[int, ...]]:
         """The arrays of the stepper's prior and the shapes the metadata implies."""
@@ -226,6 +230,9 @@ def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
         if prior not in PRIORS or relaxation != (prior == "damped"):
             raise ValueError(f"stepper prior {prior!r} (relaxation {relaxation}); known: {', '.join(PRIORS)}")
         spectral = prior == "linear_spectral"
+        analysis = str(options.get("spectral_analysis", "quadrature"))
+        if analysis not in ANALYSES:
+            raise ValueError(f"stepper spectral_analysis {analysis!r}; known: {', '.join(ANALYSES)}")
         return _Description(
             schema=DataSchema.from_dict(metadata["schema"]),
             model_name=name,
@@ -238,6 +245,7 @@ def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
             prior=prior,
             spectral_degrees=int(options["spectral_degrees"]) if spectral else 0,
             spectral_order=int(options["spectral_order"]) if spectral else 0,
+            spectral_analysis=analysis,
         )
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
@@ -335,6 +343,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
             relaxation=arrays["relaxation"].numpy() if described.use_relaxation else None,
             spectral_prior=(
                 {name: arrays[f"spectral_{name}"].numpy() for name in SPECTRAL_ARRAYS}
+                | {"analysis": described.spectral_analysis}
                 if described.prior == "linear_spectral"
                 else None
             ),

@@ -20,16 +20,20 @@ torch, on the device: the baseline that `evaluate` scores and the stepper's line
 so that safetensors can hold them.
 
 All the degrees and orders the grid resolves are kept (`nlat`, and `nlon // 2 + 1`), at most so many that a
-map has `MAX_UNKNOWNS` inputs. Above `(nlat + 1) // 2` the equiangular quadrature is not an exact projection,
-but the maps are fitted on the same transform they are applied with, and wind components, which are not
-smooth scalars at the poles, need the high degrees there (on a 17 x 32 shallow-water grid, truncating at
-degree 9 left a 1-step wind error of 6% of persistence, mostly at the poles; all 17 degrees, 2%).
+map has `MAX_UNKNOWNS` inputs: wind components, which are not smooth scalars at the poles, need the high
+degrees there (on a 17 x 32 shallow-water grid, truncating at degree 9 left a 1-step wind error of 6% of
+persistence, mostly at the poles; all 17 degrees, 2%). Above `(nlat + 1) // 2` the equiangular quadrature
+is not an exact projection, so fields are analysed by least squares against the synthesis
+(`fno_forecast.models.spectral_analysis`): analysis after synthesis is then the identity, and the
+stepper's prior, which transforms each state it is given, advances a state exactly as the baseline that
+carries its coefficients does. Bundles fitted before that analysis say `quadrature` and keep it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,11 +43,23 @@ from torch_harmonics import InverseRealSHT, RealSHT
 
 from fno_forecast.climatology import Climatology
 from fno_forecast.data.timeaxis import format_time, times_to_hours
+from fno_forecast.models.spectral_analysis import LeastSquaresSHT
 
 DEFAULT_RIDGE = 1e-4  # penalty as a fraction of the mean variance of the (scaled) inputs
 MAX_UNKNOWNS = 2000  # inputs of one map (variables x degrees x order)
 CHUNK_STEPS = 256
 MAX_PRIOR_ENTRIES = 4_000_000  # complex entries of a stepper's padded maps (64 MiB as float64 pairs)
+ANALYSES = ("least_squares", "quadrature")  # new fits use the first; bundles from before it the second
+
+
+def analysis_transform(*, nlat: int, nlon: int, degrees: int, analysis: str) -> nn.Module:
+    """Fields `(..., nlat, nlon)` to coefficients `(..., degrees, degrees)` complex128: the least-squares
+    inverse of the synthesis (`fno_forecast.models.spectral_analysis`) or torch-harmonics' quadrature."""
+    if analysis not in ANALYSES:
+        raise ValueError(f"spectral analysis {analysis!r}: expected one of {ANALYSES}")
+    if analysis == "least_squares":
+        return LeastSquaresSHT(nlat, nlon, lmax=degrees, mmax=degrees)
+    return RealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid="equiangular").to(torch.float64)
 
 
 def sphere_with_poles(lat: np.ndarray, lon: np.ndarray) -> bool:
@@ -68,13 +84,13 @@ def degrees_for(*, nlat: int, nlon: int, channels: int, order: int) -> int:
 
 @dataclass(frozen=True)
 class _Transforms:
-    forward: RealSHT
+    forward: nn.Module
     degrees: int
 
     @classmethod
-    def build(cls, *, nlat: int, nlon: int, degrees: int) -> _Transforms:
-        common = {"lmax": degrees, "mmax": degrees, "grid": "equiangular"}
-        return cls(forward=RealSHT(nlat, nlon, **common).to(torch.float64), degrees=degrees)
+    def build(cls, *, nlat: int, nlon: int, degrees: int, analysis: str) -> _Transforms:
+        forward = analysis_transform(nlat=nlat, nlon=nlon, degrees=degrees, analysis=analysis)
+        return cls(forward=forward, degrees=degrees)
 
     def coefficients(self, fields: np.ndarray) -> np.ndarray:
         """`(time, channel, l, m)` complex128 of `(time, channel, lat, lon)` fields."""
@@ -99,6 +115,7 @@ class LinearSpectral:
     mean: np.ndarray  # (channel, lat, lon): the reference state the maps act on departures from
     fitted_on: str
     pairs: int
+    analysis: str = "least_squares"
 
     @property
     def spectral_radius(self) -> float:
@@ -112,9 +129,10 @@ class LinearSpectral:
             largest = max(largest, float(np.abs(np.linalg.eigvals(companion)).max()))
         return largest
 
-    def packed(self) -> dict[str, np.ndarray]:
-        """The arrays of `SpectralPrior`: `maps` `(M, order * C * L, C * L, 2)`, `intercepts`
-        `(M, C * L, 2)` (float64, complex as real pairs, zero below degree m) and `reference` `(C, H, W)`."""
+    def packed(self) -> dict[str, Any]:
+        """The arguments of `SpectralPrior`: `maps` `(M, order * C * L, C * L, 2)`, `intercepts`
+        `(M, C * L, 2)` (float64, complex as real pairs, zero below degree m), `reference` `(C, H, W)` and
+        the `analysis` the maps were fitted with."""
         degrees, channels = self.degrees, self.mean.shape[0]
         width = channels * degrees
         maps = np.zeros((degrees, self.order * width, width), dtype=complex)
@@ -128,6 +146,7 @@ class LinearSpectral:
             "maps": np.stack([maps.real, maps.imag], axis=-1),
             "intercepts": np.stack([intercepts.real, intercepts.imag], axis=-1),
             "reference": np.asarray(self.mean, dtype=np.float64),
+            "analysis": self.analysis,
         }
 
     def rollout(
@@ -172,9 +191,16 @@ def _tensor(values: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | Non
 class SpectralPrior(nn.Module):
     """One step of the linear spectral model in torch: `(B, C, H, W)` state (and previous state) in,
     next state out, computed in float64 and returned in the state's dtype. Build it from
-    `LinearSpectral.packed()` or from a bundle's arrays."""
+    `LinearSpectral.packed()` or from a bundle's arrays and its `analysis`."""
 
-    def __init__(self, *, maps: np.ndarray, intercepts: np.ndarray, reference: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        maps: np.ndarray,
+        intercepts: np.ndarray,
+        reference: np.ndarray,
+        analysis: str = "quadrature",
+    ) -> None:
         super().__init__()
         reference = np.asarray(reference, dtype=np.float64)
         if reference.ndim != 3:
@@ -194,9 +220,9 @@ class SpectralPrior(nn.Module):
             )
         if degrees > min(nlat, nlon // 2 + 1):
             raise ValueError(f"SpectralPrior: {degrees} degrees exceed what a {nlat} x {nlon} grid resolves")
-        self.order, self.degrees = order, degrees
+        self.order, self.degrees, self.analysis = order, degrees, analysis
+        self.forward_transform = analysis_transform(nlat=nlat, nlon=nlon, degrees=degrees, analysis=analysis)
         common = {"lmax": degrees, "mmax": degrees, "grid": "equiangular"}
-        self.forward_transform = RealSHT(nlat, nlon, **common).to(torch.float64)
         self.inverse_transform = InverseRealSHT(nlat, nlon, **common).to(torch.float64)
         for name, values in (("maps", maps), ("intercepts", intercepts), ("reference", reference)):
             self.register_buffer(name, torch.from_numpy(np.array(values, dtype=np.float64)))
@@ -301,6 +327,7 @@ def fit_linear_spectral(
     step_hours: float,
     order: int = 1,
     ridge: float = DEFAULT_RIDGE,
+    analysis: str = ANALYSES[0],
 ) -> LinearSpectral | None:
     """Fit on a canonical array `(time, channel, lat, lon)` (lat descending) of a global grid with both
     poles; None when the grid is not one or the array holds too few consecutive steps."""
@@ -310,7 +337,7 @@ def fit_linear_spectral(
         return None
     _, channels, nlat, nlon = train.shape
     degrees = degrees_for(nlat=nlat, nlon=nlon, channels=channels, order=order)
-    transforms = _Transforms.build(nlat=nlat, nlon=nlon, degrees=degrees)
+    transforms = _Transforms.build(nlat=nlat, nlon=nlon, degrees=degrees, analysis=analysis)
     hours = times_to_hours(np.asarray(train["time"].values))
     mean = np.asarray(climatology.coefficients[0], dtype=np.float64)  # the constant term
     normals = []
@@ -348,4 +375,5 @@ def fit_linear_spectral(
         mean=mean,
         fitted_on=f"{format_time(train['time'].values[0])}/{format_time(train['time'].values[-1])}",
         pairs=int(pairs),
+        analysis=analysis,
     )

@@ -24,6 +24,8 @@ The statistics and climatology coefficients are buffers, so they travel with `st
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +63,7 @@ class Stepper(nn.Module):
         climatology_annual: int = 0,
         climatology_diurnal: int = 0,
         relaxation: np.ndarray | None = None,
-        spectral_prior: dict[str, np.ndarray] | None = None,
+        spectral_prior: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -258,13 +260,13 @@ def build_stepper(
     use_history: bool,
     climatology: Climatology | None = None,
     relaxation: np.ndarray | None = None,
-    spectral_prior: dict[str, np.ndarray] | None = None,
+    spectral_prior: Mapping[str, Any] | None = None,
 ) -> Stepper:
     """Build the network of a registered model and wrap it in a `Stepper`.
 
     The one builder of steppers: training builds a fresh one, `fno_forecast.bundle.load_bundle` builds
     one and loads the saved weights into its network. `climatology` is fed as a forcing input (or None).
-    With a prior (`relaxation`, or the arrays of a `spectral_prior`) the network's output layer starts at
+    With a prior (`relaxation`, or the arrays and analysis of a `spectral_prior`) the network's output layer starts at
     zero, so the untrained stepper is exactly its prior and training only ever adds to a sound forecast.
     """
     from fno_forecast.data.schema import GridInfo

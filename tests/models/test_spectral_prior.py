@@ -105,12 +105,13 @@ def test_the_untrained_stepper_forecasts_what_the_baseline_forecasts(swe: xr.Dat
     for step, (ours, theirs) in enumerate(zip(produced, prior, strict=True), start=1):
         error = np.abs(ours.numpy() - theirs).max(axis=(0, 2, 3))
         assert np.all(error < 1e-5 * persistence), (step, error, persistence)
-    # the first step is the baseline's; later ones transform each state again, and stay near it
-    error = np.abs(produced[0].numpy() - baseline[0]).max(axis=(0, 2, 3))
-    assert np.all(error < 1e-5 * persistence), error
-    spread = np.abs(produced[-1].numpy() - baseline[-1]).mean(axis=(0, 2, 3))
+    # transforming each state again (the least-squares analysis inverts the synthesis) advances it
+    # as the baseline's carried coefficients are, at every step (float32 states: rounding only)
+    rounding = 8 * np.finfo(np.float32).eps * np.abs(held).max(axis=(0, 2, 3))
+    for step, (ours, theirs) in enumerate(zip(produced, baseline, strict=True), start=1):
+        error = np.abs(ours.numpy() - theirs).max(axis=(0, 2, 3))
+        assert np.all(error < 1e-4 * persistence + step * rounding), (step, error, persistence)
     persistence_error = np.abs(held[8:13] - held[:5]).mean(axis=(0, 2, 3))
-    assert np.all(spread < 0.1 * persistence_error), (spread, persistence_error)
     # and both are far better than persistence: the linear dynamics
     for forecast in (produced[-1].numpy(), baseline[-1]):
         error = np.abs(forecast - held[8:13]).mean(axis=(0, 2, 3))
@@ -147,6 +148,16 @@ def test_a_bundle_with_the_linear_prior_round_trips(swe: xr.DataArray, tmp_path:
         torch.testing.assert_close(
             bundle.stepper(state, time_hours=hours), stepper(state, time_hours=hours), rtol=0, atol=0
         )
+    assert saved["stepper"]["spectral_analysis"] == "least_squares"
+    # a bundle from before the analysis was recorded keeps the quadrature it was fitted with
+    del saved["stepper"]["spectral_analysis"]
+    (path / "model.json").write_text(json.dumps(saved))
+    assert load_bundle(path).stepper.spectral_prior.analysis == "quadrature"
+    saved["stepper"]["spectral_analysis"] = "guess"
+    (path / "model.json").write_text(json.dumps(saved))
+    with pytest.raises(BundleError, match="spectral_analysis 'guess'"):
+        load_bundle(path)
+    saved["stepper"]["spectral_analysis"] = "least_squares"
     # metadata that lies about the maps' size is refused before a stepper is built
     saved["stepper"]["spectral_degrees"] = 8
     (path / "model.json").write_text(json.dumps(saved))
