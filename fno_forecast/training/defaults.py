@@ -106,13 +106,20 @@ def has_both_poles(grid: GridInfo) -> bool:
     return bool(grid.is_global and abs(lat.max() - 90.0) < 1e-6 and abs(lat.min() + 90.0) < 1e-6)
 
 
+def whole_years(days: float) -> int:
+    """Whole years a span of `days` covers, allowing a day short of 365.2425: a calendar year (365 days)
+    or twelve monthly means covers every phase of the annual cycle, as the climatology's own fold count
+    (`fno_forecast.climatology`) allows."""
+    return int(math.floor((days + 1.0) / DAYS_PER_YEAR))
+
+
 def climatology_terms(facts: DataFacts) -> tuple[int, int, str, str]:
     """`(annual, diurnal, why annual, why diurnal)` from the span and step of the training period."""
     years = facts.train_days / DAYS_PER_YEAR
-    annual = min(3, int(math.floor(years + 1e-6)))
+    annual = min(3, whole_years(facts.train_days))
     sub_daily = facts.step_hours < 24.0 - 1e-9
     diurnal = min(4, int(facts.steps_per_day // 2)) if sub_daily and facts.train_days >= 2.0 else 0
-    span = f"{years:.1f} years" if years >= 1 else f"{facts.train_days:.1f} days"
+    span = f"{years:.1f} years" if annual >= 1 else f"{facts.train_days:.1f} days"
     why_annual = f"{span} of training data: " + (
         "under a full year, none (the fit would extrapolate to unseen seasons)"
         if annual == 0
@@ -130,7 +137,7 @@ def climatology_terms(facts: DataFacts) -> tuple[int, int, str, str]:
 
 def check_climatology(config: TrainConfig, facts: DataFacts) -> None:
     """An explicit climatology that its data cannot support is a ConfigError."""
-    if config.climatology_annual > 0 and facts.train_days < DAYS_PER_YEAR:
+    if config.climatology_annual > 0 and whole_years(facts.train_days) < 1:
         raise ConfigError(
             f"climatology_annual = {config.climatology_annual}: the training period {facts.train_period} spans "
             f"{facts.train_days:.1f} days; annual harmonics need at least a year of data (set 0)"

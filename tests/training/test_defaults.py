@@ -38,6 +38,10 @@ def test_climatology_terms_follow_span_and_step() -> None:
     assert climatology_terms(_facts(*HOURLY))[:2] == (0, 4)  # 3 weeks hourly: mean per hour of day
     ncep_like = _facts("2013-01-01", 4 * 730, "6h", "2013-01-01/2014-06-30", "2014-07-01/2014-09-30")
     assert climatology_terms(ncep_like)[:2] == (1, 2)  # 18 months: one annual harmonic
+    calendar_year = _facts("2013-01-01", 4 * 730, "6h", "2013-01-01/2013-12-31", "2014-01-01/2014-03-31")
+    assert climatology_terms(calendar_year)[:2] == (1, 2)  # 365 days cover the annual cycle
+    short = _facts("2013-01-01", 4 * 730, "6h", "2013-01-01/2013-12-30", "2014-01-01/2014-03-31")
+    assert climatology_terms(short)[:2] == (0, 2)
     daily = _facts("2015-01-01", 1461, "D", "2015-01-01/2017-12-31", "2018-01-01/2018-06-30")
     assert climatology_terms(daily)[:2] == (3, 0)  # 3 years: 3 annual, daily step: no diurnal
     monthly = _monthly_facts(30, "1981-01-01/2004-12-31", "2005-01-01/2007-12-31")
@@ -141,3 +145,22 @@ def test_annual_count_is_not_cross_validated_under_two_years() -> None:
     best, errors = annual_terms_by_year(two_years, max_annual=3, diurnal=0)
     # noise: every extra harmonic fits the other year's noise, so the held-out error grows with the count
     assert best == 1 and len(errors) == 3 and errors[0] < errors[1] < errors[2]
+
+
+def test_explicit_annual_terms_need_a_year() -> None:
+    overrides = {
+        "climatology_annual": 3,
+        "train_period": "2013-01-01/2013-12-31",
+        "val_period": "2014-01-01/2014-03-31",
+    }
+    config, keys = load_config_and_keys(None, overrides=overrides)
+    year = _facts("2013-01-01", 4 * 455, "6h", overrides["train_period"], overrides["val_period"])
+    resolved, _ = derive_defaults(config, explicit=keys, facts=year)
+    assert resolved.climatology_annual == 3  # a calendar year supports the explicit terms
+    overrides["train_period"] = "2013-01-01/2013-06-30"
+    config, keys = load_config_and_keys(None, overrides=overrides)
+    half = _facts("2013-01-01", 4 * 455, "6h", overrides["train_period"], overrides["val_period"])
+    with pytest.raises(
+        ConfigError, match=r"climatology_annual = 3: the training period 2013-01-01/2013-06-30"
+    ):
+        derive_defaults(config, explicit=keys, facts=half)
