@@ -34,6 +34,34 @@ from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.relaxation import fit_relaxation
 
 MAX_INITS = 256  # held-out inits per lead (evenly spaced) that the linear spectral rollouts score
+# held-out steps read for the channels' spread, and inits per lead otherwise (evenly spaced): the check
+# reads a bounded sample of a long training period, a chunk of inits at a time, never the period whole
+MAX_STEPS = 1024
+CHUNK_INITS = 32
+
+
+def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
+    return np.asarray(array.isel(time=indices).values, dtype=np.float64)
+
+
+def _channel_std(array: xr.DataArray) -> np.ndarray:
+    """Per-channel standard deviation over at most `MAX_STEPS` evenly spaced steps, read in chunks
+    (shifted by the first chunk's mean, so the one pass loses no precision)."""
+    n_time = array.sizes["time"]
+    picked = np.linspace(0, n_time - 1, min(n_time, MAX_STEPS)).round().astype(int)
+    shift = total = squares = None
+    for start in range(0, picked.size, CHUNK_INITS):
+        block = _steps(array, picked[start : start + CHUNK_INITS])
+        if shift is None:
+            shift = block.mean(axis=(0, 2, 3))
+            total = np.zeros_like(shift)
+            squares = np.zeros_like(shift)
+        centred = block - shift[None, :, None, None]
+        total += centred.sum(axis=(0, 2, 3))
+        squares += (centred**2).sum(axis=(0, 2, 3))
+    count = picked.size * array.sizes["lat"] * array.sizes["lon"]
+    variance = squares / count - (total / count) ** 2
+    return np.sqrt(np.maximum(variance, 0.0)).clip(min=1e-12)
 
 
 @dataclass(frozen=True)
@@ -108,10 +136,7 @@ def check_prior(
     keep = 1.0 - fit_relaxation(first, climatology).astype(np.float64) if damped else None
     times = rest["time"].values
     hours = times_to_hours(times)
-    values = np.asarray(rest.values, dtype=np.float64)
-    clim = climatology.at_hours(hours).astype(np.float64)
-    anomalies = values - clim
-    std = values.std(axis=(0, 2, 3)).clip(min=1e-12)[None, :, None, None]
+    std = _channel_std(rest)
     weights = latitude_weights(rest["lat"].values)[None, None, :, None]
     names = [n for n, on in (("damped", damped), ("linear_spectral", spectral is not None)) if on]
     scores: dict[str, list[float]] = {name: [] for name in [*names, "persistence"]}
@@ -119,18 +144,27 @@ def check_prior(
         inits = window_starts(times, target_steps=steps, use_history=False)
         if inits.size == 0:
             return None
-        if spectral is not None and inits.size > MAX_INITS:
-            inits = inits[np.linspace(0, inits.size - 1, MAX_INITS).round().astype(int)]
-        truth = values[inits + steps]
-        forecasts = {"persistence": values[inits]}
-        if keep is not None:
-            forecasts["damped"] = clim[inits + steps] + keep[None] ** steps * anomalies[inits]
-        if spectral is not None:
-            *_, last = spectral.prior_rollout(values[inits], n_steps=steps)  # as the stepper steps
-            forecasts["linear_spectral"] = last.astype(np.float64)
-        for name, forecast in forecasts.items():
-            mse = (weights * ((forecast - truth) / std) ** 2).mean(axis=(0, 2, 3))
-            scores[name].append(float(np.mean(np.sqrt(mse))))
+        most = MAX_INITS if spectral is not None else MAX_STEPS
+        if inits.size > most:
+            inits = inits[np.linspace(0, inits.size - 1, most).round().astype(int)]
+        sums = {name: np.zeros(std.size) for name in scores}
+        for start in range(0, inits.size, CHUNK_INITS):  # a chunk of inits in memory at a time
+            chunk = inits[start : start + CHUNK_INITS]
+            now = _steps(rest, chunk)
+            truth = _steps(rest, chunk + steps)
+            forecasts = {"persistence": now}
+            if keep is not None:
+                clim_now, clim_then = (
+                    climatology.at_hours(hours[i]).astype(np.float64) for i in (chunk, chunk + steps)
+                )
+                forecasts["damped"] = clim_then + keep[None] ** steps * (now - clim_now)
+            if spectral is not None:
+                *_, last = spectral.prior_rollout(now, n_steps=steps)  # as the stepper steps
+                forecasts["linear_spectral"] = last.astype(np.float64)
+            for name, forecast in forecasts.items():
+                sums[name] += (weights * (forecast - truth) ** 2).mean(axis=(2, 3)).sum(axis=0)
+        for name, total in sums.items():
+            scores[name].append(float(np.mean(np.sqrt(total / inits.size) / std)))
     held_out = f"{format_time(times[0])}/{format_time(times[-1])}"
     return PriorCheck(
         tuple(lead_steps),
