@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from safetensors.torch import load_file, save_file
@@ -60,3 +61,22 @@ def test_a_model_worse_than_persistence_gets_its_verdict(
     assert card["verdict"] == verdict
     assert main(["info", str(broken_bundle)]) == 0
     assert "WARNING: the model loses to a baseline" in capsys.readouterr().out
+
+
+def test_the_guard_scores_in_the_batches_training_validated_with(
+    broken_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a big grid a batch of 32 rollouts took the check past its memory budget: the guard uses the
+    validation batch that the training's memory budget chose."""
+    from fno_forecast.evaluation import scoring
+
+    batches: list[int] = []
+    evaluate = scoring.evaluate_model
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        batches.append(kwargs["batch_size"])
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "evaluate_model", recorded)
+    guard_bundle(broken_bundle)
+    assert batches == [load_bundle(broken_bundle).metadata["training"]["config"]["val_batch_size"]]
