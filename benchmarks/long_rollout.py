@@ -132,9 +132,10 @@ def roll(path: Path, name: str, *, array: xr.DataArray, init: int, steps: int, t
 def plot(reports: list[Report], truth_spectra: dict[int, np.ndarray], figure_path: Path) -> None:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.0 * len(DAYS), 3.6), layout="constrained")
-    axes = figure.subplots(1, len(DAYS), squeeze=False)[0]
-    for axis, day in zip(axes, DAYS, strict=True):
+    days = sorted(truth_spectra)
+    figure = Figure(figsize=(4.0 * len(days), 3.6), layout="constrained")
+    axes = figure.subplots(1, len(days), squeeze=False)[0]
+    for axis, day in zip(axes, days, strict=True):
         degrees = np.arange(len(truth_spectra[day]))
         axis.loglog(degrees[1:], truth_spectra[day][1:], "k-", label="truth (solver)")
         for report in reports:
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     state = np.asarray(array.isel(time=init).values)
     mean_height = area_mean(state[0], lat)
     truth = solver_truth(state, steps=args.steps, step_hours=step_hours, mean_height=mean_height)
-    truth_spectra = {d: ke_spectrum(truth[round(d * 24 / step_hours) - 1]) for d in DAYS}
+    days = [d for d in DAYS if round(d * 24 / step_hours) <= args.steps]  # a shorter `--steps` has fewer
+    truth_spectra = {d: ke_spectrum(truth[round(d * 24 / step_hours) - 1]) for d in days}
     truth_energy = np.array([energy(s, lat) for s in truth[:: max(1, round(24 / step_hours))]])
     print(
         f"truth (solver from {args.init}, {args.steps} steps): energy {energy(state, lat):.4g} at the init, "
