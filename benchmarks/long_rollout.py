@@ -11,6 +11,10 @@ transform of u and v) of the rollout and the truth at days 10, 100 and 365 is pl
     python benchmarks/long_rollout.py --data swe.nc --init 2001-04-25T00 \
         --model sfno=runs/swe/nonlinear-sfno/model --model fno=runs/swe/nonlinear-fno/model \
         --figure docs/figures/swe_long_rollout.png
+
+`--prior NAME=BUNDLE_DIR` rolls that bundle's prior alone (its network's tendency set to zero, as
+`evaluate` scores it); `--truncate-degree L` keeps only degrees up to L in every state a model produces,
+the one it is fed next included. `--steps` shorter than a year reports the days it reaches.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-from torch_harmonics import RealVectorSHT
+from torch import nn
+from torch_harmonics import InverseRealSHT, RealSHT, RealVectorSHT
 
 from fno_forecast.bundle import load_bundle
 from fno_forecast.data.channels import open_channels
 from fno_forecast.data.timeaxis import times_to_hours
+from fno_forecast.evaluation.prior import prior_stepper
 from fno_forecast.rollout import rollout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,8 +101,43 @@ class Report:
     spectra: dict[int, np.ndarray]
 
 
-def roll(path: Path, name: str, *, array: xr.DataArray, init: int, steps: int, truth: np.ndarray) -> Report:
+class Truncated(nn.Module):
+    """A stepper whose every output keeps only the spherical-harmonic degrees up to `degree` (what is fed
+    back to the next step too): does cutting what the data never holds keep a rollout bounded?"""
+
+    def __init__(self, stepper: nn.Module, *, degree: int, nlat: int, nlon: int) -> None:
+        super().__init__()
+        self.stepper = stepper
+        self.degree = degree
+        self.analysis = RealSHT(nlat, nlon, grid="equiangular").to(torch.float64)
+        self.synthesis = InverseRealSHT(nlat, nlon, grid="equiangular").to(torch.float64)
+
+    def forward(self, state: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        following = self.stepper(state, **kwargs)
+        coefficients = self.analysis(following.double())
+        kept = torch.arange(coefficients.shape[-2]).unsqueeze(-1) <= self.degree
+        return self.synthesis(coefficients * kept).to(following.dtype)
+
+
+def roll(
+    path: Path,
+    name: str,
+    *,
+    array: xr.DataArray,
+    init: int,
+    steps: int,
+    truth: np.ndarray,
+    prior_only: bool = False,
+    truncate_degree: int | None = None,
+) -> Report:
+    """Roll the bundle at `path` out (its prior alone with `prior_only`; each state cut to
+    `truncate_degree` when given) and compare it with the truth at DAYS."""
     bundle = load_bundle(path)
+    stepper = prior_stepper(bundle.stepper) if prior_only else bundle.stepper
+    if stepper is None:
+        raise SystemExit(f"--prior {name}={path}: the bundle has no prior")
+    if truncate_degree is not None:
+        stepper = Truncated(stepper, degree=truncate_degree, nlat=array.sizes["lat"], nlon=array.sizes["lon"])
     lat = np.asarray(array["lat"].values)
     hours = times_to_hours(np.asarray(array["time"].values))
     state = torch.from_numpy(np.asarray(array.isel(time=[init]).values, dtype=np.float32))
@@ -107,7 +148,7 @@ def roll(path: Path, name: str, *, array: xr.DataArray, init: int, steps: int, t
     drift, ratio, spectra, finite = {}, {}, {}, 0
     with torch.inference_mode():
         produced = rollout(
-            bundle.stepper,
+            stepper,
             state,
             time_hours=torch.tensor([hours[init]], dtype=torch.float64),
             step_hours=bundle.step_hours,
@@ -155,10 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="make_swe.py output")
     parser.add_argument("--init", required=True, help="init time (a held-out state), e.g. 2001-04-25T00")
-    parser.add_argument("--model", action="append", required=True, help="NAME=BUNDLE_DIR (repeatable)")
+    parser.add_argument("--model", action="append", default=[], help="NAME=BUNDLE_DIR (repeatable)")
+    parser.add_argument(
+        "--prior", action="append", default=[], help="NAME=BUNDLE_DIR: that bundle's prior alone, no network"
+    )
+    parser.add_argument(
+        "--truncate-degree", type=int, help="keep only degrees up to this in every state rolled out"
+    )
     parser.add_argument("--steps", type=int, default=1460)
     parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "swe_long_rollout.png")
     args = parser.parse_args(argv)
+    if not args.model and not args.prior:
+        parser.error("give at least one --model or --prior")
     array = open_channels(args.data).array
     times = np.asarray(array["time"].values)
     init = int(np.searchsorted(times, np.datetime64(args.init)))
@@ -177,9 +226,19 @@ def main(argv: list[str] | None = None) -> int:
         f"range over the year {truth_energy.min():.4g}..{truth_energy.max():.4g} (m3 s-2)"
     )
     reports = []
-    for item in args.model:
+    runs = [(item, False) for item in args.model] + [(item, True) for item in args.prior]
+    for item, prior_only in runs:
         name, _, path = item.partition("=")
-        report = roll(Path(path), name, array=array, init=init, steps=args.steps, truth=truth)
+        report = roll(
+            Path(path),
+            name,
+            array=array,
+            init=init,
+            steps=args.steps,
+            truth=truth,
+            prior_only=prior_only,
+            truncate_degree=args.truncate_degree,
+        )
         reports.append(report)
         cells = [
             f"day {d}: height drift {report.height_drift[d]:+.3%}, energy / truth {report.energy_ratio[d]:.3f}"
