@@ -37,7 +37,13 @@ MAX_INITS = 256  # held-out inits per lead (evenly spaced) that the linear spect
 # held-out steps read for the channels' spread, and inits per lead otherwise (evenly spaced): the check
 # reads a bounded sample of a long training period, a chunk of inits at a time, never the period whole
 MAX_STEPS = 1024
-CHUNK_INITS = 32
+CHUNK_BYTES = 2**28  # the states of a chunk of inits and of their verifying times, in float64
+
+
+def chunk_inits(array: xr.DataArray) -> int:
+    """Inits per chunk: as many as `CHUNK_BYTES` holds (their states and their truths), at least one."""
+    state_bytes = 8 * array.sizes["channel"] * array.sizes["lat"] * array.sizes["lon"]
+    return max(1, CHUNK_BYTES // (2 * state_bytes))
 
 
 def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
@@ -49,9 +55,10 @@ def _channel_std(array: xr.DataArray) -> np.ndarray:
     (shifted by the first chunk's mean, so the one pass loses no precision)."""
     n_time = array.sizes["time"]
     picked = np.linspace(0, n_time - 1, min(n_time, MAX_STEPS)).round().astype(int)
+    chunk = chunk_inits(array)
     shift = total = squares = None
-    for start in range(0, picked.size, CHUNK_INITS):
-        block = _steps(array, picked[start : start + CHUNK_INITS])
+    for start in range(0, picked.size, chunk):
+        block = _steps(array, picked[start : start + chunk])
         if shift is None:
             shift = block.mean(axis=(0, 2, 3))
             total = np.zeros_like(shift)
@@ -137,6 +144,7 @@ def check_prior(
     times = rest["time"].values
     hours = times_to_hours(times)
     std = _channel_std(rest)
+    per_chunk = chunk_inits(rest)
     weights = latitude_weights(rest["lat"].values)[None, None, :, None]
     names = [n for n, on in (("damped", damped), ("linear_spectral", spectral is not None)) if on]
     scores: dict[str, list[float]] = {name: [] for name in [*names, "persistence"]}
@@ -148,8 +156,8 @@ def check_prior(
         if inits.size > most:
             inits = inits[np.linspace(0, inits.size - 1, most).round().astype(int)]
         sums = {name: np.zeros(std.size) for name in scores}
-        for start in range(0, inits.size, CHUNK_INITS):  # a chunk of inits in memory at a time
-            chunk = inits[start : start + CHUNK_INITS]
+        for start in range(0, inits.size, per_chunk):  # a chunk of inits in memory at a time
+            chunk = inits[start : start + per_chunk]
             now = _steps(rest, chunk)
             truth = _steps(rest, chunk + steps)
             forecasts = {"persistence": now}

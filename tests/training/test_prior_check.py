@@ -57,16 +57,27 @@ def _reference(array: xr.DataArray) -> tuple[list[float], list[float]]:
     return damped, persistence
 
 
-def test_streamed_check_matches_scoring_the_held_out_third_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    array = _array()
-    reads: list[int] = []
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of steps of each read the check makes."""
+    counts: list[int] = []
     steps_of = prior_check._steps
 
     def counted(data: xr.DataArray, indices: np.ndarray) -> np.ndarray:
-        reads.append(int(np.asarray(indices).size))
+        counts.append(int(np.asarray(indices).size))
         return steps_of(data, indices)
 
     monkeypatch.setattr(prior_check, "_steps", counted)
+    return counts
+
+
+def test_streamed_check_matches_scoring_the_held_out_third_whole(
+    reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    array = _array()
+    # chunks of 16 inits: 16 states and 16 truths of 2 x 6 x 8 float64
+    monkeypatch.setattr(prior_check, "CHUNK_BYTES", 16 * 2 * 8 * 2 * 6 * 8)
+    assert prior_check.chunk_inits(array) == 16
     check = prior_check.check_prior(array, annual=0, diurnal=2, lead_steps=LEADS)
     damped, persistence = _reference(array)
     assert check is not None
@@ -74,16 +85,14 @@ def test_streamed_check_matches_scoring_the_held_out_third_whole(monkeypatch: py
     np.testing.assert_allclose(check.persistence, persistence, rtol=1e-9)
     assert check.best == "damped"  # AR(1) anomalies: damping toward the climatology beats persistence
     # 200 held-out steps, read in chunks: never more than a chunk of inits at a time
-    assert max(reads) <= prior_check.CHUNK_INITS and sum(reads) > 200
+    assert max(reads) <= 16 and sum(reads) > 200
 
 
-def test_long_periods_are_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_periods_are_sampled(reads: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     array = _array(steps=600)
     full = prior_check.check_prior(array, annual=0, diurnal=2, lead_steps=LEADS)
     monkeypatch.setattr(prior_check, "MAX_STEPS", 64)
-    reads: list[int] = []
-    steps_of = prior_check._steps
-    monkeypatch.setattr(prior_check, "_steps", lambda d, i: reads.append(len(i)) or steps_of(d, i))
+    reads.clear()
     sampled = prior_check.check_prior(array, annual=0, diurnal=2, lead_steps=LEADS)
     assert full is not None and sampled is not None
     # std from 64 steps, 64 inits per lead (read twice: now and truth)
