@@ -87,7 +87,7 @@ def guard_bundle(bundle_path: str | Path, data_paths: list[str] | None = None) -
         period=period,
         leads=leads,
         # the batch the training validated with, which its memory budget chose (`training.memory`)
-        batch_size=int(training["config"].get("val_batch_size") or 32),
+        batch_size=int(training["config"]["val_batch_size"]),
         model_label=str(bundle_path),
         data_label="validation period",
         explain=False,

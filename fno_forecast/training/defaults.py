@@ -108,8 +108,8 @@ def has_both_poles(grid: GridInfo) -> bool:
 
 def whole_years(days: float) -> int:
     """Whole years a span of `days` covers, allowing a day short of 365.2425: a calendar year (365 days)
-    or twelve monthly means covers every phase of the annual cycle, as the climatology's own fold count
-    (`fno_forecast.climatology`) allows."""
+    or twelve monthly means (their span counts the last month's step) covers every phase of the annual
+    cycle."""
     return int(math.floor((days + 1.0) / DAYS_PER_YEAR))
 
 
