@@ -88,6 +88,9 @@ def guard_bundle(bundle_path: str | Path, data_paths: list[str] | None = None) -
         leads=leads,
         # the batch the training validated with, which its memory budget chose (`training.memory`)
         batch_size=int(training["config"]["val_batch_size"]),
+        # the inits the training validation scored (`val_init_stride`, which the defaults raise on big
+        # grids): every init of a 121 x 240 validation season would take hours on a CPU
+        init_stride=int(training["config"].get("val_init_stride", 1)),
         model_label=str(bundle_path),
         data_label="validation period",
         explain=False,

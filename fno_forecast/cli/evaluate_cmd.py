@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inside itself and its linear baseline is fitted before it)",
     )
     parser.add_argument(
+        "--init-stride",
+        type=int,
+        default=1,
+        help="score every n-th init of the period (default 1: all; neighbouring inits share their weather)",
+    )
+    parser.add_argument(
         "--no-explain",
         action="store_true",
         help="skip the prior and linear baselines (persistence and climatology only)",
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         history_days=args.history_days,
         explain=not args.no_explain,
         bootstrap=bootstrap,
+        init_stride=args.init_stride,
     )
     print(format_card(result.card), end="")
     from fno_forecast.skill_guard import format_verdict, verdict_from_card

@@ -88,6 +88,7 @@ def protocol_record(
     linear: LinearAR | None,
     spectral: LinearSpectral | None,
     bootstrap: Mapping[str, Any] | None,
+    init_stride: int = 1,
 ) -> dict[str, Any]:
     """The whole protocol entry (see the module docstring)."""
     notes = []
@@ -97,7 +98,11 @@ def protocol_record(
         notes.append(f"the bundle was trained on {trained}")
     return {
         "period": list(period),
-        "init_selection": "every init inside the period (with its previous step when the model uses history)",
+        "init_selection": (
+            "every init" if init_stride == 1 else f"one init in {init_stride}, in time order, of those"
+        )
+        + " inside the period (with its previous step when the model uses history)",
+        "init_stride": init_stride,
         "verify_inside": bool(verify_inside),
         "inits_per_lead": _by_lead(leads, list(counts)),
         "scored_with": {
@@ -165,8 +170,12 @@ def build_card(
         bootstrap=None
         if intervals is None
         else bootstrap_record(
-            bootstrap, leads=plan.leads, intervals=intervals, step_hours=plan.bundle.step_hours
+            bootstrap,
+            leads=plan.leads,
+            intervals=intervals,
+            step_hours=plan.bundle.step_hours * plan.init_stride,
         ),
+        init_stride=plan.init_stride,
     )
     return Scorecard.from_results(
         model=labels[0],

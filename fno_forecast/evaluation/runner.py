@@ -43,6 +43,7 @@ class Plan:
     linear: LinearAR | None
     spectral: LinearSpectral | None  # the linear spectral baseline (global grids with both poles)
     history_steps: int | None  # recent-anomaly windows limited to this many steps up to the init
+    init_stride: int = 1  # every n-th init of the period is scored
 
     @property
     def uses_offsets(self) -> bool:

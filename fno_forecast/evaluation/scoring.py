@@ -154,6 +154,7 @@ def _plan(
     explain: bool,
     history_days: float | None,
     linear_fit_period: str | None,
+    init_stride: int = 1,
 ) -> Plan:
     names = [str(n) for n in array["channel"].values]
     if names != list(bundle.schema.channel_names):
@@ -174,6 +175,7 @@ def _plan(
         step_hours=bundle.step_hours,
         use_history=bool(bundle.stepper.use_history),
         verify_inside=verify_inside,
+        init_stride=init_stride,
     )
     if selection.inits.size == 0:
         where = "in the period" if verify_inside else "in the data"
@@ -197,6 +199,7 @@ def _plan(
         history_steps=None
         if history_days is None
         else max(1, round(history_days * 24.0 / bundle.step_hours)),
+        init_stride=init_stride,
     )
 
 
@@ -248,6 +251,7 @@ def evaluate_model(
     explain: bool = True,
     linear_fit_period: str | None = None,
     bootstrap: BootstrapConfig | None = BootstrapConfig(),
+    init_stride: int = 1,
 ) -> Evaluation:
     """Score `bundle` on a canonical array `(time, channel, lat, lon)` for inits within `period`.
 
@@ -262,9 +266,12 @@ def evaluate_model(
     With `explain`, the bundle's prior without the network (with and without each correction) and the
     linear baseline (fitted on `linear_fit_period`, default the training period, before `period`) are
     scored too. With `bootstrap`, every score gets a 95% interval and every comparison a paired one.
+    `init_stride` scores one init in that many, in time order.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+    if init_stride < 1:
+        raise ConfigError(f"init_stride: expected >= 1, got {init_stride}")
     leads, map_lead = _resolve_leads(bundle, leads, map_lead)
     flags = {
         "recent_anomaly": recent_anomaly and bundle.recent_anomaly is not None,
@@ -281,6 +288,7 @@ def evaluate_model(
         explain=explain,
         history_days=history_days,
         linear_fit_period=linear_fit_period,
+        init_stride=init_stride,
     )
     accumulators, used, map_fields = _run(
         plan, batch_size=batch_size, map_lead=map_lead, on_progress=on_progress

@@ -191,6 +191,30 @@ def test_verify_inside_never_reads_past_the_period(tiny_bundle):
     assert row.persistence == pytest.approx(expected, rel=1e-5)
 
 
+def test_init_stride_scores_every_nth_init(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    array = tiny_state_array(n_steps=60, start="2014-07-01", seed=5)
+    period = "2014-07-02/2014-07-10"
+    full = evaluate_model(bundle, array, period=period, leads=(6, 24), verify_inside=True, bootstrap=None)
+    thin = evaluate_model(
+        bundle, array, period=period, leads=(6, 24), verify_inside=True, bootstrap=None, init_stride=3
+    )
+    assert list(thin.init_times) == list(full.init_times[::3])
+    assert thin.card.protocol["init_stride"] == 3 and full.card.protocol["init_stride"] == 1
+    assert thin.card.protocol["inits_per_lead"] == {"6": 12, "24": 11}
+    assert thin.card.protocol["init_selection"].startswith("one init in 3")
+    values = array.values.astype(np.float64)
+    w = np.cos(np.deg2rad(array["lat"].values))
+    w = w / w.mean()
+    i = np.arange(4, 36, 3)  # every third init whose 24 h verifies by 07-10T18
+    err = values[i + 4, 0] - values[i, 0]
+    expected = np.sqrt((err**2 * w[None, :, None]).mean(axis=(1, 2)).mean())
+    row = next(r for r in thin.card.rows if (r.variable, r.metric, r.lead_hours) == ("air", "rmse", 24.0))
+    assert row.persistence == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ConfigError, match="init_stride"):
+        evaluate_model(bundle, array, period=period, leads=(6,), init_stride=0)
+
+
 def test_history_days_limit_the_recent_anomaly_window(tiny_bundle, tmp_path):
     from tests.fixtures.bundle import copy_with_recent_anomaly
 

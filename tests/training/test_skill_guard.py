@@ -80,3 +80,23 @@ def test_the_guard_scores_in_the_batches_training_validated_with(
     monkeypatch.setattr(scoring, "evaluate_model", recorded)
     guard_bundle(broken_bundle)
     assert batches == [load_bundle(broken_bundle).metadata["training"]["config"]["val_batch_size"]]
+
+
+def test_the_guard_scores_the_inits_training_validated(broken_bundle: Path, tmp_path: Path) -> None:
+    """A derived `val_init_stride` thins the validation on a big grid; the guard thins alike (every
+    validation init of a 121 x 240 season would take hours on a CPU)."""
+    import json
+    import shutil
+
+    every = guard_bundle(broken_bundle)
+    full = load_bundle(broken_bundle).skill_card
+    copy = tmp_path / "model"
+    shutil.copytree(broken_bundle, copy)
+    metadata = json.loads((copy / "model.json").read_text())
+    metadata["training"]["config"]["val_init_stride"] = 2
+    (copy / "model.json").write_text(json.dumps(metadata))
+    thinned = guard_bundle(copy)
+    card = load_bundle(copy).skill_card
+    assert full["protocol"]["init_stride"] == 1 and card["protocol"]["init_stride"] == 2
+    assert card["inits"] == (full["inits"] + 1) // 2
+    assert thinned["status"] == every["status"] == WORSE
