@@ -72,6 +72,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    # Gaussian noise added to the initial (and previous) state of every training window, in units of each
+    # channel's std; the targets stay clean, so the network learns to pull a state that is off the data
+    # back toward it (Sanchez-Gonzalez et al. 2020): what a long rollout feeds it after its own errors
+    input_noise: float = 0.0
     channel_weights: tuple[float, ...] = ()
     variable_weights: tuple[str, ...] = ()  # "VARIABLE=FACTOR" entries; unnamed variables weigh 1
     level_weighting: Literal["none", "pressure"] = "none"  # pressure: level / mean level (GraphCast)
@@ -128,6 +132,7 @@ class TrainConfig:
             "climatology_diurnal",
             "weight_decay",
             "grad_clip",
+            "input_noise",
             "max_minutes",
             "max_in_memory_gb",
         )

@@ -233,10 +233,16 @@ class Trainer:
     def _train_step(self, batch: dict[str, torch.Tensor], steps: int) -> float:
         batch = to_device(batch, self.device)
         targets = batch["targets"][:, :steps]
+        state, previous = batch["state"], batch.get("previous")
+        if self.config.input_noise > 0:
+            scale = self.config.input_noise * self.stepper.std
+            state = state + scale * torch.randn_like(state)
+            if previous is not None:
+                previous = previous + scale * torch.randn_like(previous)
         with torch.autocast(
             self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
         ):
-            predicted = self.unroller(batch["state"], batch["time_hours"], batch.get("previous"), steps)
+            predicted = self.unroller(state, batch["time_hours"], previous, steps)
         # All K steps in one op: normalised error (predicted - target) / std, the mean over steps.
         std = self.stepper.std.unsqueeze(1)
         loss = weighted_mse(

@@ -136,3 +136,45 @@ def test_explicit_periods_and_bad_data_are_reported(
     assert "2015-01-01/2015-02-01" in capsys.readouterr().err
     assert main(train_args(tmp_path / "missing.nc", tmp_path / "run2")) == 2
     assert "missing.nc" in capsys.readouterr().err
+
+
+def test_input_noise_perturbs_the_inputs_and_leaves_the_targets(tmp_path: Path) -> None:
+    """`input_noise` adds Gaussian noise of that many channel stds to the state and the previous state
+    the network is fed in training; the loss still compares with the clean targets."""
+    from torch import nn
+
+    from fno_forecast.errors import ConfigError
+    from fno_forecast.training.config import load_config, parse_override
+    from fno_forecast.training.loop import Trainer
+
+    data = write_tiny_data(tmp_path / "tiny.nc")
+    overrides = dict(parse_override(item) for item in TINY_OVERRIDES)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Spy(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, state, time_hours, previous, n_steps):  # noqa: ANN001, ANN201
+            seen.append((state.detach().clone(), previous.detach().clone()))
+            return self.inner(state, time_hours, previous, n_steps)
+
+    losses = {}
+    for noise in (0.0, 0.5):
+        config = load_config(overrides={**overrides, "input_noise": noise})
+        trainer = Trainer(config, data_path=str(data), out_dir=tmp_path / f"run{noise}", quiet=True)
+        trainer.unroller = Spy(trainer.unroller)
+        batch = trainer.windows.train(1).batch(list(range(8)))
+        losses[noise] = trainer._train_step(batch, 1)
+        state, previous = seen[-1]
+        std = trainer.stepper.std.flatten()
+        for fed, clean in ((state, batch["state"]), (previous, batch["previous"])):
+            spread = (fed - clean).transpose(0, 1).flatten(1).std(dim=1)
+            if noise == 0.0:
+                assert torch.equal(fed, clean)
+            else:
+                torch.testing.assert_close(spread, noise * std, rtol=0.1, atol=0.0)
+    assert losses[0.5] > losses[0.0]  # the same seeded start, fed noisy states
+    with pytest.raises(ConfigError, match="input_noise"):
+        load_config(overrides={"input_noise": -0.1})
