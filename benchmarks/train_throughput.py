@@ -21,7 +21,8 @@ and the grid's default modes, one training step (forward, backward, AdamW) on ra
 `--sphere-channels` channels, and the share of that step spent in the transforms: spherical-harmonic
 transforms (torch-harmonics' `RealSHT` and its inverse, as the SFNO's layers build them) or 2-D real FFTs,
 timed alone (forward and backward, one pair per layer, on `(batch, hidden, lat, lon)`) and divided by the
-step time.
+step time. Under each SFNO row: the step with neuraloperator's own `SphericalConv` against the project's
+`TruncatedSphericalConv` (`models.fast_spherical`), run alternately on the same weights.
 
     python benchmarks/train_throughput.py --sphere 33x64,121x240 --batch-size 16
 """
@@ -230,57 +231,6 @@ def _fft_pair(hidden: torch.Tensor) -> None:
     ).sum().backward()
 
 
-class MatmulSHTPair:
-    """The same forward and inverse real SHT as torch-harmonics' `RealSHT`/`InverseRealSHT`, computed as
-    matrix products: a truncated real DFT over longitude (only the `mmax` kept modes, not a full rfft) and
-    one batched product over the wavenumbers for the Legendre part, with real and imaginary parts stacked
-    in one batch instead of two einsums. The Legendre weights are the library's own. A candidate for
-    `models.fast_layers` (as its truncated DFTs are for the FNO): the rows print its time beside the
-    library's and check both give the same transform.
-    """
-
-    def __init__(self, forward: torch.nn.Module, inverse: torch.nn.Module) -> None:
-        nlon, self.lmax, self.mmax = forward.nlon, forward.lmax, forward.mmax
-        n = torch.arange(nlon, dtype=torch.float64)[:, None]
-        m = torch.arange(self.mmax, dtype=torch.float64)[None, :]
-        angle = 2 * torch.pi * n * m / nlon
-        # forward: 2 pi rfft(norm="forward") truncated to mmax, as [real | imag] columns
-        self.dft = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1).mul(2 * torch.pi / nlon).float()
-        # inverse: irfft(norm="forward") of mmax modes, the imaginary part of mode 0 ignored
-        scale = torch.full((self.mmax, 1), 2.0, dtype=torch.float64)
-        scale[0] = 1.0
-        sine = -scale * torch.sin(angle.T)
-        sine[0] = 0.0
-        self.idft = torch.cat([scale * torch.cos(angle.T), sine], dim=0).float()
-        self.legendre = forward.weights.float().permute(0, 2, 1).contiguous()  # (m, lat, l)
-        self.inverse_legendre = inverse.pct.float().contiguous()  # (m, l, lat)
-
-    def sht(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, nlat, _ = x.shape
-        rows = batch * channels
-        y = (
-            (x @ self.dft)
-            .view(rows, nlat, 2, self.mmax)
-            .permute(3, 0, 2, 1)
-            .reshape(self.mmax, 2 * rows, nlat)
-        )
-        z = torch.bmm(y, self.legendre).view(self.mmax, rows, 2, self.lmax).permute(1, 3, 0, 2)
-        return torch.view_as_complex(z.contiguous()).view(batch, channels, self.lmax, self.mmax)
-
-    def isht(self, coefficients: torch.Tensor) -> torch.Tensor:
-        batch, channels = coefficients.shape[:2]
-        rows = batch * channels
-        parts = torch.view_as_real(coefficients).reshape(rows, self.lmax, self.mmax, 2)
-        parts = parts.permute(2, 0, 3, 1).reshape(self.mmax, 2 * rows, self.lmax)
-        nlat = self.inverse_legendre.shape[-1]
-        y = torch.bmm(parts, self.inverse_legendre).view(self.mmax, rows, 2, nlat)
-        return y.permute(1, 3, 2, 0).reshape(batch, channels, nlat, 2 * self.mmax) @ self.idft
-
-
-def _matmul_sht_pair(pair: MatmulSHTPair, hidden: torch.Tensor) -> None:
-    pair.isht(pair.sht(hidden)).sum().backward()
-
-
 def sphere_rows(args: argparse.Namespace) -> None:
     """SFNO against FNO at the same grid and width: samples/s and the share of a step in the transforms."""
     from functools import partial
@@ -289,6 +239,7 @@ def sphere_rows(args: argparse.Namespace) -> None:
     from torch_harmonics import InverseRealSHT, RealSHT
 
     from fno_forecast.data.schema import GridInfo
+    from fno_forecast.models.fast_layers import use_pointwise_convs
     from fno_forecast.models.registry import FNOConfig, SFNOConfig, build_network, resolve_defaults
 
     batch, channels, repeats = args.batch_size, args.sphere_channels, max(2, args.repeats)
@@ -307,16 +258,10 @@ def sphere_rows(args: argparse.Namespace) -> None:
             resolved = resolve_defaults(config, grid)
             network = build_network(name, config, in_channels=channels, out_channels=channels, grid=grid)
             optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
-            matmul = None
             if name == "sfno":  # the transforms neuralop's SphericalConv builds: (lat modes, lon modes // 2)
                 modes = {"lmax": resolved.n_modes_lat, "mmax": resolved.n_modes_lon // 2}
                 forward, inverse = RealSHT(nlat, nlon, **modes), InverseRealSHT(nlat, nlon, **modes)
                 pair = partial(_sht_pair, forward, inverse, hidden)
-                matmul = MatmulSHTPair(forward, inverse)
-                with torch.no_grad():
-                    probe = hidden[:2]
-                    error = (matmul.isht(matmul.sht(probe)) - inverse(forward(probe))).abs().max()
-                    error = float(error / inverse(forward(probe)).abs().max())
             else:
                 pair = partial(_fft_pair, hidden)
             step_s = _seconds(partial(_train_step, network, optimizer, x), repeats=repeats)
@@ -325,19 +270,29 @@ def sphere_rows(args: argparse.Namespace) -> None:
             print(
                 f"{name:5s} {nlat} x {nlon}, width {args.hidden}, modes {resolved.n_modes_lat} x "
                 f"{resolved.n_modes_lon}: {batch / step_s:8.1f} samples/s, {1000 * step_s:8.1f} ms per step, "
-                f"transforms {share:5.1%} of the step ({resolved.n_layers} layers)"
+                f"transforms {share:5.1%} of the step ({resolved.n_layers} layers, the library's transforms)"
             )
-            if matmul is not None:
-                # side by side, alternating, best of each: the library's pair and the matmul form
-                library, ours = pair_s, float("inf")
+            if name == "sfno":
+                # side by side, alternating, best of each: neuraloperator's SphericalConv against
+                # `models.fast_spherical`'s (the same network otherwise, kernel-1 convolutions included)
+                stock = build_network(
+                    name, config, in_channels=channels, out_channels=channels, grid=grid, fast_layers=False
+                )
+                use_pointwise_convs(stock)
+                stock.load_state_dict(network.state_dict())
+                stock_optimizer = torch.optim.AdamW(stock.parameters(), lr=1e-4)
+                with torch.no_grad():
+                    error = float((stock(x) - network(x)).abs().max() / stock(x).abs().max())
+                library, ours = float("inf"), step_s
                 for _ in range(2):
-                    ours = min(ours, _seconds(partial(_matmul_sht_pair, matmul, hidden), repeats=repeats))
-                    library = min(library, _seconds(pair, repeats=repeats))
-                saved = (library - ours) * resolved.n_layers
+                    library = min(
+                        library, _seconds(partial(_train_step, stock, stock_optimizer, x), repeats=repeats)
+                    )
+                    ours = min(ours, _seconds(partial(_train_step, network, optimizer, x), repeats=repeats))
                 print(
-                    f"      SHT pair (forward + backward): torch-harmonics {1000 * library:7.1f} ms, matmul form "
-                    f"{1000 * ours:7.1f} ms ({library / ours:.2f}x, max relative difference {error:.1e}); the step "
-                    f"with it would take about {1000 * (step_s - saved):.1f} ms ({step_s / (step_s - saved):.2f}x)"
+                    f"      SFNO step with neuraloperator's SphericalConv {1000 * library:8.1f} ms, with "
+                    f"TruncatedSphericalConv {1000 * ours:8.1f} ms ({library / ours:.2f}x; outputs differ by "
+                    f"{error:.1e} relative)"
                 )
 
 

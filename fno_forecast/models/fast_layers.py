@@ -61,6 +61,24 @@ def _norm_scales(norm: str, n: int) -> tuple[float, float]:
     raise ValueError(f"fft_norm: expected 'forward', 'backward' or 'ortho', got {norm!r}")
 
 
+def lon_dft(
+    n_lon: int, modes: int, *, forward_scale: float, inverse_scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float64 `(W, 2M)` and `(2M, W)`: the first `modes` rfft modes along longitude as [real | imag]
+    columns (times `forward_scale`), and back as `irfft(n=W)` makes them (times `inverse_scale`)."""
+    f64 = torch.float64
+    angle = 2 * math.pi * torch.outer(torch.arange(n_lon, dtype=f64), torch.arange(modes, dtype=f64)) / n_lon
+    forward = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1) * forward_scale
+    # irfft counts each mode between 0 and Nyquist twice (its conjugate twin); the imaginary parts of
+    # the 0 and Nyquist modes drop out because their sines vanish on the grid.
+    twice = torch.full((modes,), 2.0, dtype=f64)
+    twice[0] = 1.0
+    if n_lon % 2 == 0 and modes == n_lon // 2 + 1:
+        twice[-1] = 1.0
+    inverse = torch.cat([twice[:, None] * torch.cos(angle.T), -twice[:, None] * torch.sin(angle.T)])
+    return forward, inverse * inverse_scale
+
+
 def dft_bases(
     *, n_lat: int, n_lon: int, modes_lat: int, modes_lon: int, norm: str, dtype: torch.dtype, device: Any
 ) -> DFTBases:
@@ -75,18 +93,7 @@ def dft_bases(
     fwd_lon, inv_lon = _norm_scales(norm, n_lon)
     fwd_lat, inv_lat = _norm_scales(norm, n_lat)
 
-    t_lon = torch.arange(n_lon, dtype=f64)
-    k_lon = torch.arange(modes_lon, dtype=f64)
-    angle = 2 * math.pi * torch.outer(t_lon, k_lon) / n_lon  # (W, M)
-    lon_forward = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1) * fwd_lon
-    # irfft counts each mode between 0 and Nyquist twice (its conjugate twin); the imaginary parts of
-    # the 0 and Nyquist modes drop out because their sines vanish on the grid.
-    twice = torch.full((modes_lon,), 2.0, dtype=f64)
-    twice[0] = 1.0
-    if n_lon % 2 == 0 and modes_lon == n_lon // 2 + 1:
-        twice[-1] = 1.0
-    lon_inverse = torch.cat([twice[:, None] * torch.cos(angle.T), -twice[:, None] * torch.sin(angle.T)])
-    lon_inverse = lon_inverse * inv_lon
+    lon_forward, lon_inverse = lon_dft(n_lon, modes_lon, forward_scale=fwd_lon, inverse_scale=inv_lon)
 
     kept = torch.arange(modes_lat) - modes_lat // 2
     read = kept.to(f64)

@@ -168,15 +168,16 @@ def build_network(
 ) -> nn.Module:
     """Build the network of model `name` mapping `(B, in, lat, lon)` to `(B, out, lat, lon)`.
 
-    With `fast_layers` the kernel-1 convolutions (both models) and the FNO's spectral convolutions are
-    `models.fast_layers`' forms of neuraloperator's (same parameters and results, faster); without,
-    neuraloperator's own layers.
+    With `fast_layers` the kernel-1 convolutions (both models), the FNO's spectral convolutions and the
+    SFNO's spherical ones are `models.fast_layers`' and `models.fast_spherical`'s forms of
+    neuraloperator's (same parameters and results, faster); without, neuraloperator's own layers.
     """
     from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.layers.spherical_convolution import SphericalConv
     from neuralop.models import FNO, SFNO
 
     from fno_forecast.models.fast_layers import TruncatedSpectralConv, use_pointwise_convs
+    from fno_forecast.models.fast_spherical import TruncatedSphericalConv
 
     config = resolve_defaults(config, grid)
     common = dict(
@@ -206,7 +207,8 @@ def build_network(
             network.domain_padding = FastFFTPadding(fractions)
     elif name == "sfno" and isinstance(config, SFNOConfig):
         sht_grid = sht_grid_of(grid)
-        network = SFNO(**common, conv_module=_fp32_conv(SphericalConv, sht_grids=sht_grid))
+        conv = TruncatedSphericalConv if fast_layers else SphericalConv
+        network = SFNO(**common, conv_module=_fp32_conv(conv, sht_grids=sht_grid))
     else:
         raise ConfigError(f"model: config {type(config).__name__} does not belong to model {name!r}")
     if fast_layers:
