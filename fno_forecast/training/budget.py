@@ -85,31 +85,38 @@ def plan_rollouts(
     windows: Callable[[int], int],
     curriculum: tuple[int, ...],
     batch_size: int,
+    seconds_per_sample: float = 0.0,
 ) -> tuple[tuple[int, ...], int]:
     """`(rollout_steps, samples per rollout epoch or 0 for all)` that fill `share_s` seconds of stage 2.
 
-    Also how stage 2 is re-planned once stage 1 has measured the real cost of a sample-step (data, the
-    optimiser and whatever else shares the machine included), so a budget is filled, not left idle.
+    A sample of K steps costs `seconds_per_sample + K * seconds_per_sample_step` (the first is what does
+    not grow with K: the optimiser step, the data, Python, shared by a batch's samples). Also how stage 2
+    is re-planned once training has measured both (data, the optimiser and whatever else shares the
+    machine included), so a budget is filled, not left idle.
     """
     tau = max(seconds_per_sample_step, 1e-9)
+    overhead = max(seconds_per_sample, 0.0)
     steps = list(curriculum)
     if not steps:
         return (), 0
-    per_pass = sum(windows(k) * k * tau + validation_s for k in steps)
+    per_pass = sum(windows(k) * (overhead + k * tau) + validation_s for k in steps)
     if per_pass <= share_s:
         longest = steps[-1]
-        extra_cost = windows(longest) * longest * tau + validation_s
+        extra_cost = windows(longest) * (overhead + longest * tau) + validation_s
         while len(steps) < MAX_EPOCHS_PER_STAGE and per_pass + extra_cost <= share_s:
             steps.append(longest)
             per_pass += extra_cost
         return tuple(steps), 0
+
     # Not even one full pass: cap every rollout epoch at the samples that fit (at least one batch).
-    sample_time = share_s - len(steps) * validation_s
-    cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
+    def fitting(steps: list[int]) -> int:
+        sample_time = share_s - len(steps) * validation_s
+        return int(sample_time / sum(overhead + k * tau for k in steps)) if sample_time > 0 else 0
+
+    cap2 = fitting(steps)
     while cap2 < batch_size and len(steps) > 1:
         steps.pop()  # drop the longest rollouts first: a few short ones teach more than one long one
-        sample_time = share_s - len(steps) * validation_s
-        cap2 = int(sample_time / (tau * sum(steps))) if sample_time > 0 else 0
+        cap2 = fitting(steps)
     return tuple(steps), max(cap2, batch_size)
 
 
@@ -201,34 +208,74 @@ def initial_plan(
     return planned, Choice("epoch plan", plan.describe(), why)
 
 
+@dataclass(frozen=True)
+class SampleCost:
+    """Seconds a training sample of K steps costs: `per_sample + K * per_step`."""
+
+    per_sample: float
+    per_step: float
+
+    def describe(self) -> str:
+        if self.per_sample == 0.0:
+            return f"{self.per_step * 1e3:.2f} ms per sample-step"
+        return f"{self.per_sample * 1e3:.2f} ms per sample + {self.per_step * 1e3:.2f} ms per step"
+
+
+def fit_sample_cost(epochs: list[tuple[int, int, float]]) -> SampleCost:
+    """The cost model from measured epochs `(K, samples, seconds)`: a least-squares line in K through the
+    seconds per sample when epochs of two or more K were timed (both terms at least 0), else all of the
+    cost per sample-step (what one-step epochs alone can tell)."""
+    rows = [(k, seconds / samples) for k, samples, seconds in epochs if samples > 0]
+    if not rows:
+        return SampleCost(0.0, 1e-9)
+    if len({k for k, _ in rows}) < 2:
+        steps = sum(k * samples for k, samples, _ in epochs)
+        return SampleCost(0.0, sum(seconds for _, _, seconds in epochs) / max(steps, 1))
+    k = torch.tensor([r[0] for r in rows], dtype=torch.float64)
+    t = torch.tensor([r[1] for r in rows], dtype=torch.float64)
+    slope = float(((k - k.mean()) * (t - t.mean())).sum() / ((k - k.mean()) ** 2).sum())
+    intercept = float(t.mean() - slope * k.mean())
+    if slope <= 0 or intercept < 0:  # timing noise: a line through the origin (the cautious plan)
+        return SampleCost(0.0, max(float((k * t).sum() / (k * k).sum()), 1e-9))
+    return SampleCost(intercept, slope)
+
+
 def replan_rollouts(
     config: TrainConfig,
     *,
-    seconds_per_sample_step: float,
+    cost: SampleCost,
     validation_s: float,
     remaining_s: float,
     budget_s: float,
     windows: WindowCache,
     curriculum: tuple[int, ...],
+    done: tuple[int, ...] = (),
 ) -> tuple[TrainConfig, Choice]:
-    """Stage 2 re-sized to the `remaining_s` of the budget once stage 1 has measured what a sample-step
-    really costs (data, the optimiser and whatever else shares the machine included), and why: a probe
-    timed at a busy or an idle moment no longer leaves the budget idle or overruns it."""
+    """Stage 2's epochs after the `done` ones re-sized to the `remaining_s` of the budget at the `cost`
+    training has measured (data, the optimiser and whatever else shares the machine included), and why:
+    a probe timed at a busy or an idle moment no longer leaves the budget idle or overruns it. Once after
+    stage 1, and again after stage 2's first epoch, whose K tells the cost per sample from the cost per
+    step (a batch of 4 one-step samples is mostly optimiser and Python, which a rollout does not repeat
+    per step: planned at stage 1's cost per sample-step, a monthly set's stage 2 ended with 2 of its 5
+    minutes unused)."""
     share = remaining_s - (1.0 - USABLE_FRACTION) * budget_s - validation_s
-    steps, cap = (), 0
+    steps, cap = (), config.rollout_samples_per_epoch if done else 0
     if share > 0:
         steps, cap = plan_rollouts(
             share_s=share,
-            seconds_per_sample_step=seconds_per_sample_step,
+            seconds_per_sample_step=cost.per_step,
+            seconds_per_sample=cost.per_sample,
             validation_s=validation_s,
             windows=lambda k: len(windows.train(k)),
             curriculum=curriculum,
             batch_size=config.batch_size,
         )
+    after = f"stage 2's first epoch (K={done[0]})" if done else "stage 1"
     why = (
-        f"re-planned after stage 1 for the {remaining_s:.0f} s left, at its measured "
-        f"{seconds_per_sample_step * 1e3:.2f} ms per sample-step and {validation_s:.0f} s per validation"
+        f"re-planned after {after} for the {remaining_s:.0f} s left, at its measured "
+        f"{cost.describe()} and {validation_s:.0f} s per validation"
     )
+    steps = done + steps
     plan = f"rollout epochs K={list(steps)} of {cap or 'all'} samples"
     return replace(config, rollout_steps=steps, rollout_samples_per_epoch=cap), Choice(
         "stage 2 plan", plan, why

@@ -73,7 +73,8 @@ class TrainConfig:
     warmup_steps: int = 100
     grad_clip: float = 1.0
     # Gaussian noise added to the initial (and previous) state of every training window, in units of each
-    # channel's std; the targets stay clean, so the network learns to pull a state that is off the data
+    # channel's one-step tendency std (the size of a step's change, so hourly and monthly data get noise
+    # in proportion); the targets stay clean, so the network learns to pull a state that is off the data
     # back toward it (Sanchez-Gonzalez et al. 2020): what a long rollout feeds it after its own errors
     input_noise: float = 0.0
     channel_weights: tuple[float, ...] = ()

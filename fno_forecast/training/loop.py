@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
-from fno_forecast.training.budget import initial_plan, replan_rollouts
+from fno_forecast.training.budget import fit_sample_cost, initial_plan, replan_rollouts
 from fno_forecast.training.calibration_fit import fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
@@ -153,15 +153,21 @@ class Trainer:
         self.choices.append(choice)
 
     def _replan_rollouts(self, run: _Run, *, remaining_s: float) -> None:
-        """Stage 2 sized to the budget left at stage 1's measured cost; its schedule follows the plan."""
+        """Stage 2 sized to the budget left at the cost training measured (after stage 1, and again after
+        stage 2's first epoch); its schedule follows the plan."""
+        done = tuple(self.config.rollout_steps[: run.progress.epoch - self.config.stage1_epochs])
+        curriculum = self._curriculum
+        if done:  # the rest of the curriculum (its longest rollout repeated when that was its only one)
+            curriculum = curriculum[1:] or curriculum[-1:]
         self.config, choice = replan_rollouts(
             self.config,
-            seconds_per_sample_step=run.sample_seconds / max(run.sample_steps, 1),
+            cost=fit_sample_cost(run.epoch_costs),
             validation_s=run.val_seconds,
             remaining_s=remaining_s,
             budget_s=self._replan_budget_s,
             windows=self.windows,
-            curriculum=self._curriculum,
+            curriculum=curriculum,
+            done=done,
         )
         stage2 = sum(self._batches_for(k) for k in self.config.rollout_steps)
         self.schedule = LearningRate(
@@ -235,7 +241,7 @@ class Trainer:
         targets = batch["targets"][:, :steps]
         state, previous = batch["state"], batch.get("previous")
         if self.config.input_noise > 0:
-            scale = self.config.input_noise * self.stepper.std
+            scale = self.config.input_noise * self.stepper.tendency_std
             state = state + scale * torch.randn_like(state)
             if previous is not None:
                 previous = previous + scale * torch.randn_like(previous)
@@ -280,7 +286,10 @@ class Trainer:
             self._validate_prior(run, metrics, clock)
         while run.progress.epoch < self.config.total_epochs and not run.stopped:
             self._train_epoch(run, metrics, clock=clock, over_budget=over_budget)
-            if self._replan_budget_s and run.progress.epoch == self.config.stage1_epochs and not run.stopped:
+            first = self.config.stage1_epochs
+            replan_at = (first, first + 1) if self.config.rollout_steps else (first,)
+            measured = bool(run.epoch_costs)  # a run resumed at that point keeps its plan
+            if self._replan_budget_s and run.progress.epoch in replan_at and measured and not run.stopped:
                 self._replan_rollouts(run, remaining_s=self._replan_budget_s - (clock() - started))
         run.progress = replace(run.progress, finished=not run.stopped)
         self._checkpoint(run.progress, run.best_state)
@@ -359,8 +368,7 @@ class Trainer:
         )
         run.progress, run.stopped = done.progress, run.stopped or done.stopped
         train_seconds = clock() - epoch_start
-        run.sample_seconds += train_seconds
-        run.sample_steps += done.samples * steps
+        run.epoch_costs.append((steps, done.samples, train_seconds))
         val_start = clock()
         result = self._validate()
         run.val_seconds = clock() - val_start
@@ -424,8 +432,8 @@ class _Run:
     best_result: ValidationResult | None = None
     val_seconds: float = 0.0
     stopped: bool = False
-    sample_seconds: float = 0.0  # training time measured so far, and the sample-steps it bought
-    sample_steps: int = 0
+    # per epoch trained so far: (K, samples, seconds of training), what the budget's re-plans read
+    epoch_costs: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def train(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fno_forecast.training.budget import (
     USABLE_FRACTION,
     EpochPlan,
+    SampleCost,
+    fit_sample_cost,
     initial_plan,
     plan_for_budget,
     replan_rollouts,
@@ -82,17 +85,48 @@ def test_stage_two_is_replanned_from_the_cost_stage_one_measured() -> None:
     left of the budget at the real cost per sample-step, and a slower machine gets fewer samples."""
     config = TrainConfig(rollout_steps=(2,), rollout_samples_per_epoch=16, batch_size=8)
     common = dict(validation_s=3.0, budget_s=300.0, windows=_Windows(2000), curriculum=(2, 4, 8))
-    fast, why = replan_rollouts(config, seconds_per_sample_step=0.001, remaining_s=200.0, **common)
+    fast, why = replan_rollouts(config, cost=SampleCost(0.0, 0.001), remaining_s=200.0, **common)
     assert fast.rollout_steps[:3] == (2, 4, 8) and fast.rollout_samples_per_epoch == 0
     assert why.key == "stage 2 plan" and "200 s left" in why.why
     share = 200.0 - (1 - USABLE_FRACTION) * 300.0 - 3.0
     used = sum(min(2000 - k, 2000) * k * 0.001 + 3.0 for k in fast.rollout_steps)
     assert 0.6 * share < used <= share + 1e-6  # fills what is left, within it
-    slow, _ = replan_rollouts(config, seconds_per_sample_step=0.05, remaining_s=200.0, **common)
+    slow, _ = replan_rollouts(config, cost=SampleCost(0.0, 0.05), remaining_s=200.0, **common)
     assert 0 < slow.rollout_samples_per_epoch < 2000
     assert sum(slow.rollout_steps) * slow.rollout_samples_per_epoch * 0.05 <= share
-    spent, _ = replan_rollouts(config, seconds_per_sample_step=0.01, remaining_s=40.0, **common)
+    spent, _ = replan_rollouts(config, cost=SampleCost(0.0, 0.01), remaining_s=40.0, **common)
     assert spent.rollout_steps == () and spent.total_epochs == spent.stage1_epochs
+
+
+def test_the_cost_per_sample_is_told_from_the_cost_per_step() -> None:
+    """Epochs of two rollout lengths separate what a sample costs once (optimiser, data, Python) from
+    what each of its steps costs; one-step epochs alone put it all on the step, as before."""
+    cost = fit_sample_cost([(1, 400, 400 * (0.008 + 0.002)), (2, 396, 396 * (0.008 + 2 * 0.002))])
+    assert cost.per_sample == pytest.approx(0.008) and cost.per_step == pytest.approx(0.002)
+    assert "per sample +" in cost.describe()
+    alone = fit_sample_cost([(1, 400, 4.0), (1, 400, 4.4)])
+    assert alone.per_sample == 0.0 and alone.per_step == pytest.approx(8.4 / 800)
+    falling = fit_sample_cost([(1, 100, 1.0), (4, 100, 0.5)])  # a negative intercept: through the origin
+    assert falling.per_sample == 0.0 and falling.per_step > 0
+
+
+def test_stage_two_is_replanned_again_after_its_first_epoch() -> None:
+    """Planned at stage 1's cost per sample-step, a small-batch stage 2 (mostly per-batch overhead)
+    ended far inside its budget; re-planned with the cost split, it keeps its first epoch and fills the
+    rest of what is left."""
+    config = TrainConfig(stage1_epochs=10, rollout_steps=(2, 4, 6, 6), batch_size=4)
+    cost = SampleCost(0.009, 0.001)  # a one-step sample 10 ms: 1 ms of it the step
+    common = dict(validation_s=1.0, budget_s=300.0, windows=_Windows(286), curriculum=(4, 6))
+    planned, why = replan_rollouts(config, cost=cost, remaining_s=150.0, done=(2,), **common)
+    assert planned.rollout_steps[:3] == (2, 4, 6) and len(planned.rollout_steps) > len(config.rollout_steps)
+    assert "first epoch (K=2)" in why.why and "per sample +" in why.why
+    share = 150.0 - (1 - USABLE_FRACTION) * 300.0 - 1.0
+    used = sum((286 - k) * (0.009 + k * 0.001) + 1.0 for k in planned.rollout_steps[1:])
+    assert 0.8 * share < used <= share + 1e-6
+    at_step_cost, _ = replan_rollouts(
+        config, cost=SampleCost(0.0, 0.01), remaining_s=150.0, done=(2,), **common
+    )
+    assert len(at_step_cost.rollout_steps) < len(planned.rollout_steps)  # what stage 1 alone would plan
 
 
 class _Probe(torch.nn.Module):

@@ -139,8 +139,8 @@ def test_explicit_periods_and_bad_data_are_reported(
 
 
 def test_input_noise_perturbs_the_inputs_and_leaves_the_targets(tmp_path: Path) -> None:
-    """`input_noise` adds Gaussian noise of that many channel stds to the state and the previous state
-    the network is fed in training; the loss still compares with the clean targets."""
+    """`input_noise` adds Gaussian noise of that many one-step tendency stds to the state and the previous
+    state the network is fed in training; the loss still compares with the clean targets."""
     from torch import nn
 
     from fno_forecast.errors import ConfigError
@@ -168,7 +168,7 @@ def test_input_noise_perturbs_the_inputs_and_leaves_the_targets(tmp_path: Path) 
         batch = trainer.windows.train(1).batch(list(range(8)))
         losses[noise] = trainer._train_step(batch, 1)
         state, previous = seen[-1]
-        std = trainer.stepper.std.flatten()
+        std = trainer.stepper.tendency_std.flatten()
         for fed, clean in ((state, batch["state"]), (previous, batch["previous"])):
             spread = (fed - clean).transpose(0, 1).flatten(1).std(dim=1)
             if noise == 0.0:
