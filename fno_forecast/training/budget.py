@@ -86,6 +86,7 @@ def plan_rollouts(
     curriculum: tuple[int, ...],
     batch_size: int,
     seconds_per_sample: float = 0.0,
+    max_epochs: int = MAX_EPOCHS_PER_STAGE,
 ) -> tuple[tuple[int, ...], int]:
     """`(rollout_steps, samples per rollout epoch or 0 for all)` that fill `share_s` seconds of stage 2.
 
@@ -103,7 +104,7 @@ def plan_rollouts(
     if per_pass <= share_s:
         longest = steps[-1]
         extra_cost = windows(longest) * (overhead + longest * tau) + validation_s
-        while len(steps) < MAX_EPOCHS_PER_STAGE and per_pass + extra_cost <= share_s:
+        while len(steps) < max_epochs and per_pass + extra_cost <= share_s:
             steps.append(longest)
             per_pass += extra_cost
         return tuple(steps), 0
@@ -269,6 +270,7 @@ def replan_rollouts(
             windows=lambda k: len(windows.train(k)),
             curriculum=curriculum,
             batch_size=config.batch_size,
+            max_epochs=MAX_EPOCHS_PER_STAGE - len(done),  # the stage's cap counts the epochs done
         )
     after = f"stage 2's first epoch (K={done[0]})" if done else "stage 1"
     why = (

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from fno_forecast.training.budget import (
+    MAX_EPOCHS_PER_STAGE,
     USABLE_FRACTION,
     EpochPlan,
     SampleCost,
@@ -127,6 +128,8 @@ def test_stage_two_is_replanned_again_after_its_first_epoch() -> None:
         config, cost=SampleCost(0.0, 0.01), remaining_s=150.0, done=(2,), **common
     )
     assert len(at_step_cost.rollout_steps) < len(planned.rollout_steps)  # what stage 1 alone would plan
+    cheap, _ = replan_rollouts(config, cost=SampleCost(0.0, 1e-6), remaining_s=150.0, done=(2,), **common)
+    assert len(cheap.rollout_steps) == MAX_EPOCHS_PER_STAGE and cheap.rollout_steps[0] == 2
 
 
 class _Probe(torch.nn.Module):
