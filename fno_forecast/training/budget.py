@@ -21,7 +21,7 @@ import torch
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import WindowCache
-from fno_forecast.training.defaults import Choice, coprime_stride
+from fno_forecast.training.defaults import Choice, coprime_stride, is_coprime_stride
 
 VALIDATION_SHARE = 0.04  # at most this fraction of the budget per validation pass, when its inits may thin
 MIN_VALIDATION_INITS = 16
@@ -183,6 +183,13 @@ def initial_plan(
         wanted = max(MIN_VALIDATION_INITS, int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)))
         steps_per_day = 24.0 / stepper.step_hours
         stride = max(config.val_init_stride, coprime_stride(total, wanted, steps_per_day))
+        # made coprime with the steps per day, the stride may leave too few inits: the largest coprime
+        # one below it that keeps enough (84 inits, 6-hourly: 7 leaves 13, 5 keeps 17; refusing to thin
+        # left 85 inits of 11 minutes a pass in a 3-minute budget)
+        while stride > config.val_init_stride and (
+            validated(stride) < MIN_VALIDATION_INITS or not is_coprime_stride(stride, steps_per_day)
+        ):
+            stride -= 1
         if validated(stride) >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
             config = replace(config, val_init_stride=stride)
             thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"

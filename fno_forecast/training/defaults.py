@@ -206,12 +206,17 @@ def _power_of_two(value: float, low: int, high: int) -> int:
     return int(min(high, max(low, 2 ** int(math.floor(math.log2(max(value, 1.0)))))))
 
 
+def is_coprime_stride(stride: int, steps_per_day: float) -> bool:
+    """Whether inits `stride` steps apart cycle through every hour of day (always, for daily or coarser
+    or non-integer steps per day)."""
+    per_day = int(round(steps_per_day))
+    return per_day <= 1 or abs(steps_per_day - per_day) > 1e-9 or math.gcd(stride, per_day) == 1
+
+
 def coprime_stride(n_inits: int, target: int, steps_per_day: float) -> int:
     stride = max(1, math.ceil(n_inits / target))
-    per_day = int(round(steps_per_day))
-    if per_day > 1 and abs(steps_per_day - per_day) < 1e-9:
-        while stride > 1 and math.gcd(stride, per_day) > 1:
-            stride += 1
+    while stride > 1 and not is_coprime_stride(stride, steps_per_day):
+        stride += 1
     return stride
 
 

@@ -175,3 +175,26 @@ def test_a_validation_pass_that_would_eat_the_budget_validates_fewer_inits() -> 
     assert n_val <= 17  # thinned to the minimum: even 16 inits take 53 s here, over 4% of the budget
     assert thinned.val_init_stride % 2 and thinned.val_init_stride % 4  # coprime with 4 steps a day
     assert "validation every" in why.why
+
+
+def test_thinning_keeps_enough_inits_when_the_coprime_stride_would_leave_too_few() -> None:
+    """84 six-hourly validation inits and a pass far over its share: stride 6 is made coprime (7), which
+    leaves 13 inits, under the 16 kept; the largest coprime stride keeping 16 (5: 17 inits) is taken
+    instead of none (a 121 x 240 grid then validated all 85 inits, 11 minutes a pass, in 3 minutes)."""
+    batch = {
+        "state": torch.zeros(4, 1, 2, 2),
+        "targets": torch.zeros(4, 1, 1, 2, 2),
+        "time_hours": torch.zeros(4),
+    }
+
+    class Windows(_SplitWindows):
+        def validation(self, steps: int) -> range:
+            return range(84)
+
+    ticks = iter(range(10_000))
+    common = dict(stepper=_Probe(), batch=batch, windows=Windows(2000), lead_steps=(1, 40), budget_s=180.0)
+    thinned, why = initial_plan(
+        TrainConfig(rollout_steps=(2,)), clock=lambda: float(next(ticks)), thin_validation=True, **common
+    )
+    assert thinned.val_init_stride == 5 and 84 // 5 + 1 >= 16
+    assert "validation every 5th init" in why.why
