@@ -5,7 +5,8 @@ truth is torch-harmonics' solver continued from the same state (the data's traje
 year). Reported per model, at days 10, 100 and 365: the global-mean layer height against the initial one
 (the solver conserves it exactly; goal: drift within 1%), the energy (kinetic `h |u|^2 / 2` plus available
 potential `g (h - mean h)^2 / 2`, area means) against the truth's at the same time (goal: within 25%), and
-whether every value is finite. The kinetic-energy spectrum (per degree l, from the vector spherical-harmonic
+whether every value is finite, and the largest zonal-mean zonal wind beside the truth's (a superrotating
+jet is how the networks' rollouts leave the flow). The kinetic-energy spectrum (per degree l, from the vector spherical-harmonic
 transform of u and v) of the rollout and the truth at days 10, 100 and 365 is plotted to `--figure`.
 
     python benchmarks/long_rollout.py --data swe.nc --init 2001-04-25T00 \
@@ -14,7 +15,7 @@ transform of u and v) of the rollout and the truth at days 10, 100 and 365 is pl
 
 `--prior NAME=BUNDLE_DIR` rolls that bundle's prior alone (its network's tendency set to zero, as
 `evaluate` scores it); `--truncate-degree L` keeps only degrees up to L in every state a model produces,
-the one it is fed next included. `--steps` shorter than a year reports the days it reaches.
+the one it is fed next included. `--steps` shorter than a year reports the days it reaches; `--days 50,70` reports more days.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from fno_forecast.evaluation.prior import prior_stepper
 from fno_forecast.rollout import rollout
 
 REPO = Path(__file__).resolve().parents[1]
-DAYS = (10, 100, 365)
+DAYS = (10, 100, 365)  # plotted; `--days` adds days to the printed report
 GRAVITY = 9.80616  # the solver's
 
 
@@ -80,6 +81,11 @@ def energy(state: np.ndarray, lat: np.ndarray) -> float:
     return area_mean(0.5 * h * (u**2 + v**2) + 0.5 * GRAVITY * (h - mean) ** 2, lat)
 
 
+def zonal_wind(state: np.ndarray) -> float:
+    """The largest zonal-mean zonal wind (m/s) over latitudes of `(3, lat, lon)`, westerly positive."""
+    return float(state[1].astype(np.float64).mean(axis=-1).max())
+
+
 def ke_spectrum(state: np.ndarray) -> np.ndarray:
     """Kinetic energy per degree l of the wind `(u, v)` (vector SHT, orthonormal; m > 0 counted twice)."""
     _, nlat, nlon = state.shape
@@ -99,6 +105,7 @@ class Report:
     height_drift: dict[int, float]
     energy_ratio: dict[int, float]
     spectra: dict[int, np.ndarray]
+    zonal_wind: dict[int, float]  # the largest zonal-mean u (m/s) over latitudes
 
 
 class Truncated(nn.Module):
@@ -127,11 +134,12 @@ def roll(
     init: int,
     steps: int,
     truth: np.ndarray,
+    days: tuple[int, ...] = DAYS,
     prior_only: bool = False,
     truncate_degree: int | None = None,
 ) -> Report:
     """Roll the bundle at `path` out (its prior alone with `prior_only`; each state cut to
-    `truncate_degree` when given) and compare it with the truth at DAYS."""
+    `truncate_degree` when given) and compare it with the truth at `days`."""
     bundle = load_bundle(path)
     stepper = prior_stepper(bundle.stepper) if prior_only else bundle.stepper
     if stepper is None:
@@ -145,7 +153,7 @@ def roll(
     if bundle.stepper.use_history:
         previous = torch.from_numpy(np.asarray(array.isel(time=[init - 1]).values, dtype=np.float32))
     start_height = area_mean(state[0, 0].numpy(), lat)
-    drift, ratio, spectra, finite = {}, {}, {}, 0
+    drift, ratio, spectra, wind, finite = {}, {}, {}, {}, 0
     with torch.inference_mode():
         produced = rollout(
             stepper,
@@ -162,12 +170,20 @@ def roll(
                 break
             finite = step
             day = step * bundle.step_hours / 24.0
-            if day in DAYS:
+            if day in days:
                 key = int(day)
                 drift[key] = area_mean(values[0], lat) / start_height - 1.0
                 ratio[key] = energy(values, lat) / energy(truth[step - 1], lat)
                 spectra[key] = ke_spectrum(values)
-    return Report(name=name, finite_steps=finite, height_drift=drift, energy_ratio=ratio, spectra=spectra)
+                wind[key] = zonal_wind(values)
+    return Report(
+        name=name,
+        finite_steps=finite,
+        height_drift=drift,
+        energy_ratio=ratio,
+        spectra=spectra,
+        zonal_wind=wind,
+    )
 
 
 def plot(reports: list[Report], truth_spectra: dict[int, np.ndarray], figure_path: Path) -> None:
@@ -204,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         "--truncate-degree", type=int, help="keep only degrees up to this in every state rolled out"
     )
     parser.add_argument("--steps", type=int, default=1460)
+    parser.add_argument(
+        "--days", default="", help="more days to report, comma separated (10, 100 and 365 always are)"
+    )
     parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "swe_long_rollout.png")
     args = parser.parse_args(argv)
     if not args.model and not args.prior:
@@ -219,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     mean_height = area_mean(state[0], lat)
     truth = solver_truth(state, steps=args.steps, step_hours=step_hours, mean_height=mean_height)
     days = [d for d in DAYS if round(d * 24 / step_hours) <= args.steps]  # a shorter `--steps` has fewer
+    extra = {int(d) for d in args.days.split(",") if d.strip()}
+    report_days = tuple(sorted(d for d in {*DAYS, *extra} if round(d * 24 / step_hours) <= args.steps))
     truth_spectra = {d: ke_spectrum(truth[round(d * 24 / step_hours) - 1]) for d in days}
     truth_energy = np.array([energy(s, lat) for s in truth[:: max(1, round(24 / step_hours))]])
     print(
@@ -236,13 +257,15 @@ def main(argv: list[str] | None = None) -> int:
             init=init,
             steps=args.steps,
             truth=truth,
+            days=report_days,
             prior_only=prior_only,
             truncate_degree=args.truncate_degree,
         )
         reports.append(report)
         cells = [
-            f"day {d}: height drift {report.height_drift[d]:+.3%}, energy / truth {report.energy_ratio[d]:.3f}"
-            for d in DAYS
+            f"day {d}: height drift {report.height_drift[d]:+.3%}, energy / truth {report.energy_ratio[d]:.3f}, "
+            f"largest zonal-mean u {report.zonal_wind[d]:.3g} m/s (truth {zonal_wind(truth[round(d * 24 / step_hours) - 1]):.3g})"
+            for d in report_days
             if d in report.height_drift
         ]
         print(f"{name}: finite for {report.finite_steps} of {args.steps} steps; " + "; ".join(cells))

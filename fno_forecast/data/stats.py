@@ -39,7 +39,7 @@ class ChannelStats:
         return {name: [float(v) for v in getattr(self, name)] for name in ("mean", "std", "tendency_std")}
 
 
-class _Moments:
+class Moments:
     """Running float64 sums of (x - shift) and (x - shift)^2 per channel."""
 
     def __init__(self, shift: np.ndarray) -> None:
@@ -86,8 +86,8 @@ def compute_stats(array: xr.DataArray, *, chunk_steps: int = 256) -> ChannelStat
     step_hours, step_months = detect_step(times)
     linked = consecutive(times, step_hours=step_hours, step_months=step_months)
     first = np.asarray(array.isel(time=0).values, dtype=np.float64)
-    values = _Moments(first.mean(axis=(1, 2)))
-    tendency = _Moments(np.zeros(first.shape[0]))
+    values = Moments(first.mean(axis=(1, 2)))
+    tendency = Moments(np.zeros(first.shape[0]))
     previous = None
     for start in range(0, n_time, chunk_steps):
         block = np.asarray(array.isel(time=slice(start, start + chunk_steps)).values, dtype=np.float32)

@@ -119,12 +119,27 @@ def dft_bases(
     )
 
 
-class TruncatedSpectralConv(SpectralConv):
-    """neuraloperator's `SpectralConv` computed with truncated real DFTs (see the module docstring)."""
+class PerGridBases:
+    """Mixin for a fast layer: its transform matrices (`_build_bases`) built once per grid, dtype and
+    device, and kept."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._bases: dict[tuple[int, int, torch.dtype, torch.device], DFTBases] = {}
+        self._bases: dict[tuple[int, int, torch.dtype, torch.device], Any] = {}
+
+    def _build_bases(self, n_lat: int, n_lon: int, *, dtype: torch.dtype, device: torch.device) -> Any:
+        raise NotImplementedError
+
+    def _bases_for(self, x: torch.Tensor) -> Any:
+        n_lat, n_lon = x.shape[-2:]
+        key = (n_lat, n_lon, x.dtype, x.device)
+        if key not in self._bases:
+            self._bases[key] = self._build_bases(n_lat, n_lon, dtype=x.dtype, device=x.device)
+        return self._bases[key]
+
+
+class TruncatedSpectralConv(PerGridBases, SpectralConv):
+    """neuraloperator's `SpectralConv` computed with truncated real DFTs (see the module docstring)."""
 
     def uses_fast_path(self, x: torch.Tensor, output_shape: Any = None) -> bool:
         """Whether `forward(x)` takes the truncated-DFT path (else neuraloperator's own)."""
@@ -144,21 +159,16 @@ class TruncatedSpectralConv(SpectralConv):
         n_lat, n_lon = x.shape[-2:]
         return self.n_modes[0] <= n_lat and self.n_modes[1] <= n_lon // 2 + 1
 
-    def _bases_for(self, x: torch.Tensor) -> DFTBases:
-        n_lat, n_lon = x.shape[-2:]
-        key = (n_lat, n_lon, x.dtype, x.device)
-        bases = self._bases.get(key)
-        if bases is None:  # once per grid, dtype and device
-            bases = self._bases[key] = dft_bases(
-                n_lat=n_lat,
-                n_lon=n_lon,
-                modes_lat=self.n_modes[0],
-                modes_lon=self.n_modes[1],
-                norm=self.fft_norm,
-                dtype=x.dtype,
-                device=x.device,
-            )
-        return bases
+    def _build_bases(self, n_lat: int, n_lon: int, *, dtype: torch.dtype, device: torch.device) -> DFTBases:
+        return dft_bases(
+            n_lat=n_lat,
+            n_lon=n_lon,
+            modes_lat=self.n_modes[0],
+            modes_lon=self.n_modes[1],
+            norm=self.fft_norm,
+            dtype=dtype,
+            device=device,
+        )
 
     def forward(self, x: torch.Tensor, output_shape: Any = None) -> torch.Tensor:
         if not self.uses_fast_path(x, output_shape):

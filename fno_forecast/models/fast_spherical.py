@@ -27,7 +27,7 @@ import torch
 from neuralop.layers.spherical_convolution import SphericalConv
 from tltorch.factorized_tensors.complex_factorized_tensors import ComplexDenseTensor
 
-from fno_forecast.models.fast_layers import lon_dft
+from fno_forecast.models.fast_layers import PerGridBases, lon_dft
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,8 @@ def block_weights(weight: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=1)
 
 
-class TruncatedSphericalConv(SphericalConv):
+class TruncatedSphericalConv(PerGridBases, SphericalConv):
     """neuraloperator's `SphericalConv` computed with real batched products (see the module docstring)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._bases: dict[tuple[int, int, torch.dtype, torch.device], SHTBases] = {}
 
     def _orders(self) -> tuple[int, int]:
         """(degrees, orders) kept, as `SphericalConv.forward` asks its transforms for them."""
@@ -111,23 +107,18 @@ class TruncatedSphericalConv(SphericalConv):
         n_lat, n_lon = x.shape[-2:]
         return 0 < degrees <= n_lat and 0 < orders <= n_lon // 2 + 1 and self.weight.shape[2] >= degrees
 
-    def _bases_for(self, x: torch.Tensor) -> SHTBases:
-        n_lat, n_lon = x.shape[-2:]
-        key = (n_lat, n_lon, x.dtype, x.device)
-        bases = self._bases.get(key)
-        if bases is None:  # once per grid, dtype and device
-            degrees, orders = self._orders()
-            bases = self._bases[key] = sht_bases(
-                n_lat=n_lat,
-                n_lon=n_lon,
-                degrees=degrees,
-                orders=orders,
-                grid=self.sht_grids[0],
-                norm=self.sht_norm,
-                dtype=x.dtype,
-                device=x.device,
-            )
-        return bases
+    def _build_bases(self, n_lat: int, n_lon: int, *, dtype: torch.dtype, device: torch.device) -> SHTBases:
+        degrees, orders = self._orders()
+        return sht_bases(
+            n_lat=n_lat,
+            n_lon=n_lon,
+            degrees=degrees,
+            orders=orders,
+            grid=self.sht_grids[0],
+            norm=self.sht_norm,
+            dtype=dtype,
+            device=device,
+        )
 
     def forward(self, x: torch.Tensor, output_shape: Any = None) -> torch.Tensor:
         if not self.uses_fast_path(x, output_shape):

@@ -20,6 +20,7 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.grid import latitude_weights
+from fno_forecast.data.stats import BLOCK_BYTES, Moments, block_steps
 from fno_forecast.data.timeaxis import format_time, lead_steps_for, times_to_hours
 from fno_forecast.data.windows import window_starts
 from fno_forecast.errors import ConfigError
@@ -37,13 +38,13 @@ MAX_INITS = 256  # held-out inits per lead (evenly spaced) that the linear spect
 # held-out steps read for the channels' spread, and inits per lead otherwise (evenly spaced): the check
 # reads a bounded sample of a long training period, a chunk of inits at a time, never the period whole
 MAX_STEPS = 1024
-CHUNK_BYTES = 2**28  # the states of a chunk of inits and of their verifying times, in float64
+CHUNK_BYTES = BLOCK_BYTES  # the states of a chunk of inits and of their verifying times, in float64
 
 
 def chunk_inits(array: xr.DataArray) -> int:
-    """Inits per chunk: as many as `CHUNK_BYTES` holds (their states and their truths), at least one."""
-    state_bytes = 8 * array.sizes["channel"] * array.sizes["lat"] * array.sizes["lon"]
-    return max(1, CHUNK_BYTES // (2 * state_bytes))
+    """Inits per chunk: as many as `CHUNK_BYTES` holds (their states and their truths), at least one
+    (the streaming passes' own block rule, `fno_forecast.data.stats.block_steps`)."""
+    return block_steps(array, budget_bytes=CHUNK_BYTES // 2)
 
 
 def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
@@ -52,23 +53,18 @@ def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
 
 def _channel_std(array: xr.DataArray) -> np.ndarray:
     """Per-channel standard deviation over at most `MAX_STEPS` evenly spaced steps, read in chunks
-    (shifted by the first chunk's mean, so the one pass loses no precision)."""
+    (the training statistics' shifted running sums, `fno_forecast.data.stats.Moments`)."""
     n_time = array.sizes["time"]
     picked = np.linspace(0, n_time - 1, min(n_time, MAX_STEPS)).round().astype(int)
     chunk = chunk_inits(array)
-    shift = total = squares = None
+    moments = None
     for start in range(0, picked.size, chunk):
         block = _steps(array, picked[start : start + chunk])
-        if shift is None:
-            shift = block.mean(axis=(0, 2, 3))
-            total = np.zeros_like(shift)
-            squares = np.zeros_like(shift)
-        centred = block - shift[None, :, None, None]
-        total += centred.sum(axis=(0, 2, 3))
-        squares += (centred**2).sum(axis=(0, 2, 3))
-    count = picked.size * array.sizes["lat"] * array.sizes["lon"]
-    variance = squares / count - (total / count) ** 2
-    return np.sqrt(np.maximum(variance, 0.0)).clip(min=1e-12)
+        if moments is None:
+            moments = Moments(block.mean(axis=(0, 2, 3)))
+        moments.add(block)
+    assert moments is not None  # at least one step
+    return moments.mean_std()[1].clip(min=1e-12)
 
 
 @dataclass(frozen=True)
