@@ -153,6 +153,78 @@ def seconds_per_sample_step(
     return min(timings[1:]) / max(batch["state"].shape[0], 1)
 
 
+def seconds_per_inference_step(
+    stepper: torch.nn.Module, batch: dict[str, torch.Tensor], *, clock: Callable[[], float], repeats: int = 3
+) -> float:
+    """Seconds of one forward step per sample in inference mode (what validation, the lead calibration
+    and the skill guard run), timed as `seconds_per_sample_step` is. Measured, not taken as a fraction of
+    the training step: on a 121 x 240 grid of 14 channels it was half of it, not the third once assumed,
+    and a validation planned at 133 s took 257."""
+    probe: Any = copy.deepcopy(stepper)
+    probe.eval()
+    rng = torch.get_rng_state()
+    timings = []
+    with torch.inference_mode():
+        for _ in range(max(repeats, 2)):
+            start = clock()
+            probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
+            timings.append(clock() - start)
+    torch.set_rng_state(rng)
+    return min(timings[1:]) / max(batch["state"].shape[0], 1)
+
+
+def thinned_stride(total: int, *, wanted: int, minimum: int, steps_per_day: float, at_least: int = 1) -> int:
+    """The stride (at least `at_least`) that keeps about `wanted` of `total` inits in time order, coprime
+    with the steps per day, and never fewer than `minimum` inits where a larger stride than `at_least`
+    would: made coprime, the stride may leave too few (84 six-hourly inits and 16 wanted: 6 becomes 7,
+    13 inits), so the largest coprime one below it that keeps enough is taken (5: 17 inits)."""
+    stride = max(at_least, coprime_stride(total, max(wanted, minimum), steps_per_day))
+    while stride > at_least and (
+        kept_inits(total, stride) < minimum or not is_coprime_stride(stride, steps_per_day)
+    ):
+        stride -= 1
+    return stride
+
+
+def kept_inits(total: int, stride: int) -> int:
+    """How many of `total` inits every `stride`-th one keeps (the first always)."""
+    return -(-total // max(stride, 1)) if total > 0 else 0
+
+
+MIN_CALIBRATION_INITS = 16  # four blocks of four for its cross-fitted errors
+
+
+def calibration_plan(
+    config: TrainConfig,
+    *,
+    n_inits: int,
+    seconds_per_init: float,
+    allowance_s: float,
+    steps_per_day: float,
+) -> tuple[TrainConfig, Choice | None]:
+    """The lead calibration's init stride sized so that its fit takes about `allowance_s`, at the
+    `seconds_per_init` the validation passes measured (each init is one rollout of the longest lead), and
+    why; `None` when the derived stride already fits. Never fewer than `MIN_CALIBRATION_INITS` inits: a
+    calibration from too few would trust noise, so a budget too small for them is overrun, and said so.
+    Without this a 121 x 240 grid of 14 channels fitted its 161 inits (about 20 minutes) after a
+    3-minute budget."""
+    stride = config.calibration_init_stride
+    needed = kept_inits(n_inits, stride) * seconds_per_init
+    if needed <= allowance_s or n_inits <= MIN_CALIBRATION_INITS:
+        return config, None
+    wanted = int(allowance_s / max(seconds_per_init, 1e-9))
+    thinned = thinned_stride(
+        n_inits, wanted=wanted, minimum=MIN_CALIBRATION_INITS, steps_per_day=steps_per_day, at_least=stride
+    )
+    kept = kept_inits(n_inits, thinned)
+    over = "" if kept * seconds_per_init <= allowance_s else f", at least {MIN_CALIBRATION_INITS}: over it"
+    why = (
+        f"{kept} of {n_inits} inits at a measured {seconds_per_init:.1f} s each for the "
+        f"{max(allowance_s, 0.0):.0f} s of the budget left to it{over}"
+    )
+    return replace(config, calibration_init_stride=thinned), Choice("calibration_init_stride", thinned, why)
+
+
 def initial_plan(
     config: TrainConfig,
     *,
@@ -173,23 +245,20 @@ def initial_plan(
     tau = seconds_per_sample_step(stepper, batch, clock=clock)
     longest = max(lead_steps)
     total = len(windows.validation(longest))
-    per_init = longest * tau / 3.0  # inference: about a third of a training step
+    per_init = longest * seconds_per_inference_step(stepper, batch, clock=clock)
     thinned = ""
 
     def validated(stride: int) -> int:  # inits a validation pass scores at that stride
-        return total // max(stride, 1) + 1
+        return kept_inits(total, stride)
 
     if thin_validation and validated(config.val_init_stride) * per_init > VALIDATION_SHARE * budget_s:
-        wanted = max(MIN_VALIDATION_INITS, int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)))
-        steps_per_day = 24.0 / stepper.step_hours
-        stride = max(config.val_init_stride, coprime_stride(total, wanted, steps_per_day))
-        # made coprime with the steps per day, the stride may leave too few inits: the largest coprime
-        # one below it that keeps enough (84 inits, 6-hourly: 7 leaves 13, 5 keeps 17; refusing to thin
-        # left 85 inits of 11 minutes a pass in a 3-minute budget)
-        while stride > config.val_init_stride and (
-            validated(stride) < MIN_VALIDATION_INITS or not is_coprime_stride(stride, steps_per_day)
-        ):
-            stride -= 1
+        stride = thinned_stride(
+            total,
+            wanted=int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)),
+            minimum=MIN_VALIDATION_INITS,
+            steps_per_day=24.0 / stepper.step_hours,
+            at_least=config.val_init_stride,
+        )
         if validated(stride) >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
             config = replace(config, val_init_stride=stride)
             thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
@@ -209,9 +278,16 @@ def initial_plan(
         rollout_steps=plan.rollout_steps,
         rollout_samples_per_epoch=plan.rollout_samples_per_epoch,
     )
+    # the passes every run makes: the prior's validation, one per epoch and the skill guard's
+    floor = ""
+    if 3 * validation_s > budget_s:
+        floor = (
+            f"; the budget is under this grid's least run, three validation passes of ~{validation_s:.0f} s"
+            f" (the prior's, an epoch's, the skill guard's): it will be overrun"
+        )
     why = (
         f"fills {USABLE_FRACTION:.0%} of the {budget_s / 60:g}-minute budget at a measured "
-        f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s{thinned})"
+        f"{tau * 1e3:.2f} ms per sample-step (validation ~{validation_s:.0f} s{thinned}{floor})"
     )
     return planned, Choice("epoch plan", plan.describe(), why)
 

@@ -10,10 +10,13 @@ from fno_forecast.training.budget import (
     USABLE_FRACTION,
     EpochPlan,
     SampleCost,
+    calibration_plan,
     fit_sample_cost,
     initial_plan,
+    kept_inits,
     plan_for_budget,
     replan_rollouts,
+    thinned_stride,
 )
 from fno_forecast.training.config import TrainConfig
 
@@ -198,3 +201,44 @@ def test_thinning_keeps_enough_inits_when_the_coprime_stride_would_leave_too_few
     )
     assert thinned.val_init_stride == 5 and 84 // 5 + 1 >= 16
     assert "validation every 5th init" in why.why
+
+
+def test_the_lead_calibration_is_thinned_to_the_budget_left_at_the_measured_cost() -> None:
+    """161 six-hourly calibration inits at 15 s each (a 121 x 240 grid of 14 channels): fitted whole,
+    40 minutes after a short budget; thinned to what the allowance holds, coprime with 4 steps a day."""
+    config = TrainConfig(calibration_init_stride=1)
+    common = dict(n_inits=161, seconds_per_init=15.0, steps_per_day=4.0)
+    fitted, choice = calibration_plan(config, allowance_s=300.0, **common)
+    stride = fitted.calibration_init_stride
+    assert choice is not None and choice.value == stride
+    assert kept_inits(161, stride) * 15.0 <= 300.0 and kept_inits(161, stride) >= 16
+    assert stride % 2 == 1 and "over it" not in choice.why
+
+
+def test_the_lead_calibration_keeps_its_least_inits_and_says_the_budget_is_overrun() -> None:
+    config = TrainConfig(calibration_init_stride=1)
+    fitted, choice = calibration_plan(
+        config, n_inits=161, seconds_per_init=15.0, allowance_s=60.0, steps_per_day=4.0
+    )
+    assert choice is not None
+    kept = kept_inits(161, fitted.calibration_init_stride)
+    assert 16 <= kept <= 20 and "at least 16: over it" in choice.why
+
+
+def test_a_calibration_that_fits_its_allowance_is_left_as_derived() -> None:
+    config = TrainConfig(calibration_init_stride=3)
+    fitted, choice = calibration_plan(
+        config, n_inits=161, seconds_per_init=1.0, allowance_s=60.0, steps_per_day=4.0
+    )
+    assert choice is None and fitted.calibration_init_stride == 3
+    # a smaller set than the least it keeps is never thinned
+    fitted, choice = calibration_plan(
+        config, n_inits=12, seconds_per_init=60.0, allowance_s=1.0, steps_per_day=4.0
+    )
+    assert choice is None and fitted.calibration_init_stride == 3
+
+
+def test_thinned_stride_never_goes_below_the_stride_it_starts_from() -> None:
+    assert thinned_stride(1000, wanted=500, minimum=16, steps_per_day=4.0, at_least=7) == 7
+    assert thinned_stride(84, wanted=16, minimum=16, steps_per_day=4.0) == 5  # 7 would keep 12
+    assert kept_inits(84, 5) == 17 and kept_inits(0, 3) == 0
