@@ -15,7 +15,9 @@ transform of u and v) of the rollout and the truth at days 10, 100 and 365 is pl
 
 `--prior NAME=BUNDLE_DIR` rolls that bundle's prior alone (its network's tendency set to zero, as
 `evaluate` scores it); `--truncate-degree L` keeps only degrees up to L in every state a model produces,
-the one it is fed next included. `--steps` shorter than a year reports the days it reaches; `--days 50,70` reports more days.
+the one it is fed next included; `--conservation mass,angular_momentum,energy` holds those laws
+(`fno_forecast.models.conservation`) in the rollout of a bundle trained without them (`none`: drops a
+bundle's own). `--steps` shorter than a year reports the days it reaches; `--days 50,70` reports more days.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from fno_forecast.bundle import load_bundle
 from fno_forecast.data.channels import open_channels
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.evaluation.prior import prior_stepper
+from fno_forecast.models.conservation import OMEGA, RADIUS, Conservation, ConservationSpec
 from fno_forecast.rollout import rollout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +84,13 @@ def energy(state: np.ndarray, lat: np.ndarray) -> float:
     return area_mean(0.5 * h * (u**2 + v**2) + 0.5 * GRAVITY * (h - mean) ** 2, lat)
 
 
+def angular_momentum(state: np.ndarray, lat: np.ndarray) -> float:
+    """Area-mean axial angular momentum of the layer `h (u + Omega a cos(lat)) cos(lat)` (m3 s-1)."""
+    h, u = state[0].astype(np.float64), state[1].astype(np.float64)
+    coslat = np.cos(np.deg2rad(lat))[:, None]
+    return area_mean(h * (u + OMEGA * RADIUS * coslat) * coslat, lat)
+
+
 def zonal_wind(state: np.ndarray) -> float:
     """The largest zonal-mean zonal wind (m/s) over latitudes of `(3, lat, lon)`, westerly positive."""
     return float(state[1].astype(np.float64).mean(axis=-1).max())
@@ -106,6 +116,7 @@ class Report:
     energy_ratio: dict[int, float]
     spectra: dict[int, np.ndarray]
     zonal_wind: dict[int, float]  # the largest zonal-mean u (m/s) over latitudes
+    momentum_drift: dict[int, float]  # angular momentum against the init's
 
 
 class Truncated(nn.Module):
@@ -137,10 +148,16 @@ def roll(
     days: tuple[int, ...] = DAYS,
     prior_only: bool = False,
     truncate_degree: int | None = None,
+    conservation: tuple[str, ...] | None = None,
 ) -> Report:
     """Roll the bundle at `path` out (its prior alone with `prior_only`; each state cut to
     `truncate_degree` when given) and compare it with the truth at `days`."""
     bundle = load_bundle(path)
+    if conservation is not None:  # the laws on the h, u, v channels of a make_swe.py set
+        names = list(bundle.schema.channel_names)
+        spec = ConservationSpec(conservation, mass=names.index("h"), u=names.index("u"), v=names.index("v"))
+        lat, lon = np.asarray(array["lat"].values), np.asarray(array["lon"].values)
+        bundle.stepper.conservation = Conservation(spec, lat=lat, lon=lon) if spec.laws else None
     stepper = prior_stepper(bundle.stepper) if prior_only else bundle.stepper
     if stepper is None:
         raise SystemExit(f"--prior {name}={path}: the bundle has no prior")
@@ -153,7 +170,8 @@ def roll(
     if bundle.stepper.use_history:
         previous = torch.from_numpy(np.asarray(array.isel(time=[init - 1]).values, dtype=np.float32))
     start_height = area_mean(state[0, 0].numpy(), lat)
-    drift, ratio, spectra, wind, finite = {}, {}, {}, {}, 0
+    start_momentum = angular_momentum(state[0].numpy(), lat)
+    drift, ratio, spectra, wind, momentum, finite = {}, {}, {}, {}, {}, 0
     with torch.inference_mode():
         produced = rollout(
             stepper,
@@ -176,6 +194,7 @@ def roll(
                 ratio[key] = energy(values, lat) / energy(truth[step - 1], lat)
                 spectra[key] = ke_spectrum(values)
                 wind[key] = zonal_wind(values)
+                momentum[key] = angular_momentum(values, lat) / start_momentum - 1.0
     return Report(
         name=name,
         finite_steps=finite,
@@ -183,6 +202,7 @@ def roll(
         energy_ratio=ratio,
         spectra=spectra,
         zonal_wind=wind,
+        momentum_drift=momentum,
     )
 
 
@@ -218,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--truncate-degree", type=int, help="keep only degrees up to this in every state rolled out"
+    )
+    parser.add_argument(
+        "--conservation",
+        help="laws held in every --model rollout, comma separated (none: the bundle's own dropped)",
     )
     parser.add_argument("--steps", type=int, default=1460)
     parser.add_argument(
@@ -260,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             days=report_days,
             prior_only=prior_only,
             truncate_degree=args.truncate_degree,
+            conservation=None
+            if args.conservation is None
+            else tuple(law for law in args.conservation.split(",") if law and law != "none"),
         )
         reports.append(report)
         cells = [
             f"day {d}: height drift {report.height_drift[d]:+.3%}, energy / truth {report.energy_ratio[d]:.3f}, "
+            f"angular momentum drift {report.momentum_drift[d]:+.4%}, "
             f"largest zonal-mean u {report.zonal_wind[d]:.3g} m/s (truth {zonal_wind(truth[round(d * 24 / step_hours) - 1]):.3g})"
             for d in report_days
             if d in report.height_drift

@@ -35,6 +35,7 @@ from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
+from fno_forecast.models.conservation import ConservationSpec
 from fno_forecast.models.linear_spectral import ANALYSES
 from fno_forecast.models.linear_spectral import ARRAY_NAMES as SPECTRAL_ARRAYS
 from fno_forecast.models.registry import build_network, model_config_from_dict, tensor_state_dict
@@ -113,6 +114,9 @@ def save_bundle(
             spectral_order=stepper.spectral_prior.order,
             spectral_analysis=stepper.spectral_prior.analysis,
         )
+    if stepper.conservation is not None:
+        names = [c["name"] for c in metadata["schema"]["channels"]]
+        prior_options["conservation"] = stepper.conservation.spec.to_dict(names)
     weights = {
         k: v.detach().cpu().contiguous().clone() for k, v in tensor_state_dict(stepper.network).items()
     }
@@ -201,6 +205,7 @@ class _Description:
     spectral_degrees: int = 0
     spectral_order: int = 0
     spectral_analysis: str = "quadrature"  # the analysis of bundles written before it was recorded
+    conservation: ConservationSpec | None = None  # bundles written before it hold no law
 
     def prior_shapes(self) -> dict[str, tuple[int, ...]]:
         """The arrays of the stepper's prior and the shapes the metadata implies."""
@@ -233,8 +238,9 @@ def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
         analysis = str(options.get("spectral_analysis", "quadrature"))
         if analysis not in ANALYSES:
             raise ValueError(f"stepper spectral_analysis {analysis!r}; known: {', '.join(ANALYSES)}")
+        schema = DataSchema.from_dict(metadata["schema"])
         return _Description(
-            schema=DataSchema.from_dict(metadata["schema"]),
+            schema=schema,
             model_name=name,
             model_config=model_config_from_dict(name, config_values),
             use_history=bool(options["use_history"]),
@@ -246,6 +252,11 @@ def _describe(path: Path, metadata: dict[str, Any]) -> _Description:
             spectral_degrees=int(options["spectral_degrees"]) if spectral else 0,
             spectral_order=int(options["spectral_order"]) if spectral else 0,
             spectral_analysis=analysis,
+            conservation=(
+                ConservationSpec.from_dict(options["conservation"], schema.channel_names)
+                if "conservation" in options
+                else None
+            ),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise BundleError(f"{path / METADATA_FILE}: invalid metadata ({error})") from error
@@ -347,6 +358,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
                 if described.prior == "linear_spectral"
                 else None
             ),
+            conservation=described.conservation,
         )
     except ValueError as error:  # arrays of the right shapes that still do not make a stepper
         raise BundleError(f"{path / ARRAYS_FILE}: {error}") from error

@@ -17,6 +17,8 @@ see normalisation and can never forget to de-normalise. One step:
    (`fno_forecast.models.linear_spectral.SpectralPrior`): the linear dynamics fitted per zonal
    wavenumber, applied to the state's departure from the time-mean state, `next += L(state) - state`.
    `prior_step` is the prior alone (what an untrained stepper forecasts).
+6. with a `conservation` spec, hold the laws the data obey (`fno_forecast.models.conservation`: global
+   mass, a shallow layer's angular momentum and energy) at the input state's values.
 
 The statistics and climatology coefficients are buffers, so they travel with `state_dict` and the device.
 """
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 
 from fno_forecast.climatology import HOURS_PER_YEAR, Climatology, harmonic_design
+from fno_forecast.models.conservation import Conservation, ConservationSpec
 from fno_forecast.models.linear_spectral import SpectralPrior
 
 PRIORS = ("none", "damped", "linear_spectral")
@@ -64,6 +67,7 @@ class Stepper(nn.Module):
         climatology_diurnal: int = 0,
         relaxation: np.ndarray | None = None,
         spectral_prior: Mapping[str, Any] | None = None,
+        conservation: ConservationSpec | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -107,6 +111,12 @@ class Stepper(nn.Module):
             self.register_buffer("relaxation", torch.from_numpy(relax.copy()).unsqueeze(0))
         else:
             self.relaxation = None
+        self.conservation: Conservation | None = None
+        if conservation is not None and conservation.laws:
+            roles = [i for i in (conservation.mass, conservation.u, conservation.v) if i is not None]
+            if any(not 0 <= i < n_channels for i in roles):
+                raise ValueError(f"Stepper.conservation: channel indices {roles} for {n_channels} channels")
+            self.conservation = Conservation(conservation, lat=np.asarray(lat), lon=np.asarray(lon))
         self.spectral_prior: SpectralPrior | None = None
         if spectral_prior is not None:
             if relaxation is not None:
@@ -208,7 +218,8 @@ class Stepper(nn.Module):
         change = self._prior_change(
             state, hours=hours, previous=previous, offset=climatology_offset, next_clim=next_clim
         )
-        return following if change is None else following + change
+        following = following if change is None else following + change
+        return following if self.conservation is None else self.conservation(state, following)
 
     def prior_step(
         self,
@@ -261,6 +272,7 @@ def build_stepper(
     climatology: Climatology | None = None,
     relaxation: np.ndarray | None = None,
     spectral_prior: Mapping[str, Any] | None = None,
+    conservation: ConservationSpec | None = None,
 ) -> Stepper:
     """Build the network of a registered model and wrap it in a `Stepper`.
 
@@ -300,6 +312,7 @@ def build_stepper(
         climatology_diurnal=0 if climatology is None else climatology.diurnal,
         relaxation=relaxation,
         spectral_prior=spectral_prior,
+        conservation=conservation,
     )
 
 

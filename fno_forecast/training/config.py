@@ -57,6 +57,9 @@ class TrainConfig:
     # persistence, or on a global grid with both poles whichever of it and the linear spectral dynamics does
     # better on the training period's held-out last third (`training.prior_check`)
     prior: Literal["auto", "damped", "linear_spectral", "none"] = "auto"
+    # conservation laws the stepper holds each step (`models.conservation`): auto = those the training
+    # data obey (`training.conservation_check`), or any of "mass", "angular_momentum", "energy"; [] none
+    conservation: tuple[str, ...] = ("auto",)
     recent_anomaly: bool = True  # fit the out-of-sample climatology correction (needs use_climatology)
     lead_calibration: bool = True  # fit per-lead anomaly factors on training rollouts (needs use_climatology)
     calibration_init_stride: int = 12

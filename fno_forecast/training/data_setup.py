@@ -21,6 +21,7 @@ from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
+from fno_forecast.models.conservation import ConservationSpec
 from fno_forecast.models.linear_spectral import LinearSpectral
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
@@ -28,6 +29,7 @@ from fno_forecast.recent_anomaly import (
     fit_settings,
 )
 from fno_forecast.training.config import TrainConfig
+from fno_forecast.training.conservation_check import decide_conservation
 from fno_forecast.training.defaults import Choice, all_keys, data_facts, derive_defaults
 from fno_forecast.training.prior_check import decide_prior
 from fno_forecast.training.relaxation import fit_relaxation
@@ -91,6 +93,7 @@ class TrainingData:
     holdout_period: str = ""  # the training period's tail the network never trains on ("" for none)
     network_period: str = ""  # the rest of the training period: the network's windows
     spectral_prior: LinearSpectral | None = None  # the stepper's prior when it is the linear spectral one
+    conservation: ConservationSpec | None = None  # the laws the stepper holds (`training.conservation_check`)
 
     @property
     def step_hours(self) -> float:
@@ -148,6 +151,8 @@ def load_training_data(
             step_hours=facts.step_hours,
             schema_step_hours=float(channels.schema.step_hours),
         )
+    conservation, conservation_choice = decide_conservation(config.conservation, train_array, channels.schema)
+    choices = (*choices, conservation_choice)
     network_period, holdout_period = split_holdout(train_array["time"].values, config.calibration_holdout)
     return TrainingData(
         channels,
@@ -164,6 +169,7 @@ def load_training_data(
         holdout_period=holdout_period,
         network_period=network_period or train_period,
         spectral_prior=prior.spectral,
+        conservation=conservation,
     )
 
 

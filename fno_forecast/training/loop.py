@@ -25,7 +25,13 @@ from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
-from fno_forecast.training.budget import fit_sample_cost, initial_plan, replan_rollouts
+from fno_forecast.training.budget import (
+    calibration_plan,
+    fit_sample_cost,
+    initial_plan,
+    kept_inits,
+    replan_rollouts,
+)
 from fno_forecast.training.calibration_fit import fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
@@ -92,6 +98,7 @@ class Trainer:
             climatology=self.data.climatology if config.use_climatology else None,
             relaxation=self.data.relaxation,
             spectral_prior=None if self.data.spectral_prior is None else self.data.spectral_prior.packed(),
+            conservation=self.data.conservation,
         ).to(self.device)
         self.unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
         if config.compile:
@@ -117,6 +124,7 @@ class Trainer:
         self._curriculum = tuple(config.rollout_steps)
         self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
         self._derived_val_stride = explicit is not None and "val_init_stride" not in explicit
+        self._derived_cal_stride = explicit is not None and "calibration_init_stride" not in explicit
         if max_minutes and explicit is not None and not plan_keys & explicit:
             self._plan_for_budget(max_minutes * 60.0, clock)
             self._replan_budget_s = max_minutes * 60.0
@@ -175,6 +183,26 @@ class Trainer:
         )
         self.choices.append(choice)
         self._log(f"{choice.key}: {choice.value} ({choice.why})")
+
+    def _size_calibration(self, run: _Run, *, remaining_s: float) -> None:
+        """The lead calibration's inits thinned to what the budget has left after the skill guard's pass
+        (about one validation pass), at the cost per init the validation passes measured."""
+        if not self.config.lead_calibration:
+            return
+        longest = max(self.lead_steps)
+        dataset = self.windows.holdout(longest) or self.windows.train(longest)
+        validated = kept_inits(len(self.windows.validation(longest)), self.config.val_init_stride)
+        validated_here = max(validated / self.dist.world_size, 1.0)  # validation splits its inits by rank
+        self.config, choice = calibration_plan(
+            self.config,
+            n_inits=len(dataset),
+            seconds_per_init=run.val_seconds / validated_here,
+            allowance_s=remaining_s - run.val_seconds,
+            steps_per_day=24.0 / self.data.step_hours,
+        )
+        if choice is not None:
+            self.choices.append(choice)
+            self._log(f"{choice.key}: {choice.value} ({choice.why})")
 
     def _batches_for(self, steps: int) -> int:
         cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
@@ -298,6 +326,8 @@ class Trainer:
             self._plain_network().load_state_dict(run.best_state)
         if run.best_result is None and run.best_state is not None:
             run.best_result = self._validate()
+        if budget is not None and self._derived_cal_stride and run.val_seconds > 0:
+            self._size_calibration(run, remaining_s=budget - (clock() - started))
         bundle_path = self.out_dir / "model"
         if self.dist.is_main:
             self._write_bundle(
