@@ -88,7 +88,12 @@ def test_a_spec_names_its_channels_and_refuses_what_it_cannot_hold() -> None:
     assert ConservationSpec.from_dict(SPEC.to_dict(names), names) == SPEC
     poles = ConservationSpec(("poles", "mass"), mass=0, pole_orders=(0, 1, 1))
     assert ConservationSpec.from_dict(poles.to_dict(names), names) == poles
-    assert SPEC.to_dict(names) == {"laws": ["mass", "angular_momentum", "energy"], "mass": "h", "u": "u", "v": "v"}
+    assert SPEC.to_dict(names) == {
+        "laws": ["mass", "angular_momentum", "energy"],
+        "mass": "h",
+        "u": "u",
+        "v": "v",
+    }
     with pytest.raises(ValueError, match="needs the u, v channel"):
         ConservationSpec(("energy",), mass=0)
     with pytest.raises(ValueError, match="unknown law"):
@@ -186,5 +191,7 @@ def test_a_model_trained_on_shallow_water_keeps_the_laws_in_its_bundle_and_its_f
     assert abs(float(checks.area_mean(last[:, 0]) / checks.area_mean(h)) - 1.0) < 1e-6
     momentum = checks.angular_momentum(last[:, 0], last[:, 1]) / checks.angular_momentum(h, u)
     assert abs(float(momentum) - 1.0) < 1e-5
-    assert float(checks.energy(last[:, 0], last[:, 1], last[:, 2])) <= float(checks.energy(h, u, v)) * (1 + 1e-5)
+    assert float(checks.energy(last[:, 0], last[:, 1], last[:, 2])) <= float(checks.energy(h, u, v)) * (
+        1 + 1e-5
+    )
     assert float(last[0, 0, 0].std()) < 1e-3 * float(h.std())  # the north pole is one point
