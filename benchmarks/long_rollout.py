@@ -155,7 +155,10 @@ def roll(
     bundle = load_bundle(path)
     if conservation is not None:  # the laws on the h, u, v channels of a make_swe.py set
         names = list(bundle.schema.channel_names)
-        spec = ConservationSpec(conservation, mass=names.index("h"), u=names.index("u"), v=names.index("v"))
+        orders = tuple(1 if name in ("u", "v") else 0 for name in names)  # a wind component, a scalar
+        spec = ConservationSpec(
+            conservation, mass=names.index("h"), u=names.index("u"), v=names.index("v"), pole_orders=orders
+        )
         lat, lon = np.asarray(array["lat"].values), np.asarray(array["lon"].values)
         bundle.stepper.conservation = Conservation(spec, lat=lat, lon=lon) if spec.laws else None
     stepper = prior_stepper(bundle.stepper) if prior_only else bundle.stepper

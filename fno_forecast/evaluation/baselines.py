@@ -22,7 +22,7 @@ SYSTEM_LABELS: dict[str, str] = {
     "model": "model",
     "persistence": "persistence",
     "climatology": "climatology",
-    "prior": "prior (damped anomaly)",
+    "prior": "prior alone",  # the bundle's own: damped anomaly or linear spectral
     "prior_recent": "prior + recent anomaly",
     "prior_calibrated": "prior + lead calibration",
     "prior_recent_calibrated": "prior + both corrections",
