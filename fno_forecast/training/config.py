@@ -19,6 +19,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
     import tomli as tomllib
+from fno_forecast.models.conservation import LAWS
 from fno_forecast.models.registry import MODEL_CONFIGS, FNOConfig, SFNOConfig, model_config_from_dict
 
 MODEL_KEYS = {
@@ -115,6 +116,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model != "auto" and self.model not in MODEL_CONFIGS:
             raise ConfigError(f"model: unknown model {self.model!r}; known: auto, {', '.join(MODEL_CONFIGS)}")
+        unknown = [law for law in self.conservation if law != "auto" and law not in LAWS]
+        if unknown or ("auto" in self.conservation and len(self.conservation) > 1):
+            raise ConfigError(
+                f'conservation: expected ["auto"], [] or laws among {", ".join(LAWS)}; got {list(self.conservation)}'
+            )
         positive = (
             "batch_size",
             "n_layers",

@@ -195,3 +195,13 @@ def test_a_model_trained_on_shallow_water_keeps_the_laws_in_its_bundle_and_its_f
         1 + 1e-5
     )
     assert float(last[0, 0, 0].std()) < 1e-3 * float(h.std())  # the north pole is one point
+
+
+def test_the_config_refuses_an_unknown_law_before_any_data_is_read() -> None:
+    from fno_forecast.training.config import build_config
+
+    assert build_config({"conservation": ["poles", "mass"]}).conservation == ("poles", "mass")
+    with pytest.raises(ConfigError, match=r"conservation: expected \["):
+        build_config({"conservation": ["momentum"]})
+    with pytest.raises(ConfigError, match=r"conservation: expected \["):
+        build_config({"conservation": ["auto", "mass"]})
