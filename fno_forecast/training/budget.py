@@ -132,45 +132,48 @@ def _stage(
     return 1, max(batch, min(cap, n_windows))
 
 
+def _per_sample_seconds(
+    stepper: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    clock: Callable[[], float],
+    repeats: int,
+    backward: bool,
+) -> float:
+    """The fastest of `repeats` timed steps (the first warms up and is not counted) of a copy of
+    `stepper` on `batch`, per sample: forward and backward in training mode, or forward alone in
+    inference mode. The RNG state is restored, so the run that follows is the same whether or not it
+    was planned."""
+    probe: Any = copy.deepcopy(stepper)
+    probe.train(backward)
+    rng = torch.get_rng_state()
+    timings = []
+    with torch.inference_mode(not backward):
+        for _ in range(max(repeats, 2)):
+            start = clock()
+            out = probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
+            if backward:
+                ((out - batch["targets"][:, 0]) / probe.std).pow(2).mean().backward()
+            timings.append(clock() - start)
+    torch.set_rng_state(rng)
+    return min(timings[1:]) / max(batch["state"].shape[0], 1)
+
+
 def seconds_per_sample_step(
     stepper: torch.nn.Module, batch: dict[str, torch.Tensor], *, clock: Callable[[], float], repeats: int = 3
 ) -> float:
-    """Seconds of one forward and backward step per sample, timed by `clock` on a copy of `stepper`.
-
-    The first repeat warms up and is not counted; the RNG state is restored, so the run that follows is
-    the same whether or not it was planned.
-    """
-    probe: Any = copy.deepcopy(stepper)
-    probe.train()
-    rng = torch.get_rng_state()
-    timings = []
-    for _ in range(max(repeats, 2)):
-        start = clock()
-        out = probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
-        ((out - batch["targets"][:, 0]) / probe.std).pow(2).mean().backward()
-        timings.append(clock() - start)
-    torch.set_rng_state(rng)
-    return min(timings[1:]) / max(batch["state"].shape[0], 1)
+    """Seconds of one forward and backward step per sample, timed by `clock` on a copy of `stepper`."""
+    return _per_sample_seconds(stepper, batch, clock=clock, repeats=repeats, backward=True)
 
 
 def seconds_per_inference_step(
     stepper: torch.nn.Module, batch: dict[str, torch.Tensor], *, clock: Callable[[], float], repeats: int = 3
 ) -> float:
     """Seconds of one forward step per sample in inference mode (what validation, the lead calibration
-    and the skill guard run), timed as `seconds_per_sample_step` is. Measured, not taken as a fraction of
-    the training step: on a 121 x 240 grid of 14 channels it was half of it, not the third once assumed,
-    and a validation planned at 133 s took 257."""
-    probe: Any = copy.deepcopy(stepper)
-    probe.eval()
-    rng = torch.get_rng_state()
-    timings = []
-    with torch.inference_mode():
-        for _ in range(max(repeats, 2)):
-            start = clock()
-            probe(batch["state"], time_hours=batch["time_hours"], previous=batch.get("previous"))
-            timings.append(clock() - start)
-    torch.set_rng_state(rng)
-    return min(timings[1:]) / max(batch["state"].shape[0], 1)
+    and the skill guard run). Measured, not taken as a fraction of the training step: on a 121 x 240
+    grid of 14 channels it was half of it, not the third once assumed, and a validation planned at 133 s
+    took 257."""
+    return _per_sample_seconds(stepper, batch, clock=clock, repeats=repeats, backward=False)
 
 
 def thinned_stride(total: int, *, wanted: int, minimum: int, steps_per_day: float, at_least: int = 1) -> int:
@@ -247,11 +250,7 @@ def initial_plan(
     total = len(windows.validation(longest))
     per_init = longest * seconds_per_inference_step(stepper, batch, clock=clock)
     thinned = ""
-
-    def validated(stride: int) -> int:  # inits a validation pass scores at that stride
-        return kept_inits(total, stride)
-
-    if thin_validation and validated(config.val_init_stride) * per_init > VALIDATION_SHARE * budget_s:
+    if thin_validation and kept_inits(total, config.val_init_stride) * per_init > VALIDATION_SHARE * budget_s:
         stride = thinned_stride(
             total,
             wanted=int(VALIDATION_SHARE * budget_s / max(per_init, 1e-9)),
@@ -259,10 +258,10 @@ def initial_plan(
             steps_per_day=24.0 / stepper.step_hours,
             at_least=config.val_init_stride,
         )
-        if validated(stride) >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
+        if kept_inits(total, stride) >= MIN_VALIDATION_INITS and stride > config.val_init_stride:
             config = replace(config, val_init_stride=stride)
             thinned = f"; validation every {stride}th init to keep a pass near {VALIDATION_SHARE:.0%} of it"
-    validation_s = validated(config.val_init_stride) * per_init
+    validation_s = kept_inits(total, config.val_init_stride) * per_init
     plan = plan_for_budget(
         budget_s=budget_s,
         seconds_per_sample_step=tau,
