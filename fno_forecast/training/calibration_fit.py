@@ -282,6 +282,13 @@ def offsets_reader(data: TrainingData, dataset: WindowDataset) -> Callable[[list
     return offsets_for
 
 
+def calibration_windows(windows: WindowCache, steps: int) -> tuple[WindowDataset, bool]:
+    """The windows the lead calibration is fitted on and whether they are held out: the training
+    period's held-out tail, else the network's own windows."""
+    dataset = windows.holdout(steps)
+    return (windows.train(steps), False) if dataset is None else (dataset, True)
+
+
 def fit_calibration(
     stepper: Stepper,
     *,
@@ -296,10 +303,7 @@ def fit_calibration(
     if not config.lead_calibration:
         return None
     steps = max(lead_steps)
-    dataset = windows.holdout(steps)
-    held_out = dataset is not None
-    if dataset is None:
-        dataset = windows.train(steps)
+    dataset, held_out = calibration_windows(windows, steps)
     return fit_lead_calibration(
         stepper,
         dataset,

@@ -32,7 +32,7 @@ from fno_forecast.training.budget import (
     kept_inits,
     replan_rollouts,
 )
-from fno_forecast.training.calibration_fit import fit_calibration
+from fno_forecast.training.calibration_fit import calibration_windows, fit_calibration
 from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
@@ -190,7 +190,7 @@ class Trainer:
         if not self.config.lead_calibration:
             return
         longest = max(self.lead_steps)
-        dataset = self.windows.holdout(longest) or self.windows.train(longest)
+        dataset, _ = calibration_windows(self.windows, longest)
         validated = kept_inits(len(self.windows.validation(longest)), self.config.val_init_stride)
         validated_here = max(validated / self.dist.world_size, 1.0)  # validation splits its inits by rank
         self.config, choice = calibration_plan(
