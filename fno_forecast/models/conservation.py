@@ -122,13 +122,16 @@ class Conservation(nn.Module):
     """Holds `spec.laws` on a step: `forward(state, following)` returns `following` corrected so that each
     law's quantity is the `state`'s (the energy: at most the state's)."""
 
-    def __init__(self, spec: ConservationSpec, *, lat: np.ndarray, lon: np.ndarray) -> None:
+    def __init__(
+        self, spec: ConservationSpec, *, lat: np.ndarray, lon: np.ndarray, dtype: torch.dtype = torch.float32
+    ) -> None:
+        """`dtype`: of the weights (float64 where the data's own sums are measured, before any rounding)."""
         super().__init__()
         self.spec = spec
         coslat = np.clip(np.cos(np.deg2rad(np.asarray(lat, dtype=np.float64))), 0.0, None)
-        self.register_buffer("coslat", torch.from_numpy(coslat.astype(np.float32)).view(1, -1, 1))
+        self.register_buffer("coslat", torch.from_numpy(coslat).to(dtype).view(1, -1, 1))
         weights = sphere_weights(lat, lon)
-        self.register_buffer("weights", torch.from_numpy(weights.astype(np.float32)).view(1, -1, 1))
+        self.register_buffer("weights", torch.from_numpy(weights).to(dtype).view(1, -1, 1))
         if "poles" in spec.laws and not has_pole_rows(np.asarray(lat)):
             raise ValueError("conservation law 'poles': the grid's first and last rows are not the poles")
         self.register_buffer(
@@ -136,7 +139,7 @@ class Conservation(nn.Module):
         )
 
     def area_mean(self, field: torch.Tensor) -> torch.Tensor:
-        """`(B,)` area means of `(B, lat, lon)` fields (`sphere_weights`)."""
+        """Area means `(...)` of `(..., lat, lon)` fields (`sphere_weights`)."""
         # divided by the weights' sum in the working precision: a constant field's mean is itself
         return (field * self.weights).sum(dim=-2).mean(dim=-1) / self.weights.sum()
 
@@ -144,7 +147,7 @@ class Conservation(nn.Module):
         return self.area_mean(h * (u + OMEGA * RADIUS * self.coslat) * self.coslat)
 
     def energy(self, h: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        anomaly = h - self.area_mean(h)[:, None, None]
+        anomaly = h - self.area_mean(h)[..., None, None]
         return self.area_mean(0.5 * h * (u * u + v * v) + 0.5 * GRAVITY * anomaly * anomaly)
 
     def _fill_poles(self, following: torch.Tensor) -> torch.Tensor:
