@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from fno_forecast.data.channels import to_channels
 from fno_forecast.data.grid import weighted_rmse_2d
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.models.linear_spectral import fit_linear_spectral, sphere_with_poles
+from tests.fixtures.data import load_make_swe
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 40
@@ -23,10 +23,7 @@ TRAJECTORIES = 5
 
 @pytest.fixture(scope="module")
 def swe_small() -> xr.DataArray:
-    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_make_swe()
     dataset = module.make_dataset(
         nlat=17, trajectories=TRAJECTORIES, steps=STEPS, gap_steps=4, amplitude=0.1, spinup_hours=24.0, seed=3
     )
@@ -107,10 +104,7 @@ def test_evaluate_scores_it_on_a_global_grid(tmp_path: Path) -> None:
     from fno_forecast.output import write_forecast
     from tests.training.helpers import train_args
 
-    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_make_swe()
     # 4 runs of 6 days, 1 day apart: 2000-01-01, -08, -15, -22; the last one is scored
     dataset = module.make_dataset(
         nlat=9, trajectories=4, steps=24, gap_steps=4, amplitude=0.1, spinup_hours=6.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
 from fno_forecast.errors import ConfigError
 from fno_forecast.models.conservation import Conservation, ConservationSpec
 from fno_forecast.training.conservation_check import decide_conservation, measure_laws
+from tests.fixtures.data import load_make_swe
 
 REPO = Path(__file__).resolve().parents[2]
 LAT = np.linspace(90.0, -90.0, 17)
@@ -104,10 +104,7 @@ def test_a_spec_names_its_channels_and_refuses_what_it_cannot_hold() -> None:
 
 @pytest.fixture(scope="module")
 def swe() -> xr.DataArray:
-    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_make_swe()
     dataset = module.make_dataset(nlat=17, trajectories=3, steps=24, gap_steps=4, amplitude=1.0, seed=5)
     return to_channels(dataset, step_hours=6.0).array.load()
 

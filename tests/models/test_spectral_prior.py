@@ -4,7 +4,6 @@ picks it on the sphere and not on a regional grid, and the lead calibration roll
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from fno_forecast.rollout import rollout
 from fno_forecast.training.calibration_fit import fit_lead_calibration
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import load_training_data
+from tests.fixtures.data import load_make_swe
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS, RUNS = 40, 5  # 5 runs of 10 days, 4 missing steps between runs
@@ -37,10 +37,7 @@ TRAIN, VAL = "2000-01-01/2000-02-12", "2000-02-13/2000-03-31"  # 4 runs train, t
 
 
 def _swe_dataset() -> xr.Dataset:
-    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_make_swe()
     return module.make_dataset(
         nlat=9, trajectories=RUNS, steps=STEPS, gap_steps=4, amplitude=0.1, spinup_hours=24.0, seed=5
     )

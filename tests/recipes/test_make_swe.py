@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ import xarray as xr
 from torch_harmonics.quadrature import clenshaw_curtiss_weights
 
 from fno_forecast.data.channels import open_channels
+from tests.fixtures.data import load_make_swe
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--nlat", "9", "--trajectories", "3", "--steps", "6", "--gap-steps", "2", "--spinup-hours", "6"]
@@ -91,15 +90,6 @@ def test_swe_conserves_mean_height_and_moves(swe_zarr: Path) -> None:
     assert 50.0 < float(h[:6].std()) < 1000.0 and 3.0 < float(np.abs(u).max()) < 200.0
     assert np.abs(h[5] - h[0]).max() > 1.0
     assert np.abs(h[6] - h[0]).max() > 1.0
-
-
-def load_make_swe() -> ModuleType:
-    """data/make_swe.py as a module (data/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("make_swe", REPO / "data" / "make_swe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_swe_is_deterministic_by_seed_and_amplitude_sets_the_regime(swe_zarr: Path) -> None:
