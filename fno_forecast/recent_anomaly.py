@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.timeaxis import times_to_hours
 
@@ -102,6 +102,9 @@ def _window_steps(days: float, step_hours: float) -> int:
     return max(1, int(round(days * 24.0 / step_hours)))
 
 
+MAX_HELDOUT_POINTS = 4096  # grid points per channel the held-out scores read (every k-th lat and lon)
+
+
 def fit_recent_anomaly_correction(
     train_array: xr.DataArray,
     climatology: Climatology,
@@ -109,10 +112,17 @@ def fit_recent_anomaly_correction(
     step_hours: float,
     window_days: tuple[float, ...] = DEFAULT_WINDOW_DAYS,
     target_hours: tuple[float, float] = DEFAULT_TARGET_HOURS,
+    fit_array: xr.DataArray | None = None,
+    max_heldout_steps: int = 0,
 ) -> RecentAnomalyCorrection | None:
     """Fit the coefficients on a canonical training array; None when it is too short to hold out a third.
 
-    `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds.
+    `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds
+    (of `fit_array`'s steps there when given: a sample of a long period, `fno_forecast.data.fit_sample`).
+    The held-out part is the last third, its last `max_heldout_steps` only when that is set (0: all of
+    it), read once at every k-th latitude and longitude where the grid has over `MAX_HELDOUT_POINTS`
+    points (the coefficients are one per channel) and scored a channel at a time, so its memory stays
+    bounded on any grid.
     """
     times = train_array["time"].values
     hours = times_to_hours(times)
@@ -124,32 +134,49 @@ def fit_recent_anomaly_correction(
     n_terms = 1 + 2 * climatology.annual + 2 * climatology.diurnal
     if not window_days or split < 2 * n_terms or n_time - split < longest + lead_hi + 8:
         return None
-    if not np.allclose(np.diff(hours[split:]), step_hours):
+    start = max(split, n_time - max_heldout_steps) if max_heldout_steps > 0 else split
+    if not np.allclose(np.diff(hours[start:]), step_hours):
         return None  # the cumulative sums below need a regular held-out time axis
-    first = fit_climatology(
-        train_array.isel(time=slice(0, split)), annual=climatology.annual, diurnal=climatology.diurnal
-    )
-    values = np.asarray(train_array.isel(time=slice(split, None)).values, dtype=np.float64)
-    anomalies = values - first.at_hours(hours[split:]).astype(np.float64)
-    weights = latitude_weights(train_array["lat"].values)[None, None, :, None]
-    zero = np.zeros((1, *anomalies.shape[1:]))
-    csum = np.concatenate([zero, np.cumsum(anomalies, axis=0)])
-    csum2 = np.concatenate([zero, np.cumsum(anomalies**2, axis=0)])
+    first = train_array.isel(time=slice(0, split))
+    if fit_array is not None:
+        first = fit_array.isel(time=np.flatnonzero(fit_array["time"].values < times[split]))
+    if first.sizes["time"] < 2 * n_terms:
+        return None
+    first = fit_climatology(first, annual=climatology.annual, diurnal=climatology.diurnal)
+    held = train_array.isel(time=slice(start, None))
+    k = 1
+    while math.ceil(held.sizes["lat"] / k) * math.ceil(held.sizes["lon"] / k) > MAX_HELDOUT_POINTS:
+        k += 1
+    held = held.isel(lat=slice(None, None, k), lon=slice(None, None, k))
+    values = np.asarray(held.values, dtype=np.float32)  # read once
+    clim = first.coefficients[:, :, ::k, ::k]
+    weights = latitude_weights(train_array["lat"].values)[::k][None, :, None]
     n_leads = lead_hi - lead_lo + 1
-    inits = np.arange(longest - 1, anomalies.shape[0] - lead_hi)
-    # For init t: the sum (and sum of squares) of the anomalies at t + lead_lo .. t + lead_hi.
-    target_sum = csum[inits + lead_hi + 1] - csum[inits + lead_lo]
-    target_sq = csum2[inits + lead_hi + 1] - csum2[inits + lead_lo]
-    spatial_count = float(np.prod(anomalies.shape[2:])) * len(inits) * n_leads
-    base = (weights * target_sq).sum(axis=(0, 2, 3))
+    inits = np.arange(longest - 1, values.shape[0] - lead_hi)
+    spatial_count = float(np.prod(values.shape[2:])) * len(inits) * n_leads
+    design = harmonic_design(hours[start:], annual=first.annual, diurnal=first.diurnal)
+    base = np.zeros(values.shape[1])
+    cross = np.zeros((len(window_days), values.shape[1]))
+    power = np.zeros((len(window_days), values.shape[1]))
+    for c in range(values.shape[1]):  # one channel's cumulative sums in memory at a time
+        anomalies = values[:, c].astype(np.float64) - np.tensordot(
+            design, clim[:, c].astype(np.float64), axes=(1, 0)
+        ).astype(np.float32)
+        zero = np.zeros((1, *anomalies.shape[1:]))
+        csum = np.concatenate([zero, np.cumsum(anomalies, axis=0)])
+        csum2 = np.concatenate([zero, np.cumsum(anomalies**2, axis=0)])
+        # For init t: the sum (and sum of squares) of the anomalies at t + lead_lo .. t + lead_hi.
+        target_sum = csum[inits + lead_hi + 1] - csum[inits + lead_lo]
+        base[c] = (weights * (csum2[inits + lead_hi + 1] - csum2[inits + lead_lo])).sum()
+        for w, days in enumerate(window_days):
+            n = _window_steps(days, step_hours)
+            recent = (csum[inits + 1] - csum[inits + 1 - n]) / n
+            cross[w, c] = (weights * recent * target_sum).sum()
+            power[w, c] = n_leads * (weights * recent**2).sum()
     coefficients, rmse = [], []
-    for days in window_days:
-        n = _window_steps(days, step_hours)
-        recent = (csum[inits + 1] - csum[inits + 1 - n]) / n
-        cross = (weights * recent * target_sum).sum(axis=(0, 2, 3))
-        power = n_leads * (weights * recent**2).sum(axis=(0, 2, 3))
-        coefficient = np.clip(cross / np.maximum(power, 1e-12), 0.0, 1.0)
-        error = base - 2 * coefficient * cross + coefficient**2 * power
+    for w in range(len(window_days)):
+        coefficient = np.clip(cross[w] / np.maximum(power[w], 1e-12), 0.0, 1.0)
+        error = base - 2 * coefficient * cross[w] + coefficient**2 * power[w]
         coefficients.append(tuple(float(c) for c in coefficient))
         rmse.append(float(np.sqrt(np.mean(error / spatial_count))))
     return RecentAnomalyCorrection(
@@ -158,7 +185,7 @@ def fit_recent_anomaly_correction(
         heldout_rmse=tuple(rmse),
         climatology_rmse=float(np.sqrt(np.mean(base / spatial_count))),
         fitted_on=f"{_hour(times[0])}/{_hour(times[split - 1])}",
-        held_out=f"{_hour(times[split])}/{_hour(times[-1])}",
+        held_out=f"{_hour(times[start])}/{_hour(times[-1])}",
         target_hours=(float(target_hours[0]), float(target_hours[1])),
     )
 

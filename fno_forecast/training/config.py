@@ -98,6 +98,9 @@ class TrainConfig:
     # by loader_workers processes (-1: none for in-memory windows, else half the cores, at most 4) that
     # each keep prefetch_batches batches ready
     max_in_memory_gb: float = 4.0
+    # a training period over fit_sample_gb (float32) is fitted (statistics, climatology, prior, corrections)
+    # on day-long runs of it spread evenly over it, that much of it (`fno_forecast.data.fit_sample`)
+    fit_sample_gb: float = 1.5
     loader_workers: int = -1
     prefetch_batches: int = 2
     # validation
@@ -149,7 +152,7 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
-        for name in ("lr", "rollout_lr", "max_memory_gb"):
+        for name in ("lr", "rollout_lr", "max_memory_gb", "fit_sample_gb"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: expected > 0, got {getattr(self, name)}")
         if not 0 < self.min_lr_ratio <= 1:

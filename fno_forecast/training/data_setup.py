@@ -17,6 +17,7 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, annual_terms_by_year, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
+from fno_forecast.data.fit_sample import FitSample, draw_fit_sample
 from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
@@ -127,21 +128,39 @@ def load_training_data(
     config, choices = derive_defaults(
         config, explicit=all_keys() if explicit is None else explicit, facts=facts
     )
-    config, dropped = drop_unexplained_terms(config, train_array, explicit=explicit)
+    sample = draw_fit_sample(
+        train_array,
+        budget_bytes=int(config.fit_sample_gb * 2**30),
+        steps_per_day=facts.steps_per_day,
+        in_memory_bytes=int(config.max_in_memory_gb * 2**30),
+    )
+    fit_array = sample.array  # what the fits below read: the training period, or a sample of a long one
+    choices = (
+        *choices,
+        Choice("fit_sample_gb", config.fit_sample_gb, f"setup fits read {sample.describe()}"),
+    )
+    config, dropped = drop_unexplained_terms(config, fit_array, explicit=explicit)
     choices = tuple(c for c in choices if c.key not in {d.key for d in dropped}) + dropped
-    block = block_steps(train_array)  # streaming passes in blocks of bounded memory
-    stats = compute_stats(train_array, chunk_steps=block)
+    block = block_steps(fit_array)  # streaming passes in blocks of bounded memory
+    stats = compute_stats(fit_array, chunk_steps=block)
     climatology = fit_climatology(
-        train_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal, chunk_steps=block
+        fit_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal, chunk_steps=block
     )
     if config.channel_weights and len(config.channel_weights) != len(channels.schema.channels):
         raise ConfigError(
             f"channel_weights: {len(config.channel_weights)} weights for {len(channels.schema.channels)} "
             f"channels ({', '.join(channels.schema.channel_names)})"
         )
-    prior = decide_prior(config, train_array, climatology, step_hours=facts.step_hours, explicit=explicit)
+    prior = decide_prior(
+        config,
+        train_array,
+        climatology,
+        step_hours=facts.step_hours,
+        explicit=explicit,
+        fit_array=None if sample.whole else fit_array,
+    )
     config, corrections = prior.config, {prior.name: prior.decision}
-    relaxation = fit_relaxation(train_array, climatology, chunk_steps=block) if config.relaxation else None
+    relaxation = fit_relaxation(fit_array, climatology, chunk_steps=block) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
         recent, corrections["recent_anomaly"] = _decide_recent_anomaly(
@@ -150,8 +169,9 @@ def load_training_data(
             climatology,
             step_hours=facts.step_hours,
             schema_step_hours=float(channels.schema.step_hours),
+            sample=sample,
         )
-    conservation, conservation_choice = decide_conservation(config.conservation, train_array, channels.schema)
+    conservation, conservation_choice = decide_conservation(config.conservation, fit_array, channels.schema)
     choices = (*choices, conservation_choice)
     network_period, holdout_period = split_holdout(train_array["time"].values, config.calibration_holdout)
     return TrainingData(
@@ -184,6 +204,7 @@ def split_holdout(times: np.ndarray, fraction: float) -> tuple[str, str]:
 
 
 MIN_TERM_GAIN = 0.05
+MAX_HELDOUT_STEPS = 2048  # the recent-anomaly fit's held-out tail when the training period is sampled
 
 
 def drop_unexplained_terms(
@@ -278,6 +299,7 @@ def _decide_recent_anomaly(
     *,
     step_hours: float,
     schema_step_hours: float,
+    sample: FitSample,
 ) -> tuple[RecentAnomalyCorrection | None, dict[str, Any]]:
     """Fit the recent-anomaly correction out of sample; kept only where a window beats the climatology."""
     windows, target = fit_settings(
@@ -286,7 +308,14 @@ def _decide_recent_anomaly(
         lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
     )
     recent = fit_recent_anomaly_correction(
-        train_array, climatology, step_hours=schema_step_hours, window_days=windows, target_hours=target
+        train_array,
+        climatology,
+        step_hours=schema_step_hours,
+        window_days=windows,
+        target_hours=target,
+        # a long period sampled for the fits: the climatology refit on the sample, the held-out tail bounded
+        fit_array=None if sample.whole else sample.array,
+        max_heldout_steps=0 if sample.whole else MAX_HELDOUT_STEPS,
     )
     if recent is None:
         return None, {

@@ -38,6 +38,8 @@ MAX_INITS = 256  # held-out inits per lead (evenly spaced) that the linear spect
 # held-out steps read for the channels' spread, and inits per lead otherwise (evenly spaced): the check
 # reads a bounded sample of a long training period, a chunk of inits at a time, never the period whole
 MAX_STEPS = 1024
+READ_BYTES = 2 * 2**30  # float32 bytes the scores of all leads read together, at most (`read_inits`)
+MIN_INITS = 64
 CHUNK_BYTES = BLOCK_BYTES  # the states of a chunk of inits and of their verifying times, in float64
 
 
@@ -45,6 +47,13 @@ def chunk_inits(array: xr.DataArray) -> int:
     """Inits per chunk: as many as `CHUNK_BYTES` holds (their states and their truths), at least one
     (the streaming passes' own block rule, `fno_forecast.data.stats.block_steps`)."""
     return block_steps(array, budget_bytes=CHUNK_BYTES // 2)
+
+
+def read_inits(array: xr.DataArray, *, n_leads: int) -> int:
+    """Inits per lead that `READ_BYTES` of reads allow (each reads its state and its truth), at least
+    `MIN_INITS`: on a global grid of many channels every read is megabytes from the store."""
+    frame = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+    return max(MIN_INITS, READ_BYTES // (2 * frame * max(n_leads, 1)))
 
 
 def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
@@ -120,9 +129,13 @@ def check_prior(
     damped: bool = True,
     linear_spectral: bool = False,
     step_hours: float = 0.0,
+    fit_array: xr.DataArray | None = None,
 ) -> PriorCheck | None:
     """Score the candidate priors against persistence out of sample; None when the training period is too
-    short (or the linear spectral maps cannot be fitted on its first two thirds)."""
+    short (or the linear spectral maps cannot be fitted on its first two thirds).
+
+    The candidates are fitted on the first two thirds (of `fit_array`'s steps there when given: a sample
+    of a long period, `fno_forecast.data.fit_sample`) and scored on the last third of `train_array`."""
     n_time = train_array.sizes["time"]
     split = int(round(n_time * 2 / 3))
     n_terms = 1 + 2 * annual + 2 * diurnal
@@ -130,6 +143,10 @@ def check_prior(
     if split < max(2 * n_terms, 4) or n_time - split < longest + 2:
         return None
     first, rest = train_array.isel(time=slice(0, split)), train_array.isel(time=slice(split, None))
+    if fit_array is not None:
+        first = fit_array.isel(time=np.flatnonzero(fit_array["time"].values < rest["time"].values[0]))
+        if first.sizes["time"] < max(2 * n_terms, 4):
+            return None
     climatology = fit_climatology(first, annual=annual, diurnal=diurnal)
     spectral = None
     if linear_spectral:
@@ -148,7 +165,9 @@ def check_prior(
         inits = window_starts(times, target_steps=steps, use_history=False)
         if inits.size == 0:
             return None
-        most = MAX_INITS if spectral is not None else MAX_STEPS
+        most = min(
+            MAX_INITS if spectral is not None else MAX_STEPS, read_inits(rest, n_leads=len(lead_steps))
+        )
         if inits.size > most:
             inits = inits[np.linspace(0, inits.size - 1, most).round().astype(int)]
         sums = {name: np.zeros(std.size) for name in scores}
@@ -196,8 +215,11 @@ def decide_prior(
     *,
     step_hours: float,
     explicit: frozenset[str] | None,
+    fit_array: xr.DataArray | None = None,
 ) -> PriorDecision:
-    """Pick the stepper's prior as `config.prior` says (see `TrainConfig.prior`)."""
+    """Pick the stepper's prior as `config.prior` says (see `TrainConfig.prior`); the priors are fitted on
+    `fit_array` when given (a sample of a long training period, `fno_forecast.data.fit_sample`)."""
+    fit = train_array if fit_array is None else fit_array
     lead_steps = lead_steps_for(config.val_leads_hours, step_hours=step_hours)
     damped = config.relaxation and config.use_climatology
     _, channels, nlat, nlon = train_array.shape
@@ -217,13 +239,15 @@ def decide_prior(
                 f"fit (at most {MAX_UNKNOWNS} unknowns per map, every degree kept); the data's grid is "
                 f"{nlat} x {nlon}{'' if on_sphere else ' without both poles or not global'}"
             )
-        spectral = fit_linear_spectral(train_array, climatology, step_hours=step_hours)
+        spectral = fit_linear_spectral(fit, climatology, step_hours=step_hours)
         if spectral is None:
             raise ConfigError("prior = linear_spectral: the training period holds too few consecutive steps")
         why = f"set in the config; {_spectral_summary(spectral)}"
         return PriorDecision(replace(config, relaxation=False), spectral, "prior", {"kept": True, "why": why})
     if config.prior == "damped" or not fits:
-        return _decide_damped(config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped)
+        return _decide_damped(
+            config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped, fit_array=fit_array
+        )
     check = check_prior(
         train_array,
         annual=config.climatology_annual,
@@ -232,10 +256,13 @@ def decide_prior(
         damped=damped,
         linear_spectral=True,
         step_hours=step_hours,
+        fit_array=fit_array,
     )
     if check is None or check.best != "linear_spectral":
-        return _decide_damped(config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped)
-    spectral = fit_linear_spectral(train_array, climatology, step_hours=step_hours)
+        return _decide_damped(
+            config, train_array, lead_steps=lead_steps, explicit=explicit, damped=damped, fit_array=fit_array
+        )
+    spectral = fit_linear_spectral(fit, climatology, step_hours=step_hours)
     if spectral is None:  # the first two thirds held enough pairs, so the whole period does too
         raise AssertionError("fit_linear_spectral: no fit on the training period that its two thirds allowed")
     rivals = "the damped prior and persistence" if damped else "persistence"
@@ -262,6 +289,7 @@ def _decide_damped(
     lead_steps: tuple[int, ...],
     explicit: frozenset[str] | None,
     damped: bool,
+    fit_array: xr.DataArray | None = None,
 ) -> PriorDecision:
     """Keep the damped-anomaly prior where it beats persistence on held-out training windows (or where the
     config sets it); no prior where it is ruled out."""
@@ -275,6 +303,7 @@ def _decide_damped(
         annual=config.climatology_annual,
         diurnal=config.climatology_diurnal,
         lead_steps=lead_steps,
+        fit_array=fit_array,
     )
     kept = replace(config, prior="damped")
     if check is None:
