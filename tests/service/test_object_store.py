@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,21 @@ def _write(text: str):
 
 
 @pytest.fixture()
+def stores(s3_endpoint: str) -> Iterator[Callable[[str], ObjectForecastStore]]:
+    """Opens stores on the test's S3 server and closes them after the test (each has a cache folder)."""
+    opened: list[ObjectForecastStore] = []
+
+    def open_one(url: str) -> ObjectForecastStore:
+        opened.append(ObjectForecastStore(url, storage_options=s3_options(s3_endpoint)))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        store.close()
+    assert not any(store._cache.exists() for store in opened)
+
+
+@pytest.fixture()
 def url(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     return f"s3://{BUCKET}/{request.node.name}"
 
@@ -29,19 +45,25 @@ def url(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
 def test_open_store_picks_by_location(url: str, s3_endpoint: str, tmp_path: Path) -> None:
     remote = open_store(url, storage_options=s3_options(s3_endpoint))
     local = open_store(tmp_path / "store")
-    assert isinstance(remote, ObjectForecastStore) and remote.writable
-    assert isinstance(local, ForecastStore) and local.writable
+    try:
+        assert isinstance(remote, ObjectForecastStore) and remote.writable
+        assert isinstance(local, ForecastStore) and local.writable
+    finally:
+        remote.close()
+        local.close()
 
 
-def test_rollouts_and_forecasts_survive_reopening_from_another_client(url: str, s3_endpoint: str) -> None:
-    store = ObjectForecastStore(url, storage_options=s3_options(s3_endpoint))
+def test_rollouts_and_forecasts_survive_reopening_from_another_client(
+    url: str, stores: Callable[[str], ObjectForecastStore]
+) -> None:
+    store = stores(url)
     store.put_rollout(SHORT, _write("short"), seconds=1.0)
     written = store.put_rollout(LONG, _write("long"), seconds=2.5)
     fid = forecast_id(SHORT, ("air",), (30.0, 230.0, 50.0, 250.0))
     store.add_forecast(ForecastRecord(fid, SHORT, ("air",), (30.0, 230.0, 50.0, 250.0), time.time()))
     store.close()
 
-    again = ObjectForecastStore(url, storage_options=s3_options(s3_endpoint))  # another replica
+    again = stores(url)  # another replica
     found = again.rollout(LONG)
     assert (
         found is not None and found.computed_at == pytest.approx(written.computed_at) and found.seconds == 2.5
@@ -58,9 +80,9 @@ def test_rollouts_and_forecasts_survive_reopening_from_another_client(url: str, 
 
 
 def test_deleting_the_last_forecast_of_a_rollout_removes_it_and_retention_removes_a_run(
-    url: str, s3_endpoint: str
+    url: str, s3_endpoint: str, stores: Callable[[str], ObjectForecastStore]
 ) -> None:
-    store = ObjectForecastStore(url, storage_options=s3_options(s3_endpoint))
+    store = stores(url)
     store.put_rollout(SHORT, _write("x"), seconds=0.1)
     store.put_rollout(LONG, _write("y"), seconds=0.1)
     ids = [forecast_id(SHORT, (v,), None) for v in ("air", "z500")]
