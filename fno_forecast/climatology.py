@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from fno_forecast.data.stats import block_steps
 from fno_forecast.data.timeaxis import times_to_hours
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
@@ -72,11 +73,12 @@ class Climatology:
 
 
 def fit_climatology(
-    state: xr.DataArray, *, annual: int = 3, diurnal: int = 2, chunk_steps: int = 512
+    state: xr.DataArray, *, annual: int = 3, diurnal: int = 2, chunk_steps: int | None = None
 ) -> Climatology:
     """Fit a harmonic climatology to a canonical array `(time, channel, lat, lon)`.
 
-    Streams over `chunk_steps` time steps at a time; only the normal equations stay in memory.
+    Streams over `chunk_steps` time steps at a time (default: the streaming passes' block,
+    `fno_forecast.data.stats.block_steps`); only the normal equations stay in memory.
     """
     if tuple(state.dims) != ("time", "channel", "lat", "lon"):
         raise ValueError(f"fit_climatology: expected dims (time, channel, lat, lon), got {state.dims}")
@@ -85,6 +87,7 @@ def fit_climatology(
     if n_time < 2 * n_terms:
         raise ValueError(f"fit_climatology: {n_time} time steps are too few for {n_terms} harmonic terms")
     spatial = int(np.prod([state.sizes[d] for d in ("channel", "lat", "lon")]))
+    chunk_steps = block_steps(state) if chunk_steps is None else chunk_steps
     gram = np.zeros((n_terms, n_terms))
     moment = np.zeros((n_terms, spatial))
     hours_all = times_to_hours(state["time"].values)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.stats import block_steps
 from fno_forecast.data.timeaxis import format_time, select_period
 from fno_forecast.errors import DataError
 
@@ -19,8 +20,10 @@ FillPolicy = Literal["channel_mean", "nearest_time"]
 FILL_POLICIES: tuple[str, ...] = ("channel_mean", "nearest_time")
 
 
-def count_missing(array: xr.DataArray, *, chunk_steps: int = 256) -> dict[str, Any]:
-    """`{"total": n, "by_channel": {name: n}}` of non-finite values of a canonical array (streamed)."""
+def count_missing(array: xr.DataArray, *, chunk_steps: int | None = None) -> dict[str, Any]:
+    """`{"total": n, "by_channel": {name: n}}` of non-finite values of a canonical array (streamed in
+    blocks of `chunk_steps`, default `block_steps`)."""
+    chunk_steps = block_steps(array) if chunk_steps is None else chunk_steps
     names = [str(c) for c in array["channel"].values]
     counts = np.zeros(len(names), dtype=np.int64)
     for start in range(0, array.sizes["time"], chunk_steps):

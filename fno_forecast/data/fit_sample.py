@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from fno_forecast.data.timeaxis import format_time
+from fno_forecast.data.windows import read_steps
 
 MIN_RUN_STEPS = 4
 MIN_SAMPLE_STEPS = 1024
@@ -89,5 +90,5 @@ def draw_fit_sample(
     sample = train_array.isel(time=steps)
     in_memory = steps.size * frame <= in_memory_bytes
     if in_memory:
-        sample = sample.load()
+        sample = sample.copy(data=read_steps(train_array, steps))
     return FitSample(sample, int(steps.size), n_time, runs, run_steps, in_memory=in_memory)

@@ -69,14 +69,16 @@ def block_steps(array: xr.DataArray, *, budget_bytes: int = BLOCK_BYTES) -> int:
     return int(max(1, min(256, budget_bytes // max(frame, 1))))
 
 
-def compute_stats(array: xr.DataArray, *, chunk_steps: int = 256) -> ChannelStats:
+def compute_stats(array: xr.DataArray, *, chunk_steps: int | None = None) -> ChannelStats:
     """Mean, std and tendency std per channel of a canonical array `(time, channel, lat, lon)`.
 
-    Reads `chunk_steps` time steps at a time (plus the one before, for the tendency); only per-channel
-    sums stay in memory. NaN values are an error: run `check_finite` (with a fill) first.
+    Reads `chunk_steps` time steps at a time (default `block_steps`; plus the one before, for the
+    tendency); only per-channel sums stay in memory. NaN values are an error: run `check_finite` (with a
+    fill) first.
     """
     if tuple(array.dims) != ("time", "channel", "lat", "lon"):
         raise ValueError(f"compute_stats: expected dims (time, channel, lat, lon), got {array.dims}")
+    chunk_steps = block_steps(array) if chunk_steps is None else chunk_steps
     if chunk_steps < 1:
         raise ValueError(f"compute_stats: chunk_steps must be >= 1, got {chunk_steps}")
     n_time = array.sizes["time"]

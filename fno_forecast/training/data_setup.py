@@ -18,7 +18,7 @@ import xarray as xr
 from fno_forecast.climatology import Climatology, annual_terms_by_year, fit_climatology, term_gains
 from fno_forecast.data.channels import Channels, open_channels
 from fno_forecast.data.fit_sample import FitSample, draw_fit_sample
-from fno_forecast.data.stats import ChannelStats, block_steps, compute_stats
+from fno_forecast.data.stats import ChannelStats, compute_stats
 from fno_forecast.data.timeaxis import lead_steps_for, parse_period, select_period
 from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
@@ -141,10 +141,9 @@ def load_training_data(
     )
     config, dropped = drop_unexplained_terms(config, fit_array, explicit=explicit)
     choices = tuple(c for c in choices if c.key not in {d.key for d in dropped}) + dropped
-    block = block_steps(fit_array)  # streaming passes in blocks of bounded memory
-    stats = compute_stats(fit_array, chunk_steps=block)
+    stats = compute_stats(fit_array)  # each fit streams in blocks of bounded memory (`block_steps`)
     climatology = fit_climatology(
-        fit_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal, chunk_steps=block
+        fit_array, annual=config.climatology_annual, diurnal=config.climatology_diurnal
     )
     if config.channel_weights and len(config.channel_weights) != len(channels.schema.channels):
         raise ConfigError(
@@ -160,7 +159,7 @@ def load_training_data(
         fit_array=None if sample.whole else fit_array,
     )
     config, corrections = prior.config, {prior.name: prior.decision}
-    relaxation = fit_relaxation(fit_array, climatology, chunk_steps=block) if config.relaxation else None
+    relaxation = fit_relaxation(fit_array, climatology) if config.relaxation else None
     recent = None
     if config.recent_anomaly and config.use_climatology and channels.schema.step_hours:
         recent, corrections["recent_anomaly"] = _decide_recent_anomaly(

@@ -61,10 +61,12 @@ def _steps(array: xr.DataArray, indices: np.ndarray) -> np.ndarray:
 
 
 def _channel_std(array: xr.DataArray) -> np.ndarray:
-    """Per-channel standard deviation over at most `MAX_STEPS` evenly spaced steps, read in chunks
-    (the training statistics' shifted running sums, `fno_forecast.data.stats.Moments`)."""
+    """Per-channel standard deviation over at most `MAX_STEPS` evenly spaced steps (fewer where a
+    quarter of `READ_BYTES` does not hold them, at least `MIN_INITS`), read in chunks (the training
+    statistics' shifted running sums, `fno_forecast.data.stats.Moments`)."""
     n_time = array.sizes["time"]
-    picked = np.linspace(0, n_time - 1, min(n_time, MAX_STEPS)).round().astype(int)
+    most = min(MAX_STEPS, read_inits(array, n_leads=2))  # 2 leads x (state + truth): a quarter
+    picked = np.linspace(0, n_time - 1, min(n_time, most)).round().astype(int)
     chunk = chunk_inits(array)
     moments = None
     for start in range(0, picked.size, chunk):
@@ -144,7 +146,7 @@ def check_prior(
         return None
     first, rest = train_array.isel(time=slice(0, split)), train_array.isel(time=slice(split, None))
     if fit_array is not None:
-        first = fit_array.isel(time=np.flatnonzero(fit_array["time"].values < rest["time"].values[0]))
+        first = fit_array.isel(time=slice(0, int(np.sum(fit_array["time"].values < rest["time"].values[0]))))
         if first.sizes["time"] < max(2 * n_terms, 4):
             return None
     climatology = fit_climatology(first, annual=annual, diurnal=diurnal)

@@ -13,11 +13,16 @@ import numpy as np
 import xarray as xr
 
 from fno_forecast.climatology import Climatology
+from fno_forecast.data.stats import block_steps
 from fno_forecast.data.timeaxis import consecutive, detect_step, times_to_hours
 
 
-def fit_relaxation(array: xr.DataArray, climatology: Climatology, *, chunk_steps: int = 256) -> np.ndarray:
-    """Relaxation rates `(channel, lat, lon)` float32 in [0, 1] from a canonical training array."""
+def fit_relaxation(
+    array: xr.DataArray, climatology: Climatology, *, chunk_steps: int | None = None
+) -> np.ndarray:
+    """Relaxation rates `(channel, lat, lon)` float32 in [0, 1] from a canonical training array, read
+    `chunk_steps` at a time (default: the streaming passes' block, `fno_forecast.data.stats.block_steps`)."""
+    chunk_steps = block_steps(array) if chunk_steps is None else chunk_steps
     times = array["time"].values
     step_hours, step_months = detect_step(times)
     linked = consecutive(times, step_hours=step_hours, step_months=step_months)
