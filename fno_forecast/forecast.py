@@ -199,20 +199,16 @@ def _climatology_offset(
     bundle: Bundle, array: xr.DataArray, chosen: np.ndarray
 ) -> tuple[np.ndarray | None, tuple[float, ...]]:
     """The recent-anomaly offsets of the chosen inits from the history before them (None without one)."""
-    from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+    from fno_forecast.recent_anomaly import offsets_at
 
     correction = bundle.recent_anomaly
     if correction is None:
         return None, ()
-    low = max(0, int(chosen.min()) - longest_window_steps(correction, bundle.step_hours))
-    high = int(chosen.max()) + 1
-    block = np.asarray(array.isel(time=slice(low, high)).values, dtype=np.float32)
-    offsets, used = recent_anomaly_offsets(
+    offsets, used = offsets_at(
         correction,
         climatology=bundle.climatology,
-        block=block,
-        block_hours=times_to_hours(np.asarray(array["time"].values)[low:high]),
-        init_positions=chosen - low,
+        array=array,
+        positions=chosen,
         step_hours=bundle.step_hours,
     )
     return offsets, tuple(used)

@@ -27,6 +27,7 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
+from fno_forecast.data.stats import BLOCK_BYTES
 from fno_forecast.data.timeaxis import times_to_hours
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
@@ -139,7 +140,7 @@ def fit_recent_anomaly_correction(
         return None  # the cumulative sums below need a regular held-out time axis
     first = train_array.isel(time=slice(0, split))
     if fit_array is not None:
-        first = fit_array.isel(time=np.flatnonzero(fit_array["time"].values < times[split]))
+        first = fit_array.isel(time=slice(0, int(np.sum(fit_array["time"].values < times[split]))))  # a view
     if first.sizes["time"] < 2 * n_terms:
         return None
     first = fit_climatology(first, annual=climatology.annual, diurnal=climatology.diurnal)
@@ -239,3 +240,57 @@ def longest_window_steps(correction: RecentAnomalyCorrection | None, step_hours:
     if correction is None or not correction.window_days:
         return 0
     return max(_window_steps(d, step_hours) for d in correction.window_days) - 1
+
+
+def offsets_at(
+    correction: RecentAnomalyCorrection,
+    *,
+    climatology: Climatology,
+    array: xr.DataArray,
+    positions: np.ndarray,
+    step_hours: float,
+    history_steps: int | None = None,
+    budget_bytes: int = BLOCK_BYTES,
+) -> tuple[np.ndarray, list[float]]:
+    """Offsets `(B, C, H, W)` float32 for the inits at time `positions` of `array`, from the steps before
+    each (only `history_steps` up to it where given, as a forecast served from that much history sees),
+    and the days used per init. The history is read in blocks of at most `budget_bytes` (float32), as
+    many neighbouring inits per block as fit, so on a large grid inits far apart never read the span
+    between them."""
+    positions = np.asarray(positions, dtype=np.int64)
+    reach = longest_window_steps(correction, step_hours)
+    if history_steps is not None:
+        reach = min(reach, history_steps - 1)
+    frame = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+    most = max(reach + 1, budget_bytes // max(frame, 1))  # steps per read
+    offsets = np.zeros((positions.size, *(array.sizes[d] for d in ("channel", "lat", "lon"))), np.float32)
+    used = [0.0] * positions.size
+    order = np.argsort(positions, kind="stable")
+    times = array["time"].values
+    i = 0
+    while i < order.size:
+        low = max(0, int(positions[order[i]]) - reach)
+        j = i + 1
+        while j < order.size and int(positions[order[j]]) + 1 - low <= most:
+            j += 1
+        group = order[i:j]
+        high = int(positions[group].max()) + 1
+        block = np.asarray(array.isel(time=slice(low, high)).values, dtype=np.float32)
+        hours = times_to_hours(times[low:high])
+        for row in group if history_steps is not None else [group]:
+            rows = np.atleast_1d(row)
+            start = 0 if history_steps is None else max(0, int(positions[row]) - low - history_steps + 1)
+            stop = high - low if history_steps is None else int(positions[row]) - low + 1
+            offset, days = recent_anomaly_offsets(
+                correction,
+                climatology=climatology,
+                block=block[start:stop],
+                block_hours=hours[start:stop],
+                init_positions=positions[rows] - low - start,
+                step_hours=step_hours,
+            )
+            offsets[rows] = offset
+            for k, day in zip(rows, days, strict=True):
+                used[int(k)] = day
+        i = j
+    return offsets, used

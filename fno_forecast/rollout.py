@@ -99,17 +99,19 @@ def rollout_windows(
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
     offsets_for: Callable[[list[int]], torch.Tensor | None] | None = None,
+    targets: Sequence[int] | None = None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], int, torch.Tensor]]:
     """Roll the stepper out from the windows `indices` of `dataset`, `batch_size` at a time.
 
     Yields `(batch, step, predicted)` for steps 1..n_steps of each batch, `batch` on `device` (`state`,
     `targets (B, K, C, H, W)`, `time_hours`, `previous` when the dataset has it, `climatology_offset`
-    when `offsets_for(window_indices)` gives the recent-anomaly offsets to roll out with). Call under
+    when `offsets_for(window_indices)` gives the recent-anomaly offsets to roll out with). With `targets`
+    (steps) the batch holds only those targets, in that order (`WindowDataset.batch`). Call under
     no_grad.
     """
     for start in range(0, len(indices), batch_size):
         chosen = [int(i) for i in indices[start : start + batch_size]]
-        batch = {key: value.to(device) for key, value in dataset.batch(chosen).items()}
+        batch = {key: value.to(device) for key, value in dataset.batch(chosen, targets=targets).items()}
         offset = None if offsets_for is None else offsets_for(chosen)
         if offset is not None:
             batch["climatology_offset"] = offset.to(device)

@@ -25,6 +25,19 @@ from fno_forecast.errors import DataError
 DEFAULT_IN_MEMORY_LIMIT = 4 * 2**30
 
 
+def read_steps(array: xr.DataArray, steps: np.ndarray) -> np.ndarray:
+    """`array`'s sorted distinct time `steps` as one float32 array `(len(steps), channel, lat, lon)`, each
+    run of consecutive steps read as one slice: a lazy store's fancy index would hold every chunk it
+    touches at once, and reading the whole span between scattered steps reads what nobody needs."""
+    steps = np.asarray(steps, dtype=np.int64)
+    out = np.empty((steps.size, *(array.sizes[d] for d in ("channel", "lat", "lon"))), dtype=np.float32)
+    for run in np.split(np.arange(steps.size), np.flatnonzero(np.diff(steps) != 1) + 1):
+        if run.size:
+            first, last = int(steps[run[0]]), int(steps[run[-1]])
+            out[run[0] : run[-1] + 1] = array.isel(time=slice(first, last + 1)).values
+    return out
+
+
 def window_starts(
     times: np.ndarray, *, target_steps: int, use_history: bool, period: str | tuple[Any, Any] | None = None
 ) -> np.ndarray:
@@ -184,9 +197,11 @@ class WindowDataset(Dataset):
         )
         yield from loader
 
-    def batch(self, indices: Any) -> dict[str, torch.Tensor]:
+    def batch(self, indices: Any, *, targets: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         """A collated batch: `state (B, C, H, W)`, `targets (B, K, C, H, W)`, `time_hours (B,)` float64,
-        and `previous (B, C, H, W)` with `use_history`. Negative indices count from the end.
+        and `previous (B, C, H, W)` with `use_history`. Negative indices count from the end. `targets`
+        (steps 1..K) reads only those targets, in that order (what a score at a few leads needs of a
+        long window).
 
         Index arithmetic runs in numpy (about a microsecond per operation on small arrays, where a torch
         call costs several), and the frames come out of one `index_select` (about 2.5x faster than
@@ -197,7 +212,16 @@ class WindowDataset(Dataset):
             ts = self._starts[index]
         except IndexError:
             raise IndexError(f"WindowDataset indices out of range for {len(self)} windows") from None
-        rows = (ts[:, None] + self._frame_rows).ravel()
+        frame_rows, n_frames, n_targets = self._frame_rows, self._n_frames, self.target_steps
+        if targets is not None:
+            picked = np.asarray(targets, dtype=np.int64)
+            if picked.size == 0 or picked.min() < 1 or picked.max() > self.target_steps:
+                raise IndexError(
+                    f"WindowDataset targets must lie in 1..{self.target_steps}, got {list(targets)}"
+                )
+            frame_rows = frame_rows[:, np.concatenate([np.arange(self._history + 1), self._history + picked])]
+            n_frames, n_targets = frame_rows.shape[1], picked.size
+        rows = (ts[:, None] + frame_rows).ravel()
         if self._data is not None:
             frames = self._data.index_select(0, torch.from_numpy(rows))
         else:
@@ -206,11 +230,11 @@ class WindowDataset(Dataset):
             needed, inverse = np.unique(rows, return_inverse=True)
             block = np.asarray(self._array.isel(time=needed).values, dtype=np.float32)
             frames = torch.from_numpy(np.ascontiguousarray(block))[torch.from_numpy(inverse.ravel())]
-        frames = frames.view(len(ts), self._n_frames, *frames.shape[1:])
+        frames = frames.view(len(ts), n_frames, *frames.shape[1:])
         h = self._history
         out = {
             "state": frames.select(1, h),
-            "targets": frames.narrow(1, h + 1, self.target_steps),
+            "targets": frames.narrow(1, h + 1, n_targets),
             "time_hours": torch.from_numpy(self._hours[ts]),
         }
         if self.use_history:

@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 from fno_forecast.bundle import Bundle
+from fno_forecast.data.windows import read_steps
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
 from fno_forecast.evaluation.linear_ar import LinearAR
 from fno_forecast.evaluation.metrics import SkillAccumulator
@@ -25,7 +26,7 @@ from fno_forecast.evaluation.prior import RolloutSystem
 from fno_forecast.evaluation.selection import InitSelection
 from fno_forecast.lead_calibration import calibrate
 from fno_forecast.models.linear_spectral import LinearSpectral
-from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+from fno_forecast.recent_anomaly import offsets_at
 from fno_forecast.rollout import rollout
 
 
@@ -52,10 +53,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk of inits with its data window; `verify` holds window positions (-1: not scored)."""
+    """One chunk of inits with the data steps it reads (`window`: its inits' states, their verifying
+    states and previous states, in time order); `positions`, `verify` and `previous` index the window
+    (`verify` -1: not scored), `inits` are the inits' time steps in the data."""
 
     window: np.ndarray
-    low: int
+    inits: np.ndarray
     positions: np.ndarray
     verify: np.ndarray
     previous: np.ndarray | None
@@ -72,23 +75,20 @@ class Chunk:
 
 
 def read_chunk(plan: Plan, rows: slice) -> Chunk:
-    """Read the data window of `plan.selection`'s inits `rows`."""
+    """Read the steps that `plan.selection`'s inits `rows` are scored on: their states, verifying and
+    previous states only (on a large grid the span between strided inits is gigabytes nobody needs)."""
     chosen = plan.selection
     inits, verify = chosen.inits[rows], chosen.verify[rows]
     previous = None if chosen.previous is None else chosen.previous[rows]
-    needed = [inits, verify[verify >= 0]] + ([] if previous is None else [previous])
-    reach = (
-        longest_window_steps(plan.bundle.recent_anomaly, plan.bundle.step_hours) if plan.uses_offsets else 0
+    needed = np.unique(
+        np.concatenate([inits, verify[verify >= 0], *([] if previous is None else [previous])])
     )
-    low = max(0, int(min(n.min() for n in needed if n.size)) - reach)
-    high = int(max(n.max() for n in needed if n.size))
-    window = np.asarray(plan.array.isel(time=slice(low, high + 1)).values, dtype=np.float32)
     return Chunk(
-        window=window,
-        low=low,
-        positions=inits - low,
-        verify=np.where(verify >= 0, verify - low, -1),
-        previous=None if previous is None else previous - low,
+        window=read_steps(plan.array, needed),
+        inits=inits,
+        positions=np.searchsorted(needed, inits),
+        verify=np.where(verify >= 0, np.searchsorted(needed, np.maximum(verify, 0)), -1),
+        previous=None if previous is None else np.searchsorted(needed, previous),
         init_hours=plan.hours[inits],
     )
 
@@ -102,30 +102,14 @@ def chunk_offsets(plan: Plan, chunk: Chunk, used: Counter[float]) -> np.ndarray 
     if not plan.uses_offsets:
         return None
     bundle = plan.bundle
-    hours = plan.hours[chunk.low : chunk.low + len(chunk.window)]
-    common = {"climatology": bundle.climatology, "step_hours": bundle.step_hours}
-    if plan.history_steps is None:
-        offsets, days = recent_anomaly_offsets(
-            bundle.recent_anomaly,
-            block=chunk.window,
-            block_hours=hours,
-            init_positions=chunk.positions,
-            **common,
-        )
-    else:
-        parts, days = [], []
-        for position in chunk.positions:
-            start = max(0, int(position) - plan.history_steps + 1)
-            offset, day = recent_anomaly_offsets(
-                bundle.recent_anomaly,
-                block=chunk.window[start : position + 1],
-                block_hours=hours[start : position + 1],
-                init_positions=np.array([position - start]),
-                **common,
-            )
-            parts.append(offset)
-            days += day
-        offsets = np.concatenate(parts)
+    offsets, days = offsets_at(
+        bundle.recent_anomaly,
+        climatology=bundle.climatology,
+        array=plan.array,
+        positions=chunk.inits,
+        step_hours=bundle.step_hours,
+        history_steps=plan.history_steps,
+    )
     used.update(days)
     return offsets
 

@@ -26,7 +26,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import (
     CHOICES,
@@ -38,7 +37,7 @@ from fno_forecast.lead_calibration import (
     weight_rows,
 )
 from fno_forecast.models.stepper import Stepper
-from fno_forecast.recent_anomaly import longest_window_steps, recent_anomaly_offsets
+from fno_forecast.recent_anomaly import offsets_at
 from fno_forecast.rollout import rollout_windows
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.data_setup import TrainingData, WindowCache
@@ -257,24 +256,18 @@ def _pick(
 
 def offsets_reader(data: TrainingData, dataset: WindowDataset) -> Callable[[list[int]], torch.Tensor | None]:
     """`offsets_for(window_indices)`: the recent-anomaly offsets of those windows' inits, read from the
-    steps before each init (only the span a batch needs is read, so a streamed store stays streamed)."""
+    steps before each init (read in bounded blocks, `recent_anomaly.offsets_at`, so a streamed store stays streamed)."""
     correction = data.recent_anomaly
     starts = dataset.starts
-    times = data.array["time"].values
-    reach = longest_window_steps(correction, data.step_hours)
 
     def offsets_for(indices: list[int]) -> torch.Tensor | None:
         if correction is None or not indices:
             return None
-        positions = starts[np.asarray(indices, dtype=np.int64)]
-        lo, hi = max(0, int(positions.min()) - reach), int(positions.max()) + 1
-        block = np.asarray(data.array.isel(time=slice(lo, hi)).values, dtype=np.float32)
-        offsets, _ = recent_anomaly_offsets(
+        offsets, _ = offsets_at(
             correction,
             climatology=data.climatology,
-            block=block,
-            block_hours=times_to_hours(times[lo:hi]),
-            init_positions=positions - lo,
+            array=data.array,
+            positions=starts[np.asarray(indices, dtype=np.int64)],
             step_hours=data.step_hours,
         )
         return torch.from_numpy(offsets)

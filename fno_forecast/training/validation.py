@@ -68,10 +68,11 @@ def validate(
         batch_size=batch_size,
         device=device,
         autocast_dtype=autocast_dtype,
+        targets=lead_steps,  # the verifying states only: 5 of a 10-day window's 40 on a 6-hourly grid
     ):
         if step in wanted:
             sums[wanted[step]] += weighted_squared_error_sums(
-                predicted, batch["targets"][:, step - 1], lat_weights=weights
+                predicted, batch["targets"][:, wanted[step]], lat_weights=weights
             )
         if step == 1:
             count += batch["state"].shape[0]

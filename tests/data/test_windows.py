@@ -75,6 +75,22 @@ def test_getitems_equals_getitem_and_lazy_path_equals_memory() -> None:
     torch.testing.assert_close(batch["targets"][2], fast[17]["targets"])
 
 
+def test_a_batch_of_some_targets_reads_those_steps_in_memory_and_streamed() -> None:
+    array = _array()
+    fast = WindowDataset(array, target_steps=6, use_history=True)
+    lazy = WindowDataset(array.chunk({"time": 5}), target_steps=6, use_history=True, in_memory_limit_bytes=0)
+    for ds in (fast, lazy):
+        whole = ds.batch([4, 0, 9])
+        some = ds.batch([4, 0, 9], targets=(1, 4, 6))
+        assert some["targets"].shape == (3, 3, 2, 3, 4)
+        torch.testing.assert_close(some["targets"], whole["targets"][:, [0, 3, 5]])
+        for key in ("state", "previous", "time_hours"):
+            torch.testing.assert_close(some[key], whole[key])
+        assert some["targets"][0, :, 0, 0, 0].tolist() == [6.0, 9.0, 11.0]  # window 4: state at step 5
+        with pytest.raises(IndexError, match="targets must lie in 1..6"):
+            ds.batch([0], targets=(0, 2))
+
+
 def test_dataloader_batches() -> None:
     ds = WindowDataset(_array(), target_steps=2, use_history=False)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=False)

@@ -13,6 +13,7 @@ from fno_forecast.models.stepper import Stepper
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
     fit_recent_anomaly_correction,
+    offsets_at,
     recent_anomaly_offsets,
 )
 from tests.fixtures.networks import Constant
@@ -108,6 +109,53 @@ def test_offsets_use_the_best_window_the_history_covers() -> None:
         step_hours=6.0,
     )
     assert used == [1.0]  # the gap breaks the three-day window, the one-day window is intact
+
+
+def test_offsets_read_in_bounded_blocks_match_one_read_of_the_whole_span() -> None:
+    array = _series(shift=1.5, noise=1.0, seed=5).isel(time=slice(0, 200))
+    climatology = fit_climatology(_series(shift=0.0, noise=0.0), annual=1, diurnal=0)
+    positions = np.array([150, 3, 40, 41, 90, 199, 7])  # unsorted, close and far apart
+    hours = times_to_hours(array["time"].values)
+    whole, whole_used = recent_anomaly_offsets(
+        _correction(),
+        climatology=climatology,
+        block=array.values,
+        block_hours=hours,
+        init_positions=positions,
+        step_hours=6.0,
+    )
+    frame = 4 * LAT.size * LON.size
+    for budget in (frame, 20 * frame, 10**9):  # one init per read, a few per read, all in one read
+        offsets, used = offsets_at(
+            _correction(),
+            climatology=climatology,
+            array=array,
+            positions=positions,
+            step_hours=6.0,
+            budget_bytes=budget,
+        )
+        assert used == whole_used == [3.0, 1.0, 3.0, 3.0, 3.0, 3.0, 1.0]
+        np.testing.assert_allclose(offsets, whole, rtol=1e-6)
+    # history cut to 5 steps: only the one-day window (4 steps) fits, as from 5 served steps
+    limited, used = offsets_at(
+        _correction(),
+        climatology=climatology,
+        array=array,
+        positions=positions,
+        step_hours=6.0,
+        history_steps=5,
+    )
+    assert used == [1.0] * 7
+    one_day, _ = recent_anomaly_offsets(
+        _correction(),
+        climatology=climatology,
+        block=array.values[146:151],
+        block_hours=hours[146:151],
+        init_positions=np.array([4]),
+        step_hours=6.0,
+    )
+    np.testing.assert_allclose(limited[0], one_day[0], rtol=1e-6)
+    assert np.abs(limited[0] - whole[0]).max() > 1e-3  # the cut history changes the offset
 
 
 def test_correction_round_trips_and_rejects_ragged_lists() -> None:
