@@ -29,6 +29,7 @@ from fno_forecast.climatology import Climatology, fit_climatology, harmonic_desi
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES
 from fno_forecast.data.timeaxis import times_to_hours
+from fno_forecast.data.windows import frame_bytes
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
 DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
@@ -261,7 +262,7 @@ def offsets_at(
     reach = longest_window_steps(correction, step_hours)
     if history_steps is not None:
         reach = min(reach, history_steps - 1)
-    frame = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+    frame = frame_bytes(array)
     most = max(reach + 1, budget_bytes // max(frame, 1))  # steps per read
     offsets = np.zeros((positions.size, *(array.sizes[d] for d in ("channel", "lat", "lon"))), np.float32)
     used = [0.0] * positions.size

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from fno_forecast.data.timeaxis import format_time
-from fno_forecast.data.windows import read_steps
+from fno_forecast.data.windows import frame_bytes, read_steps
 
 MIN_RUN_STEPS = 4
 MIN_SAMPLE_STEPS = 1024
@@ -57,11 +57,6 @@ class FitSample:
             f"({self.steps} of its {self.of_steps} steps, {format_time(times[0])} to "
             f"{format_time(times[-1])}, {where})"
         )
-
-
-def frame_bytes(array: xr.DataArray) -> int:
-    """Bytes of one time step `(channel, lat, lon)` as float32."""
-    return 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
 
 
 def run_starts(n_time: int, *, runs: int, run_steps: int) -> np.ndarray:

@@ -25,6 +25,11 @@ from fno_forecast.errors import DataError
 DEFAULT_IN_MEMORY_LIMIT = 4 * 2**30
 
 
+def frame_bytes(array: xr.DataArray) -> int:
+    """Bytes of one time step `(channel, lat, lon)` of a canonical array as float32."""
+    return 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+
+
 def read_steps(array: xr.DataArray, steps: np.ndarray) -> np.ndarray:
     """`array`'s sorted distinct time `steps` as one float32 array `(len(steps), channel, lat, lon)`, each
     run of consecutive steps read as one slice: a lazy store's fancy index would hold every chunk it
@@ -99,8 +104,7 @@ class WindowDataset(Dataset):
         self._history = int(self.use_history)
         lo = int(starts[0]) - self._history
         hi = int(starts[-1]) + self.target_steps + 1
-        frame_bytes = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
-        self.in_memory = (hi - lo) * frame_bytes <= in_memory_limit_bytes
+        self.in_memory = (hi - lo) * frame_bytes(array) <= in_memory_limit_bytes
         self._offset = lo if self.in_memory else 0
         self._starts = starts
         self._array = array

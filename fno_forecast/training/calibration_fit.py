@@ -25,8 +25,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import xarray as xr
 
-from fno_forecast.data.windows import WindowDataset
+from fno_forecast.data.windows import WindowDataset, frame_bytes
 from fno_forecast.lead_calibration import (
     CHOICES,
     PREDICTORS,
@@ -44,6 +45,9 @@ from fno_forecast.training.data_setup import TrainingData, WindowCache
 
 RIDGE = 1e-3  # pulls the blend toward the plain forecast, relative to the mean anomaly power
 BLOCKS = 4  # blocks of consecutive inits for the cross-fitted error of the blend
+# float32 bytes of one batch of calibration windows, at most: the fit reads every step of each window (it
+# is fitted per step), 41 frames of a 10-day 6-hourly window, 1.1 GB in a batch of 16 on 121 x 240 x 14
+BATCH_BYTES = 512 * 2**20
 P = len(PREDICTORS)
 OffsetsFor = Callable[[list[int]], torch.Tensor | None]
 
@@ -275,6 +279,12 @@ def offsets_reader(data: TrainingData, dataset: WindowDataset) -> Callable[[list
     return offsets_for
 
 
+def calibration_batch(val_batch_size: int, *, dataset: WindowDataset, array: xr.DataArray) -> int:
+    """The validation batch, fewer where its windows' frames would pass `BATCH_BYTES` (at least one)."""
+    window = frame_bytes(array) * (dataset.target_steps + 1 + int(dataset.use_history))
+    return max(1, min(val_batch_size, BATCH_BYTES // window))
+
+
 def calibration_windows(windows: WindowCache, steps: int) -> tuple[WindowDataset, bool]:
     """The windows the lead calibration is fitted on and whether they are held out: the training
     period's held-out tail, else the network's own windows."""
@@ -303,7 +313,7 @@ def fit_calibration(
         n_steps=steps,
         lat_weights=lat_weights,
         init_stride=config.calibration_init_stride,
-        batch_size=config.val_batch_size,
+        batch_size=calibration_batch(config.val_batch_size, dataset=dataset, array=data.array),
         device=device,
         period=data.holdout_period if held_out else data.network_period or data.train_period,
         held_out=held_out,

@@ -22,7 +22,7 @@ from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES, Moments, block_steps
 from fno_forecast.data.timeaxis import format_time, lead_steps_for, times_to_hours
-from fno_forecast.data.windows import window_starts
+from fno_forecast.data.windows import frame_bytes, window_starts
 from fno_forecast.errors import ConfigError
 from fno_forecast.models.linear_spectral import (
     MAX_UNKNOWNS,
@@ -52,7 +52,7 @@ def chunk_inits(array: xr.DataArray) -> int:
 def read_inits(array: xr.DataArray, *, n_leads: int) -> int:
     """Inits per lead that `READ_BYTES` of reads allow (each reads its state and its truth), at least
     `MIN_INITS`: on a global grid of many channels every read is megabytes from the store."""
-    frame = 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+    frame = frame_bytes(array)
     return max(MIN_INITS, READ_BYTES // (2 * frame * max(n_leads, 1)))
 
 

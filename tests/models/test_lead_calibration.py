@@ -12,7 +12,7 @@ from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import LeadCalibration, calibrate
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.rollout import rollout
-from fno_forecast.training.calibration_fit import _pick, fit_lead_calibration
+from fno_forecast.training.calibration_fit import BATCH_BYTES, _pick, calibration_batch, fit_lead_calibration
 from tests.fixtures.networks import Constant
 
 LAT = np.linspace(50.0, 40.0, 5)
@@ -275,3 +275,21 @@ def test_fit_shrinks_a_noisy_network_toward_the_climatology_by_one_factor() -> N
     assert dict(calibration.picked) == {"blend": 1} and calibration.factors[0][0] == pytest.approx(
         2.0, abs=0.01
     )
+
+
+def test_the_calibration_batch_holds_its_windows_frames_within_its_read_bound() -> None:
+    def dataset_of(lat: int, lon: int, steps: int) -> tuple[WindowDataset, xr.DataArray]:
+        times = np.datetime64("2000-01-01", "ns") + np.arange(steps + 2) * np.timedelta64(6, "h")
+        array = xr.DataArray(
+            np.zeros((steps + 2, 1, lat, lon), np.float32),
+            dims=("time", "channel", "lat", "lon"),
+            coords={"time": times, "channel": ["x"], "lat": np.linspace(50, 40, lat), "lon": np.arange(lon)},
+        )
+        return WindowDataset(array, target_steps=steps, use_history=True, in_memory_limit_bytes=0), array
+
+    small, array = dataset_of(4, 8, 40)
+    assert calibration_batch(16, dataset=small, array=array) == 16  # a small grid keeps the validation batch
+    big, array = dataset_of(512, 512, 40)  # 1 MiB frames, 42 of them per window
+    assert calibration_batch(16, dataset=big, array=array) == BATCH_BYTES // (42 * 2**20) == 12
+    huge, array = dataset_of(4096, 1024, 40)  # 16 MiB frames: one window passes the bound alone
+    assert calibration_batch(16, dataset=huge, array=array) == 1
