@@ -222,7 +222,10 @@ def test_killing_a_replica_process_mid_run_loses_nothing(
     before the lease would expire, computes the rollout and serves it."""
     httpx = pytest.importorskip("httpx")
     started, port = tmp_path / "started", _free_port()
+    scratch = tmp_path / "scratch"  # the killed process cannot remove its store cache: keep it in here
+    scratch.mkdir()
     env = os.environ | {
+        "TMPDIR": str(scratch),
         "FNO_MODELS": json.dumps([str(m) for m in replica_settings.models]),
         "FNO_DATA": str(replica_settings.data),
         "FNO_STORE_DIR": str(replica_settings.store_dir),
