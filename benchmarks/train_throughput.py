@@ -4,7 +4,7 @@ Both sides train the same FNO config (width, modes, layers, 12.5% domain padding
 on the same NCEP windows with the same batch size and AdamW. neuraloperator's `Trainer.train` gets what it
 expects: a DataLoader of dicts `{"x": inputs, "y": target}` (inputs precomputed once, so it does less
 work per step than we do) and its default `LpLoss(d=2)`; its own `epoch_train_time` is the figure. Ours
-is `Trainer._train_step` over the batches of `epoch_batches`, timed the same way (one epoch over
+is `Trainer.update` over the batches of `epoch_batches`, timed the same way (one epoch over
 `--samples` windows, after a warm-up).
 
 The baseline network is neuraloperator's FNO as neuraloperator builds it: its `DomainPadding` pads the
@@ -98,11 +98,11 @@ def time_ours(trainer, args: argparse.Namespace) -> float:  # noqa: ANN001
         cap=args.samples,
     )
     for batch in batches[: args.warmup_batches]:
-        trainer._train_step(dataset.batch(batch), 1)
+        trainer.update(dataset.batch(batch), 1)
     distributed.barrier(info)
     start = time.perf_counter()
     for batch in batches:
-        trainer._train_step(dataset.batch(batch), 1)
+        trainer.update(dataset.batch(batch), 1)
     distributed.barrier(info)
     totals = torch.tensor([float(sum(len(b) for b in batches)), time.perf_counter() - start])
     distributed.all_reduce_sum(totals, info)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 
 from fno_forecast.errors import ConfigError
 from fno_forecast.output import write_bytes_atomic
+from fno_forecast.training.validation import ValidationResult
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -35,6 +36,19 @@ class Progress:
     best_epoch: int = -1
     elapsed_seconds: float = 0.0
     finished: bool = False
+
+
+@dataclass
+class RunState:
+    """Where a run stands between epochs: progress, the best weights so far and their validation."""
+
+    progress: Progress
+    best_state: dict[str, torch.Tensor] | None = None
+    best_result: ValidationResult | None = None
+    val_seconds: float = 0.0
+    stopped: bool = False
+    # per epoch trained so far: (K, samples, seconds of training), what the budget's re-plans read
+    epoch_costs: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def save_checkpoint(

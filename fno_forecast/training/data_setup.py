@@ -24,6 +24,8 @@ from fno_forecast.data.windows import DEFAULT_IN_MEMORY_LIMIT, WindowDataset
 from fno_forecast.errors import ConfigError, DataError
 from fno_forecast.models.conservation import ConservationSpec
 from fno_forecast.models.linear_spectral import LinearSpectral
+from fno_forecast.models.registry import FNOConfig, SFNOConfig
+from fno_forecast.models.stepper import Stepper, build_stepper
 from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
     fit_recent_anomaly_correction,
@@ -102,6 +104,25 @@ class TrainingData:
 
     def lead_steps(self, leads_hours: tuple[float, ...]) -> tuple[int, ...]:
         return lead_steps_for(leads_hours, step_hours=self.step_hours)
+
+    def stepper(self, config: TrainConfig, model_config: FNOConfig | SFNOConfig) -> Stepper:
+        """A new stepper on this data: its statistics, and the prior and laws the setup kept."""
+        grid = self.channels.schema.grid
+        return build_stepper(
+            model_name=config.model,
+            model_config=model_config,
+            grid_lat=grid.lat,
+            grid_lon=grid.lon,
+            step_hours=self.step_hours,
+            mean=self.stats.mean,
+            std=self.stats.std,
+            tendency_std=self.stats.tendency_std,
+            use_history=config.use_history,
+            climatology=self.climatology if config.use_climatology else None,
+            relaxation=self.relaxation,
+            spectral_prior=None if self.spectral_prior is None else self.spectral_prior.packed(),
+            conservation=self.conservation,
+        )
 
 
 def load_training_data(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,24 @@ from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
 from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
-from fno_forecast.models.stepper import build_stepper
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
-from fno_forecast.training.budget import (
-    calibration_plan,
-    fit_sample_cost,
-    initial_plan,
-    kept_inits,
-    replan_rollouts,
+from fno_forecast.training.calibration_fit import fit_calibration
+from fno_forecast.training.checkpoint import (
+    Progress,
+    RunState,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
 )
-from fno_forecast.training.calibration_fit import calibration_windows, fit_calibration
-from fno_forecast.training.checkpoint import Progress, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.defaults import Choice, describe_choices
-from fno_forecast.training.epoch import epoch_line, epoch_record, pick_device, to_device, train_pass
-from fno_forecast.training.gradients import clip_gradients
-from fno_forecast.training.loss import channel_loss_weights, weighted_mse
+from fno_forecast.training.epoch import epoch_line, epoch_record, pick_device, train_pass
+from fno_forecast.training.loss import channel_loss_weights
 from fno_forecast.training.metadata import training_metadata
-from fno_forecast.training.schedule import LearningRate, n_batches
+from fno_forecast.training.run_plan import RunPlanner
+from fno_forecast.training.update import WeightUpdate
 from fno_forecast.training.validation import ValidationResult, validate
 
 
@@ -85,27 +83,13 @@ class Trainer:
         schema = self.data.channels.schema
         self.model_config = resolve_defaults(config.model_config(), schema.grid)
         torch.manual_seed(config.seed)
-        self.stepper = build_stepper(
-            model_name=config.model,
-            model_config=self.model_config,
-            grid_lat=schema.grid.lat,
-            grid_lon=schema.grid.lon,
-            step_hours=schema.step_hours,
-            mean=self.data.stats.mean,
-            std=self.data.stats.std,
-            tendency_std=self.data.stats.tendency_std,
-            use_history=config.use_history,
-            climatology=self.data.climatology if config.use_climatology else None,
-            relaxation=self.data.relaxation,
-            spectral_prior=None if self.data.spectral_prior is None else self.data.spectral_prior.packed(),
-            conservation=self.data.conservation,
-        ).to(self.device)
-        self.unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
+        self.stepper = self.data.stepper(config, self.model_config).to(self.device)
+        unroller: nn.Module = Unroller(self.stepper, checkpointing=config.activation_checkpointing)
         if config.compile:
             self.stepper.network = torch.compile(self.stepper.network)  # type: ignore[assignment]
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.unroller = nn.parallel.DistributedDataParallel(self.unroller, device_ids=ids)
+            unroller = nn.parallel.DistributedDataParallel(unroller, device_ids=ids)
         self.windows = WindowCache(
             self.data,
             use_history=config.use_history,
@@ -113,105 +97,52 @@ class Trainer:
         )
         self.lead_steps = self.data.lead_steps(config.val_leads_hours)
         self.lat_weights = latitude_weight_tensor(schema.grid.lat).to(self.device)
-        self.channel_weights = channel_loss_weights(
+        channel_weights = channel_loss_weights(
             schema.channels,
             channel_weights=config.channel_weights,
             variable_weights=config.variable_weight_map(),
             level_weighting=config.level_weighting,
         ).to(self.device)
-        self.autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
+        autocast = torch.bfloat16 if (self.device.type == "cuda" and config.bf16) else None
         plan_keys = {"stage1_epochs", "samples_per_epoch", "rollout_steps", "rollout_samples_per_epoch"}
-        self._curriculum = tuple(config.rollout_steps)
-        self._replan_budget_s = 0.0  # > 0: re-plan stage 2 from stage 1's measured cost (a derived plan)
-        self._derived_val_stride = explicit is not None and "val_init_stride" not in explicit
-        self._derived_cal_stride = explicit is not None and "calibration_init_stride" not in explicit
-        if max_minutes and explicit is not None and not plan_keys & explicit:
-            self._plan_for_budget(max_minutes * 60.0, clock)
-            self._replan_budget_s = max_minutes * 60.0
-        config = self.config
-        if self.choices or self.data.corrections:
-            self._log(describe_choices(self.choices, self.data.corrections))
-        stage1 = config.stage1_epochs * self._batches_for(1)
-        stage2 = sum(self._batches_for(k) for k in config.rollout_steps)
-        self.schedule = LearningRate(config, stage1_steps=stage1, stage2_steps=stage2)
-        # foreach: one multi-tensor update instead of a Python loop over parameters (the default on CPU);
-        # `fused` would be faster still but refuses the complex spectral weights.
-        self.optimizer = torch.optim.AdamW(
-            self.stepper.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
-        )
-        # the schedule is looked up at each step: stage 2 may be re-planned once stage 1 has been timed
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: self.schedule.factor(step)
-        )
-
-    def _plan_for_budget(self, budget_s: float, clock: Callable[[], float]) -> None:
-        """Time a few one-step batches on a copy of the stepper, then size the epochs to the budget."""
-        dataset = self.windows.train(1)
-        batch = dataset.batch(list(range(min(self.config.batch_size, len(dataset)))))
-        self.config, choice = initial_plan(
-            self.config,
-            stepper=self.stepper,
-            batch=to_device(batch, self.device),
+        self.planner = RunPlanner(
             windows=self.windows,
             lead_steps=self.lead_steps,
-            budget_s=budget_s,
-            clock=clock,
-            thin_validation=self._derived_val_stride,
-        )
-        self.choices.append(choice)
-
-    def _replan_rollouts(self, run: _Run, *, remaining_s: float) -> None:
-        """Stage 2 sized to the budget left at the cost training measured (after stage 1, and again after
-        stage 2's first epoch); its schedule follows the plan."""
-        done = tuple(self.config.rollout_steps[: run.progress.epoch - self.config.stage1_epochs])
-        curriculum = self._curriculum
-        if done:  # the rest of the curriculum (its longest rollout repeated when that was its only one)
-            curriculum = curriculum[1:] or curriculum[-1:]
-        self.config, choice = replan_rollouts(
-            self.config,
-            cost=fit_sample_cost(run.epoch_costs),
-            validation_s=run.val_seconds,
-            remaining_s=remaining_s,
-            budget_s=self._replan_budget_s,
-            windows=self.windows,
-            curriculum=curriculum,
-            done=done,
-        )
-        stage2 = sum(self._batches_for(k) for k in self.config.rollout_steps)
-        self.schedule = LearningRate(
-            self.config, stage1_steps=self.schedule.stage1_steps, stage2_steps=stage2
-        )
-        self.choices.append(choice)
-        self._log(f"{choice.key}: {choice.value} ({choice.why})")
-
-    def _size_calibration(self, run: _Run, *, remaining_s: float) -> None:
-        """The lead calibration's inits thinned to what the budget has left after the skill guard's pass
-        (about one validation pass), at the cost per init the validation passes measured."""
-        if not self.config.lead_calibration:
-            return
-        longest = max(self.lead_steps)
-        dataset, _ = calibration_windows(self.windows, longest)
-        validated = kept_inits(len(self.windows.validation(longest)), self.config.val_init_stride)
-        validated_here = max(validated / self.dist.world_size, 1.0)  # validation splits its inits by rank
-        self.config, choice = calibration_plan(
-            self.config,
-            n_inits=len(dataset),
-            seconds_per_init=run.val_seconds / validated_here,
-            allowance_s=remaining_s - run.val_seconds,
+            world_size=self.dist.world_size,
             steps_per_day=24.0 / self.data.step_hours,
+            curriculum=tuple(config.rollout_steps),
+            derived_val_stride=explicit is not None and "val_init_stride" not in explicit,
+            derived_cal_stride=explicit is not None and "calibration_init_stride" not in explicit,
         )
+        if max_minutes and explicit is not None and not plan_keys & explicit:
+            # the epochs sized to the budget from a few timed batches; stage 2 re-planned as it goes
+            config, choice = self.planner.initial(
+                config, stepper=self.stepper, device=self.device, budget_s=max_minutes * 60.0, clock=clock
+            )
+            self.choices.append(choice)
+        self.config = config
+        if self.choices or self.data.corrections:
+            self._log(describe_choices(self.choices, self.data.corrections))
+        self.update = WeightUpdate(
+            stepper=self.stepper,
+            unroller=unroller,
+            config=config,
+            lat_weights=self.lat_weights,
+            channel_weights=channel_weights,
+            device=self.device,
+            autocast=autocast,
+            stage1_steps=config.stage1_epochs * self.planner.batches_for(config, 1),
+            stage2_steps=self.planner.stage2_steps(config),
+        )
+        self.autocast = autocast
+
+    def _replan(self, config: TrainConfig, choice: Choice | None) -> None:
+        """A plan made during the run: the new config, its schedule, and why on the terminal."""
+        self.config = config
         if choice is not None:
+            self.update.replan(config, stage2_steps=self.planner.stage2_steps(config))
             self.choices.append(choice)
             self._log(f"{choice.key}: {choice.value} ({choice.why})")
-
-    def _batches_for(self, steps: int) -> int:
-        cap = self.config.rollout_samples_per_epoch if steps > 1 else self.config.samples_per_epoch
-        return n_batches(
-            n_windows=len(self.windows.train(steps)),
-            batch_size=self.config.batch_size,
-            world_size=self.dist.world_size,
-            cap=cap,
-        )
 
     def _network_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in tensor_state_dict(self._plain_network()).items()}
@@ -257,38 +188,12 @@ class Trainer:
                 self.out_dir,
                 network=self._network_state(),
                 best_network=best,
-                optimizer=self.optimizer.state_dict(),
-                scheduler=self.scheduler.state_dict(),
+                optimizer=self.update.optimizer.state_dict(),
+                scheduler=self.update.scheduler.state_dict(),
                 progress=progress,
                 config=self.config.to_dict(),
             )
         distributed.barrier(self.dist)
-
-    def _train_step(self, batch: dict[str, torch.Tensor], steps: int) -> float:
-        batch = to_device(batch, self.device)
-        targets = batch["targets"][:, :steps]
-        state, previous = batch["state"], batch.get("previous")
-        if self.config.input_noise > 0:
-            scale = self.config.input_noise * self.stepper.tendency_std
-            state = state + scale * torch.randn_like(state)
-            if previous is not None:
-                previous = previous + scale * torch.randn_like(previous)
-        with torch.autocast(
-            self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
-        ):
-            predicted = self.unroller(state, batch["time_hours"], previous, steps)
-        # All K steps in one op: normalised error (predicted - target) / std, the mean over steps.
-        std = self.stepper.std.unsqueeze(1)
-        loss = weighted_mse(
-            predicted / std, targets / std, lat_weights=self.lat_weights, channel_weights=self.channel_weights
-        )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip > 0:
-            clip_gradients(self.stepper.network.parameters(), max_norm=self.config.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
-        return float(loss.detach())
 
     def fit(
         self,
@@ -317,8 +222,17 @@ class Trainer:
             first = self.config.stage1_epochs
             replan_at = (first, first + 1) if self.config.rollout_steps else (first,)
             measured = bool(run.epoch_costs)  # a run resumed at that point keeps its plan
-            if self._replan_budget_s and run.progress.epoch in replan_at and measured and not run.stopped:
-                self._replan_rollouts(run, remaining_s=self._replan_budget_s - (clock() - started))
+            if self.planner.budget_s and run.progress.epoch in replan_at and measured and not run.stopped:
+                remaining_s = self.planner.budget_s - (clock() - started)
+                self._replan(
+                    *self.planner.rollouts(
+                        self.config,
+                        epoch=run.progress.epoch,
+                        epoch_costs=run.epoch_costs,
+                        validation_s=run.val_seconds,
+                        remaining_s=remaining_s,
+                    )
+                )
         run.progress = replace(run.progress, finished=not run.stopped)
         self._checkpoint(run.progress, run.best_state)
         metrics.close()
@@ -326,8 +240,11 @@ class Trainer:
             self._plain_network().load_state_dict(run.best_state)
         if run.best_result is None and run.best_state is not None:
             run.best_result = self._validate()
-        if budget is not None and self._derived_cal_stride and run.val_seconds > 0:
-            self._size_calibration(run, remaining_s=budget - (clock() - started))
+        if budget is not None:
+            remaining_s = budget - (clock() - started)
+            self._replan(
+                *self.planner.calibration(self.config, validation_s=run.val_seconds, remaining_s=remaining_s)
+            )
         bundle_path = self.out_dir / "model"
         if self.dist.is_main:
             self._write_bundle(
@@ -336,20 +253,20 @@ class Trainer:
         distributed.barrier(self.dist)
         return TrainResult(bundle_path, run.best_result, run.progress, run.stopped)
 
-    def _start(self, resume: bool) -> _Run:
+    def _start(self, resume: bool) -> RunState:
         """A fresh run, or the checkpoint's when resuming (network, optimiser, scheduler, RNG restored)."""
         state = load_checkpoint(self.out_dir) if resume else None
         if state is None:
-            return _Run(progress=Progress())
+            return RunState(progress=Progress())
         self._plain_network().load_state_dict(state["network"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.update.optimizer.load_state_dict(state["optimizer"])
+        self.update.scheduler.load_state_dict(state["scheduler"])
         restore_rng(state)
         progress = state["progress"]
         self._log(f"resuming at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
-        return _Run(progress=progress, best_state=state["best_network"])
+        return RunState(progress=progress, best_state=state["best_network"])
 
-    def _validate_prior(self, run: _Run, metrics: Any, clock: Callable[[], float]) -> None:
+    def _validate_prior(self, run: RunState, metrics: Any, clock: Callable[[], float]) -> None:
         """The untrained stepper is its prior: a candidate the training must beat."""
         val_start = clock()
         result = self._validate()
@@ -370,7 +287,7 @@ class Trainer:
         self._log(f"epoch 0 (prior: {what[self.stepper.prior]}) val {result.summary()}")
 
     def _train_epoch(
-        self, run: _Run, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]
+        self, run: RunState, metrics: Any, *, clock: Callable[[], float], over_budget: Callable[[], bool]
     ) -> None:
         """One epoch from where `run` stands (mid-epoch after a resume), then validation and a checkpoint."""
         c = self.config
@@ -392,7 +309,7 @@ class Trainer:
             progress=run.progress,
             dist=self.dist,
             device=self.device,
-            train_step=self._train_step,
+            train_step=self.update,
             after_step=after_step,
             show=self.dist.is_main and not self.quiet,
         )
@@ -417,7 +334,7 @@ class Trainer:
             stage=stage,
             steps=steps,
             result=result,
-            lr=self.optimizer.param_groups[0]["lr"],
+            lr=self.update.lr,
             train_seconds=train_seconds,
             val_seconds=run.val_seconds,
             progress=run.progress,
@@ -451,19 +368,6 @@ class Trainer:
             calibration=calibration,
         )
         save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
-
-
-@dataclass
-class _Run:
-    """Where a run stands between epochs: progress, the best weights so far and their validation."""
-
-    progress: Progress
-    best_state: dict[str, torch.Tensor] | None = None
-    best_result: ValidationResult | None = None
-    val_seconds: float = 0.0
-    stopped: bool = False
-    # per epoch trained so far: (K, samples, seconds of training), what the budget's re-plans read
-    epoch_costs: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def train(

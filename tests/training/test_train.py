@@ -164,9 +164,9 @@ def test_input_noise_perturbs_the_inputs_and_leaves_the_targets(tmp_path: Path) 
     for noise in (0.0, 0.5):
         config = load_config(overrides={**overrides, "input_noise": noise})
         trainer = Trainer(config, data_path=str(data), out_dir=tmp_path / f"run{noise}", quiet=True)
-        trainer.unroller = Spy(trainer.unroller)
+        trainer.update.unroller = Spy(trainer.update.unroller)
         batch = trainer.windows.train(1).batch(list(range(8)))
-        losses[noise] = trainer._train_step(batch, 1)
+        losses[noise] = trainer.update(batch, 1)
         state, previous = seen[-1]
         std = trainer.stepper.tendency_std.flatten()
         for fed, clean in ((state, batch["state"]), (previous, batch["previous"])):
