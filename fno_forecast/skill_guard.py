@@ -73,7 +73,8 @@ def cut_after(array: xr.DataArray, period: str) -> xr.DataArray:
 def guard_bundle(bundle_path: str | Path, data_paths: list[str] | None = None) -> dict[str, Any]:
     """Score a trained bundle on its validation period (data from `data_paths`, default: the paths it was
     trained on) at its validation leads, store card and verdict as its skill card; returns the verdict."""
-    from fno_forecast.bundle import load_bundle, update_skill_card
+    from fno_forecast.bundle import load_bundle
+    from fno_forecast.bundle_metadata import update_skill_card
     from fno_forecast.evaluation.scoring import evaluate_model, open_for_bundle
 
     bundle = load_bundle(bundle_path)

@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fno_forecast.bundle import default_bundle_path, load_bundle, update_skill_card
+    from fno_forecast.bundle import default_bundle_path, load_bundle
+    from fno_forecast.bundle_metadata import update_skill_card
     from fno_forecast.data.timeaxis import lead_steps_for, parse_period
     from fno_forecast.errors import ConfigError
     from fno_forecast.evaluation.bootstrap import BootstrapConfig

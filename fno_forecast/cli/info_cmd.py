@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from fno_forecast.bundle import read_metadata
+    from fno_forecast.bundle_metadata import read_metadata
     from fno_forecast.lead_calibration import LeadCalibration
     from fno_forecast.recent_anomaly import RecentAnomalyCorrection
     from fno_forecast.skill_guard import format_verdict

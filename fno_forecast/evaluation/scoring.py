@@ -356,7 +356,8 @@ def score_bundle(
     the validation period: the test period is for the final report only. `options` are passed to
     `evaluate_paths` (`folds`, `verify_inside`, `explain`, `bootstrap`, ...).
     """
-    from fno_forecast.bundle import load_bundle, update_skill_card
+    from fno_forecast.bundle import load_bundle
+    from fno_forecast.bundle_metadata import update_skill_card
 
     result = evaluate_paths(load_bundle(bundle_path), data_paths, period=period, leads=leads, **options)
     skill = result.card.to_dict()

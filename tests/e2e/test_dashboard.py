@@ -84,7 +84,7 @@ def write_initial_states(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def dashboard_url(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app (tiny bundle with a skill card, synthetic initial states) on a loopback port."""
-    from fno_forecast.bundle import update_skill_card
+    from fno_forecast.bundle_metadata import update_skill_card
     from service.app import create_app
     from service.settings import ServiceSettings
 

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from fno_forecast.bundle import (
-    check_compatible,
-    default_bundle_path,
-    load_bundle,
-    read_metadata,
-    update_skill_card,
-)
+from fno_forecast.bundle import check_compatible, default_bundle_path, load_bundle
+from fno_forecast.bundle_metadata import read_metadata, update_skill_card
 from fno_forecast.data.schema import ChannelInfo, DataSchema, GridInfo
 from fno_forecast.errors import BundleError
 from fno_forecast.models.padding import FastFFTPadding
