@@ -27,9 +27,8 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
-from fno_forecast.data.stats import BLOCK_BYTES
-from fno_forecast.data.timeaxis import times_to_hours
-from fno_forecast.data.windows import frame_bytes
+from fno_forecast.data.stats import BLOCK_BYTES, frame_bytes
+from fno_forecast.data.timeaxis import steps_before, times_to_hours
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
 DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
@@ -141,7 +140,7 @@ def fit_recent_anomaly_correction(
         return None  # the cumulative sums below need a regular held-out time axis
     first = train_array.isel(time=slice(0, split))
     if fit_array is not None:
-        first = fit_array.isel(time=slice(0, int(np.sum(fit_array["time"].values < times[split]))))  # a view
+        first = steps_before(fit_array, times[split])
     if first.sizes["time"] < 2 * n_terms:
         return None
     first = fit_climatology(first, annual=climatology.annual, diurnal=climatology.diurnal)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from fno_forecast.data.stats import frame_bytes
 from fno_forecast.data.timeaxis import format_time
-from fno_forecast.data.windows import frame_bytes, read_steps
+from fno_forecast.data.windows import read_steps
 
 MIN_RUN_STEPS = 4
 MIN_SAMPLE_STEPS = 1024

@@ -61,12 +61,16 @@ class Moments:
         return mean + self.shift, np.sqrt(var)
 
 
+def frame_bytes(array: xr.DataArray, *, itemsize: int = 4) -> int:
+    """Bytes of one time step `(channel, lat, lon)` of a canonical array (float32 by default)."""
+    return itemsize * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
+
+
 def block_steps(array: xr.DataArray, *, budget_bytes: int = BLOCK_BYTES) -> int:
     """Time steps per block of a streaming pass over `(time, channel, lat, lon)`: as many as fit in
     `budget_bytes` as float64 (at least 1, at most 256), so passes over a store larger than memory stay
     bounded whatever the grid and channel count."""
-    frame = 8 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
-    return int(max(1, min(256, budget_bytes // max(frame, 1))))
+    return int(max(1, min(256, budget_bytes // max(frame_bytes(array, itemsize=8), 1))))
 
 
 def compute_stats(array: xr.DataArray, *, chunk_steps: int | None = None) -> ChannelStats:

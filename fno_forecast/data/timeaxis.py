@@ -242,6 +242,12 @@ def select_period(array: xr.DataArray, period: str | tuple[Any, Any]) -> xr.Data
     return array.isel(time=np.flatnonzero(mask))
 
 
+def steps_before(array: xr.DataArray, time: Any) -> xr.DataArray:
+    """The steps of a time-sorted array before `time`, as a slice: a view of a loaded array, where an
+    index list would copy it."""
+    return array.isel(time=slice(0, int(np.sum(array["time"].values < time))))
+
+
 DEFAULT_LEADS_HOURS = (6.0, 24.0, 72.0, 120.0, 240.0)
 
 

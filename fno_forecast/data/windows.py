@@ -19,15 +19,11 @@ import torch
 import xarray as xr
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from fno_forecast.data.stats import frame_bytes
 from fno_forecast.data.timeaxis import consecutive, detect_step, period_mask, times_to_hours
 from fno_forecast.errors import DataError
 
 DEFAULT_IN_MEMORY_LIMIT = 4 * 2**30
-
-
-def frame_bytes(array: xr.DataArray) -> int:
-    """Bytes of one time step `(channel, lat, lon)` of a canonical array as float32."""
-    return 4 * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
 
 
 def read_steps(array: xr.DataArray, steps: np.ndarray) -> np.ndarray:

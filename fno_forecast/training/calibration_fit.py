@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from fno_forecast.data.windows import WindowDataset, frame_bytes
+from fno_forecast.data.stats import frame_bytes
+from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import (
     CHOICES,
     PREDICTORS,

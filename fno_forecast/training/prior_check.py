@@ -20,9 +20,9 @@ import xarray as xr
 
 from fno_forecast.climatology import Climatology, fit_climatology
 from fno_forecast.data.grid import latitude_weights
-from fno_forecast.data.stats import BLOCK_BYTES, Moments, block_steps
-from fno_forecast.data.timeaxis import format_time, lead_steps_for, times_to_hours
-from fno_forecast.data.windows import frame_bytes, window_starts
+from fno_forecast.data.stats import BLOCK_BYTES, Moments, block_steps, frame_bytes
+from fno_forecast.data.timeaxis import format_time, lead_steps_for, steps_before, times_to_hours
+from fno_forecast.data.windows import window_starts
 from fno_forecast.errors import ConfigError
 from fno_forecast.models.linear_spectral import (
     MAX_UNKNOWNS,
@@ -146,7 +146,7 @@ def check_prior(
         return None
     first, rest = train_array.isel(time=slice(0, split)), train_array.isel(time=slice(split, None))
     if fit_array is not None:
-        first = fit_array.isel(time=slice(0, int(np.sum(fit_array["time"].values < rest["time"].values[0]))))
+        first = steps_before(fit_array, rest["time"].values[0])
         if first.sizes["time"] < max(2 * n_terms, 4):
             return None
     climatology = fit_climatology(first, annual=annual, diurnal=diurnal)
