@@ -26,27 +26,26 @@ from pathlib import Path
 GIB = 2**30
 
 
-def rss_bytes(pid: int) -> int:
-    """The resident set of process `pid` (0 when it has gone)."""
+def proc_bytes(pid: int, *, file: str, key: str) -> int:
+    """The `key:` line (kB) of `/proc/{pid}/{file}` in bytes (0 when the process has gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return 0
     return 0
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set of process `pid`."""
+    return proc_bytes(pid, file="status", key="VmRSS")
 
 
 def pss_bytes(pid: int) -> int:
     """The proportional set of `pid`: its private pages plus its share of those it shares, so that the
-    sum over processes counts each page once (0 when it has gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return 0
-    return 0
+    sum over processes counts each page once."""
+    return proc_bytes(pid, file="smaps_rollup", key="Pss")
 
 
 def children(pid: int) -> list[int]:
