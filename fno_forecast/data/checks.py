@@ -12,8 +12,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from fno_forecast.data.stats import block_steps
-from fno_forecast.data.timeaxis import format_time, select_period
+from fno_forecast.data.stats import block_steps, missing_summary
+from fno_forecast.data.timeaxis import select_period
 from fno_forecast.errors import DataError
 
 FillPolicy = Literal["channel_mean", "nearest_time"]
@@ -40,14 +40,6 @@ def _forward_fill(values: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, source, axis=0)
 
 
-def _first_location(array: xr.DataArray, bad: np.ndarray) -> str:
-    t, c, i, j = (int(v) for v in np.argwhere(bad)[0])
-    return (
-        f"time {format_time(array['time'].values[t])}, channel {array['channel'].values[c]}, "
-        f"lat {float(array['lat'].values[i]):g}, lon {float(array['lon'].values[j]):g}"
-    )
-
-
 def check_finite(
     array: xr.DataArray, period: str | tuple[Any, Any] | None = None, *, fill: FillPolicy | None = None
 ) -> xr.DataArray:
@@ -69,8 +61,9 @@ def check_finite(
     if fill is None:
         raise DataError(
             array.attrs.get("source"),
-            f"{n_bad} missing (NaN/Inf) value(s){where}, first at {_first_location(part, bad)}; "
-            f"fill only when asked (fill={' or '.join(FILL_POLICIES)})",
+            f"{'' if period is None else f'period {period}: '}{missing_summary(part, values)}; "
+            "fill only when asked "
+            f"(fill={' or '.join(FILL_POLICIES)})",
         )
     values = np.where(bad, np.nan, values)
     if fill == "channel_mean":

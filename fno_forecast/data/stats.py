@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.data.timeaxis import consecutive, detect_step
+from fno_forecast.data.timeaxis import consecutive, detect_step, format_time
 from fno_forecast.errors import DataError
 
 BLOCK_BYTES = 256 * 2**20
@@ -61,6 +61,24 @@ class Moments:
         return mean + self.shift, np.sqrt(var)
 
 
+def missing_summary(array: xr.DataArray, block: np.ndarray, *, start: int = 0) -> str:
+    """What is missing in `block`, steps `start..` of a canonical `array`: the count per channel that has
+    any, the first location, and whether the same points are missing at every step of the block (a
+    land or sea mask, as an ocean-only field carries) or only at some steps (missing analyses)."""
+    bad = ~np.isfinite(block)
+    names = [str(c) for c in array["channel"].values]
+    counts = bad.sum(axis=(0, 2, 3))
+    channels = ", ".join(f"{names[c]} {int(counts[c])}" for c in np.flatnonzero(counts))
+    t, c, i, j = (int(v) for v in np.argwhere(bad)[0])
+    where = (
+        f"first at time {format_time(array['time'].values[start + t])}, channel {names[c]}, "
+        f"lat {float(array['lat'].values[i]):g}, lon {float(array['lon'].values[j]):g}"
+    )
+    static = block.shape[0] > 1 and bool((bad == bad[:1]).all())
+    kind = "the same points at every step (a mask)" if static else "at some steps only"
+    return f"{int(counts.sum())} missing (NaN/Inf) value(s) by channel: {channels}; {where}; {kind}"
+
+
 def frame_bytes(array: xr.DataArray, *, itemsize: int = 4) -> int:
     """Bytes of one time step `(channel, lat, lon)` of a canonical array (float32 by default)."""
     return itemsize * int(np.prod([array.sizes[d] for d in ("channel", "lat", "lon")]))
@@ -77,8 +95,8 @@ def compute_stats(array: xr.DataArray, *, chunk_steps: int | None = None) -> Cha
     """Mean, std and tendency std per channel of a canonical array `(time, channel, lat, lon)`.
 
     Reads `chunk_steps` time steps at a time (default `block_steps`; plus the one before, for the
-    tendency); only per-channel sums stay in memory. NaN values are an error: run `check_finite` (with a
-    fill) first.
+    tendency); only per-channel sums stay in memory. A missing value is a DataError that says where
+    (`missing_summary`): training needs every value of its period finite.
     """
     if tuple(array.dims) != ("time", "channel", "lat", "lon"):
         raise ValueError(f"compute_stats: expected dims (time, channel, lat, lon), got {array.dims}")
@@ -98,9 +116,12 @@ def compute_stats(array: xr.DataArray, *, chunk_steps: int | None = None) -> Cha
     for start in range(0, n_time, chunk_steps):
         block = np.asarray(array.isel(time=slice(start, start + chunk_steps)).values, dtype=np.float32)
         if not np.isfinite(block).all():
+            end = format_time(times[min(start + block.shape[0], n_time) - 1])
             raise DataError(
                 array.attrs.get("source"),
-                f"non-finite values in time steps {start}..{start + block.shape[0] - 1}; run check_finite first",
+                f"steps {format_time(times[start])}..{end}: {missing_summary(array, block, start=start)}. "
+                "Training needs finite values: fill them in the data, or leave that variable out "
+                "(`--set variables=[...]`) or those times out of the periods",
             )
         values.add(block)
         joined = block if previous is None else np.concatenate([previous, block], axis=0)

@@ -104,7 +104,8 @@ def test_nan_in_training_period_counts_and_locates(tmp_path: Path) -> None:
         check_finite(array, "2013-01-01/2013-01-02")
     text = str(info.value)
     lat = float(ds["latitude"][2])
-    assert text.startswith(f"{path}: 2 missing (NaN/Inf) value(s) in period 2013-01-01/2013-01-02")
+    assert text.startswith(f"{path}: period 2013-01-01/2013-01-02: 2 missing (NaN/Inf) value(s)")
+    assert "by channel: t500 1, t850 1;" in text and "at some steps only" in text
     assert f"first at time 2013-01-01T18:00, channel t850, lat {lat:g}, lon 112.5" in text
     # A period without the NaN passes; a fill is opt-in and leaves no NaN.
     clean = check_finite(array, "2013-01-01/2013-01-01T12:00")
@@ -134,3 +135,30 @@ def test_grib_without_the_extra_installed(tmp_path: Path, monkeypatch: pytest.Mo
     assert (
         _error(paths=path) == f'{path}: reading GRIB needs the grib extra: pip install "fno-forecast[grib]"'
     )
+
+
+@pytest.mark.parametrize("kind", ["mask", "missing step"])
+def test_train_on_missing_values_exits_with_one_line_naming_file_channel_and_kind(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ocean-only field (NaN over land at every step) and a missing analysis (NaN at one step) are
+    refused before any training, in one line that says which channel, where, and what to do."""
+    from fno_forecast.cli import main
+
+    ds = synthetic_dataset(steps=24)
+    if kind == "mask":
+        ds["t"][:, 1, :3, :4] = np.nan
+    else:
+        ds["t"][9, 0] = np.nan
+    path = tmp_path / "holes.nc"
+    ds.to_netcdf(path)
+    code = main(["train", "--data", str(path), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert str(path) in err and "missing (NaN/Inf) value(s) by channel" in err
+    if kind == "mask":
+        assert "by channel: t500 240;" in err  # 20 training steps of 12 points
+        assert "the same points at every step (a mask)" in err
+    else:
+        assert "at some steps only" in err
+    assert "--set variables=[...]" in err and not (tmp_path / "run" / "model").exists()
