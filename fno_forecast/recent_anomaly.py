@@ -28,9 +28,12 @@ import xarray as xr
 from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES, frame_bytes
-from fno_forecast.data.timeaxis import steps_before, times_to_hours
+from fno_forecast.data.timeaxis import HOURS_PER_MONTH, regular_hours, steps_before, times_to_hours
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
+# on data of a month or coarser a window of days is at most one step: windows of months instead (a slow
+# mode such as ENSO shows in the mean anomaly of the last seasons, not of the last state)
+MONTH_WINDOWS: tuple[int, ...] = (1, 2, 3, 6, 12)
 DEFAULT_TARGET_HOURS: tuple[float, float] = (120.0, 240.0)
 
 
@@ -90,13 +93,25 @@ def fit_settings(
 ) -> tuple[tuple[float, ...], tuple[float, float]]:
     """`(window_days, target_hours)` that follow the data: the target is the second half of the validation
     leads (NCEP's 6..240 h gives 120..240 h), the windows those of `DEFAULT_WINDOW_DAYS` that the held-out
-    third of `n_time` steps can hold before the target (3 weeks of hourly data: 1 to 5 days)."""
+    third of `n_time` steps can hold before the target (3 weeks of hourly data: 1 to 5 days; monthly
+    data: those of `MONTH_WINDOWS`)."""
     longest = max(lead_steps)
     low = max(min(lead_steps), int(math.ceil(longest / 2)))
     target = (low * step_hours, longest * step_hours)
     room = n_time - int(round(n_time * 2 / 3)) - longest - 8
-    windows = tuple(d for d in DEFAULT_WINDOW_DAYS if _window_steps(d, step_hours) <= room // 2)
+    candidates = DEFAULT_WINDOW_DAYS
+    if step_hours >= 27 * 24:
+        candidates = tuple(months * HOURS_PER_MONTH / 24.0 for months in MONTH_WINDOWS)
+    windows = tuple(d for d in candidates if _window_steps(d, step_hours) <= room // 2)
     return windows, target
+
+
+def window_text(days: float) -> str:
+    """`"21-day"`, or `"3-month"` for a window of `MONTH_WINDOWS`."""
+    months = days * 24.0 / HOURS_PER_MONTH
+    if days >= 28 and abs(months - round(months)) < 1e-6:
+        return f"{round(months)}-month"
+    return f"{days:g}-day"
 
 
 def _window_steps(days: float, step_hours: float) -> int:
@@ -136,7 +151,7 @@ def fit_recent_anomaly_correction(
     if not window_days or split < 2 * n_terms or n_time - split < longest + lead_hi + 8:
         return None
     start = max(split, n_time - max_heldout_steps) if max_heldout_steps > 0 else split
-    if not np.allclose(np.diff(hours[start:]), step_hours):
+    if not regular_hours(hours[start:], step_hours):
         return None  # the cumulative sums below need a regular held-out time axis
     first = train_array.isel(time=slice(0, split))
     if fit_array is not None:
@@ -221,7 +236,7 @@ def recent_anomaly_offsets(
             if start < 0:
                 continue
             span = block_hours[start : position + 1]
-            if not np.allclose(np.diff(span), step_hours):
+            if not regular_hours(span, step_hours):
                 continue
             window = np.asarray(block[start : position + 1], dtype=np.float64)
             if not np.isfinite(window).all():

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fno_forecast.bundle_metadata import read_metadata
     from fno_forecast.lead_calibration import LeadCalibration
-    from fno_forecast.recent_anomaly import RecentAnomalyCorrection
+    from fno_forecast.recent_anomaly import RecentAnomalyCorrection, window_text
     from fno_forecast.skill_guard import format_verdict
 
     metadata = read_metadata(args.path)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             best = ranked[0]
             lines.append(
-                f"clim corr  {recent.window_days[best]:g}-day mean anomaly x "
+                f"clim corr  {window_text(recent.window_days[best])} mean anomaly x "
                 f"{', '.join(f'{c:.2f}' for c in recent.coefficients[best])} (held-out RMSE "
                 f"{recent.heldout_rmse[best]:.3f} vs climatology {recent.climatology_rmse:.3f}, {recent.held_out})"
             )

@@ -139,6 +139,18 @@ def detect_step(times: Any) -> tuple[float, int]:
     return _most_common(diffs), 0
 
 
+def regular_hours(hours: Any, step_hours: float) -> bool:
+    """Whether increasing `hours` are each one step apart: exactly, for a fixed step; for a step of k
+    calendar months (`detect_step`'s k x HOURS_PER_MONTH), between k x 28 and k x 31 days."""
+    diffs = np.diff(np.asarray(hours, dtype=np.float64))
+    months = step_hours / HOURS_PER_MONTH
+    if step_hours >= 27 * 24 and abs(months - round(months)) < 1e-9:
+        return bool(
+            np.all((diffs >= 28 * 24 * round(months) - 1e-6) & (diffs <= 31 * 24 * round(months) + 1e-6))
+        )
+    return bool(np.allclose(diffs, step_hours))
+
+
 def consecutive(times: Any, *, step_hours: float, step_months: int = 0) -> np.ndarray:
     """Bool `(time-1,)`: whether time i+1 follows time i by exactly one step."""
     values = np.asarray(times)

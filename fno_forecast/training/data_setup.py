@@ -30,6 +30,7 @@ from fno_forecast.recent_anomaly import (
     RecentAnomalyCorrection,
     fit_recent_anomaly_correction,
     fit_settings,
+    window_text,
 )
 from fno_forecast.training.config import TrainConfig
 from fno_forecast.training.conservation_check import decide_conservation
@@ -341,7 +342,7 @@ def _decide_recent_anomaly(
         return None, {
             "kept": False,
             "why": "training period too short to hold out a third for the fit, or its held-out steps are "
-            "not evenly spaced in hours (calendar months)",
+            "not evenly spaced",
         }
     if not recent.ranked_windows():
         return None, {
@@ -351,6 +352,6 @@ def _decide_recent_anomaly(
     best = recent.ranked_windows()[0]
     return recent, {
         "kept": True,
-        "why": f"{recent.window_days[best]:g}-day window: held-out RMSE {recent.heldout_rmse[best]:.3f} "
+        "why": f"{window_text(recent.window_days[best])} window: held-out RMSE {recent.heldout_rmse[best]:.3f} "
         f"vs climatology {recent.climatology_rmse:.3f} on {recent.held_out}",
     }
