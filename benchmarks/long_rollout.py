@@ -38,12 +38,11 @@ from fno_forecast.bundle import load_bundle
 from fno_forecast.data.channels import open_channels
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.evaluation.prior import prior_stepper
-from fno_forecast.models.conservation import OMEGA, RADIUS, Conservation, ConservationSpec
+from fno_forecast.models.conservation import GRAVITY, OMEGA, RADIUS, Conservation, ConservationSpec
 from fno_forecast.rollout import rollout
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = (10, 100, 365)  # plotted; `--days` adds days to the printed report
-GRAVITY = 9.80616  # the solver's
 
 
 def load_make_swe():

@@ -12,7 +12,8 @@ time:
   change of the layer's axial angular momentum is under `MOMENTUM_TOLERANCE` of that of its relative
   part `h u cos(lat)` (the solver's shallow water: 0.02; the flow moves angular momentum between
   latitudes, the total barely changes);
-- `energy`: where no pair gains energy (kinetic plus available potential) beyond float32 rounding;
+- `energy`: where no pair gains energy (kinetic plus available potential) beyond float32 rounding; the
+  bound is then the largest ratio of a pair's energies (the slowest loss), with that rounding added;
 - `poles`: on a grid whose first and last rows are the poles, where each channel's pole rows hold one
   zonal wavenumber, 0 or 1 (a scalar, a wind component): the power off it under `POLE_TOLERANCE` of
   what a row with the channel's spatial spread would hold.
@@ -130,6 +131,7 @@ def measure_laws(array: xr.DataArray, schema: DataSchema) -> tuple[ConservationS
     sums = _Sums(np.asarray(schema.grid.lat), np.asarray(schema.grid.lon), layers=single, u=u, v=v)
     _read(array, indices, sums)
     laws, why = [], []
+    energy_ratio = 1.0
     orders, off = sums.pole_orders()
     pole_orders: tuple[int, ...] = ()
     if has_pole_rows(np.asarray(schema.grid.lat)):
@@ -163,8 +165,12 @@ def measure_laws(array: xr.DataArray, schema: DataSchema) -> tuple[ConservationS
         gain = float(np.max(energy[:, 1] / np.maximum(energy[:, 0], 1e-30) - 1.0))
         if gain <= ENERGY_TOLERANCE:
             laws.append("energy")
-        why.append(f"energy's largest gain in a step {gain:+.2%}")
-    spec = ConservationSpec(tuple(laws), mass=mass, u=u, v=v, pole_orders=pole_orders)
+            energy_ratio = min(1.0, 1.0 + gain + ENERGY_TOLERANCE)
+        bound = f", a step keeps at most {energy_ratio:.5f} of it" if "energy" in laws else ""
+        why.append(f"energy's largest gain in a step {gain:+.2%}{bound}")
+    spec = ConservationSpec(
+        tuple(laws), mass=mass, u=u, v=v, pole_orders=pole_orders, energy_ratio=energy_ratio
+    )
     held = f"{', '.join(why)} ({indices.size} pairs of consecutive training steps)"
     return spec, held if laws else f"{held}: none held"
 
@@ -186,7 +192,12 @@ def decide_conservation(
         return measured, Choice("conservation", measured.laws, why)
     try:  # the laws' names are the config's to check (`TrainConfig`), the channels they need are here
         spec = ConservationSpec(
-            tuple(laws), mass=measured.mass, u=measured.u, v=measured.v, pole_orders=measured.pole_orders
+            tuple(laws),
+            mass=measured.mass,
+            u=measured.u,
+            v=measured.v,
+            pole_orders=measured.pole_orders,
+            energy_ratio=measured.energy_ratio,
         )
     except ValueError as error:
         raise ConfigError(f"conservation: {error} ({why})") from error

@@ -43,6 +43,23 @@ def test_each_law_holds_the_input_states_value_exactly() -> None:
     assert (laws.energy(wild[:, 0] * 1.5, wild[:, 1] * 1.5, wild[:, 2] * 1.5) > laws.energy(h, u, v)).all()
 
 
+def test_the_energy_bound_takes_the_measured_loss_of_a_step_and_travels_with_the_spec() -> None:
+    spec = ConservationSpec(SPEC.laws, mass=0, u=1, v=2, energy_ratio=0.99)
+    laws = Conservation(spec, lat=LAT, lon=LON).double()
+    state = _state(0)
+    fixed = laws(state, state.clone())  # a step that keeps all its energy loses 1% of it
+    before = laws.energy(state[:, 0], state[:, 1], state[:, 2])
+    after = laws.energy(fixed[:, 0], fixed[:, 1], fixed[:, 2])
+    torch.testing.assert_close(after, 0.99 * before, rtol=1e-5, atol=0)  # three rounds
+    torch.testing.assert_close(laws.area_mean(fixed[:, 0]), laws.area_mean(state[:, 0]), rtol=1e-12, atol=0)
+    names = ("h", "u", "v")
+    assert spec.to_dict(names)["energy_ratio"] == 0.99
+    assert ConservationSpec.from_dict(spec.to_dict(names), names) == spec
+    assert ConservationSpec.from_dict(SPEC.to_dict(names), names).energy_ratio == 1.0  # older bundles
+    with pytest.raises(ValueError, match="energy_ratio must be in"):
+        ConservationSpec(SPEC.laws, mass=0, u=1, v=2, energy_ratio=1.5)
+
+
 def test_a_step_that_already_obeys_the_laws_is_left_alone() -> None:
     laws = Conservation(SPEC, lat=LAT, lon=LON).double()
     state = _state(2)
@@ -116,8 +133,19 @@ def _schema(array: xr.DataArray, names: tuple[str, ...]) -> DataSchema:
 
 def test_shallow_water_data_obey_all_four_and_say_by_how_much(swe: xr.DataArray) -> None:
     spec, why = measure_laws(swe, _schema(swe, ("h", "u", "v")))
-    assert spec == ConservationSpec(("poles", *SPEC.laws), mass=0, u=1, v=2, pole_orders=(0, 1, 1))
+    ratio = spec.energy_ratio
+    assert spec == ConservationSpec(
+        ("poles", *SPEC.laws), mass=0, u=1, v=2, pole_orders=(0, 1, 1), energy_ratio=ratio
+    )
+    # the bound is the slowest loss of any step: every consecutive pair of the data obeys it, and it bites
+    laws = Conservation(spec, lat=swe["lat"].values, lon=swe["lon"].values).double()
+    values = torch.from_numpy(swe.values.astype(np.float64))
+    energy = laws.energy(values[:, 0], values[:, 1], values[:, 2]).numpy()
+    linked = np.diff(swe["time"].values).astype("timedelta64[h]").astype(int) == 6
+    ratios = energy[1:][linked] / energy[:-1][linked]
+    assert ratios.max() <= ratio < 1.0 and ratio - ratios.max() < 1e-5
     assert "h's global mean varies" in why and "energy's largest gain in a step -" in why
+    assert f"a step keeps at most {ratio:.5f} of it" in why
     assert "the pole rows hold zonal wavenumbers [0, 1, 1] (power off them" in why
 
 
@@ -185,9 +213,9 @@ def test_a_model_trained_on_shallow_water_keeps_the_laws_in_its_bundle_and_its_f
     assert abs(float(checks.area_mean(last[:, 0]) / checks.area_mean(h)) - 1.0) < 1e-6
     momentum = checks.angular_momentum(last[:, 0], last[:, 1]) / checks.angular_momentum(h, u)
     assert abs(float(momentum) - 1.0) < 1e-5
-    assert float(checks.energy(last[:, 0], last[:, 1], last[:, 2])) <= float(checks.energy(h, u, v)) * (
-        1 + 1e-5
-    )
+    assert laws.spec.energy_ratio < 1.0  # measured on the training data
+    bound = float(checks.energy(h, u, v)) * laws.spec.energy_ratio**20
+    assert float(checks.energy(last[:, 0], last[:, 1], last[:, 2])) <= bound * (1 + 1e-5)
     assert float(last[0, 0, 0].std()) < 1e-3 * float(h.std())  # the north pole is one point
 
 
