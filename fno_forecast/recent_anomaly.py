@@ -28,7 +28,13 @@ import xarray as xr
 from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES, frame_bytes
-from fno_forecast.data.timeaxis import HOURS_PER_MONTH, regular_hours, steps_before, times_to_hours
+from fno_forecast.data.timeaxis import (
+    HOURS_PER_MONTH,
+    months_per_step,
+    regular_hours,
+    steps_before,
+    times_to_hours,
+)
 
 DEFAULT_WINDOW_DAYS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0)
 # on data of a month or coarser a window of days is at most one step: windows of months instead (a slow
@@ -100,7 +106,7 @@ def fit_settings(
     target = (low * step_hours, longest * step_hours)
     room = n_time - int(round(n_time * 2 / 3)) - longest - 8
     candidates = DEFAULT_WINDOW_DAYS
-    if step_hours >= 27 * 24:
+    if months_per_step(step_hours):
         candidates = tuple(months * HOURS_PER_MONTH / 24.0 for months in MONTH_WINDOWS)
     windows = tuple(d for d in candidates if _window_steps(d, step_hours) <= room // 2)
     return windows, target

@@ -59,11 +59,10 @@ def check_finite(
         return part.copy(data=values)
     where = f" in period {period}" if period is not None else ""
     if fill is None:
+        prefix = f"period {period}: " if period is not None else ""
         raise DataError(
             array.attrs.get("source"),
-            f"{'' if period is None else f'period {period}: '}{missing_summary(part, values)}; "
-            "fill only when asked "
-            f"(fill={' or '.join(FILL_POLICIES)})",
+            f"{prefix}{missing_summary(part, values)}; fill only when asked (fill={' or '.join(FILL_POLICIES)})",
         )
     values = np.where(bad, np.nan, values)
     if fill == "channel_mean":

@@ -20,6 +20,7 @@ import xarray as xr
 from fno_forecast.errors import ConfigError, DataError, FnoForecastError
 
 HOURS_PER_MONTH = 365.2425 * 24.0 / 12.0
+MONTHLY_MIN_HOURS = 27 * 24.0  # steps this long or longer may be calendar months (`detect_step`)
 _EPOCH = "hours since 1970-01-01 00:00:00"
 _PERIOD = re.compile(r"^\s*(\d{4}-\d{2}-\d{2}(?:T[\d:]+)?)\s*/\s*(\d{4}-\d{2}-\d{2}(?:T[\d:]+)?)\s*$")
 
@@ -132,22 +133,29 @@ def detect_step(times: Any) -> tuple[float, int]:
     if np.any(diffs <= 0):
         at = int(np.argmax(diffs <= 0))
         raise DataError(None, f"times are not increasing at {format_time(values[at + 1])}")
-    months = _month_index(values) if np.all(diffs >= 27 * 24) else None
+    months = _month_index(values) if np.all(diffs >= MONTHLY_MIN_HOURS) else None
     if months is not None:
         step_months = int(_most_common(np.diff(months).astype(np.float64)))
         return step_months * HOURS_PER_MONTH, step_months
     return _most_common(diffs), 0
 
 
+def months_per_step(step_hours: float) -> int:
+    """k where `step_hours` is `detect_step`'s step of k calendar months (k x HOURS_PER_MONTH), else 0."""
+    months = step_hours / HOURS_PER_MONTH
+    if step_hours >= MONTHLY_MIN_HOURS and abs(months - round(months)) < 1e-9:
+        return round(months)
+    return 0
+
+
 def regular_hours(hours: Any, step_hours: float) -> bool:
     """Whether increasing `hours` are each one step apart: exactly, for a fixed step; for a step of k
-    calendar months (`detect_step`'s k x HOURS_PER_MONTH), between k x 28 and k x 31 days."""
+    calendar months (`months_per_step`), between k x 28 and k x 31 days (`consecutive` asks the same of
+    times)."""
     diffs = np.diff(np.asarray(hours, dtype=np.float64))
-    months = step_hours / HOURS_PER_MONTH
-    if step_hours >= 27 * 24 and abs(months - round(months)) < 1e-9:
-        return bool(
-            np.all((diffs >= 28 * 24 * round(months) - 1e-6) & (diffs <= 31 * 24 * round(months) + 1e-6))
-        )
+    months = months_per_step(step_hours)
+    if months:
+        return bool(np.all((diffs >= 28 * 24 * months - 1e-6) & (diffs <= 31 * 24 * months + 1e-6)))
     return bool(np.allclose(diffs, step_hours))
 
 

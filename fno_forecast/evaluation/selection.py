@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fno_forecast.data.timeaxis import MONTHLY_MIN_HOURS
+
 
 @dataclass(frozen=True)
 class InitSelection:
@@ -50,7 +52,7 @@ def _lookup(hours: np.ndarray, target: np.ndarray, *, tolerance: float = 1e-6) -
 
 def _tolerance(step_hours: float) -> float:
     """A quarter step for monthly or coarser steps, exact matches otherwise."""
-    return step_hours / 4.0 if step_hours >= 27 * 24 else 1e-6
+    return step_hours / 4.0 if step_hours >= MONTHLY_MIN_HOURS else 1e-6
 
 
 def select_inits(
