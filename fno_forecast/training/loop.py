@@ -25,13 +25,7 @@ from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.rollout import Unroller
 from fno_forecast.training import distributed
 from fno_forecast.training.calibration_fit import fit_calibration
-from fno_forecast.training.checkpoint import (
-    Progress,
-    RunState,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
+from fno_forecast.training.checkpoint import Progress, RunState, load_checkpoint, restore_rng, save_checkpoint
 from fno_forecast.training.config import TrainConfig, build_config
 from fno_forecast.training.data_setup import TrainingData, WindowCache, load_training_data
 from fno_forecast.training.defaults import Choice, describe_choices
