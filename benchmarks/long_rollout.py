@@ -38,7 +38,7 @@ from fno_forecast.bundle import load_bundle
 from fno_forecast.data.channels import open_channels
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.evaluation.prior import prior_stepper
-from fno_forecast.models.conservation import GRAVITY, OMEGA, RADIUS, Conservation, ConservationSpec
+from fno_forecast.models.conservation import Conservation, ConservationSpec
 from fno_forecast.rollout import rollout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,23 +71,29 @@ def solver_truth(state: np.ndarray, *, steps: int, step_hours: float, mean_heigh
     return out
 
 
-def area_mean(field: np.ndarray, lat: np.ndarray) -> float:
-    weights = np.cos(np.deg2rad(lat))[:, None] * np.ones(field.shape[-1])
-    return float((field * weights).sum() / weights.sum())
+class Sums:
+    """The stepper's own area means, angular momentum and energy (`models.conservation.Conservation`,
+    Clenshaw-Curtis weights on this equiangular grid), in float64, of `(3, lat, lon)` states (h, u, v):
+    what the laws hold is what is reported."""
 
+    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        self.laws = Conservation(ConservationSpec(()), lat=lat, lon=lon, dtype=torch.float64)
 
-def energy(state: np.ndarray, lat: np.ndarray) -> float:
-    """Area-mean kinetic plus available potential energy (m^3 s^-2) of `(3, lat, lon)`."""
-    h, u, v = state.astype(np.float64)
-    mean = area_mean(h, lat)
-    return area_mean(0.5 * h * (u**2 + v**2) + 0.5 * GRAVITY * (h - mean) ** 2, lat)
+    def _fields(self, state: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(state, dtype=np.float64))[None]
 
+    def mean_height(self, state: np.ndarray) -> float:
+        return float(self.laws.area_mean(self._fields(state)[:, 0]))
 
-def angular_momentum(state: np.ndarray, lat: np.ndarray) -> float:
-    """Area-mean axial angular momentum of the layer `h (u + Omega a cos(lat)) cos(lat)` (m3 s-1)."""
-    h, u = state[0].astype(np.float64), state[1].astype(np.float64)
-    coslat = np.cos(np.deg2rad(lat))[:, None]
-    return area_mean(h * (u + OMEGA * RADIUS * coslat) * coslat, lat)
+    def energy(self, state: np.ndarray) -> float:
+        """Area-mean kinetic plus available potential energy (m^3 s^-2)."""
+        h, u, v = self._fields(state).unbind(dim=1)
+        return float(self.laws.energy(h, u, v))
+
+    def angular_momentum(self, state: np.ndarray) -> float:
+        """Area-mean axial angular momentum of the layer `h (u + Omega a cos(lat)) cos(lat)` (m3 s-1)."""
+        fields = self._fields(state)
+        return float(self.laws.angular_momentum(fields[:, 0], fields[:, 1]))
 
 
 def zonal_wind(state: np.ndarray) -> float:
@@ -116,6 +122,7 @@ class Report:
     spectra: dict[int, np.ndarray]
     zonal_wind: dict[int, float]  # the largest zonal-mean u (m/s) over latitudes
     momentum_drift: dict[int, float]  # angular momentum against the init's
+    least_loss: float | None  # the energy law's least loss a step (1 - its energy_ratio); None: no law
 
 
 class Truncated(nn.Module):
@@ -160,19 +167,21 @@ def roll(
         )
         lat, lon = np.asarray(array["lat"].values), np.asarray(array["lon"].values)
         bundle.stepper.conservation = Conservation(spec, lat=lat, lon=lon) if spec.laws else None
+    laws = bundle.stepper.conservation
+    least_loss = 1.0 - laws.spec.energy_ratio if laws is not None and "energy" in laws.spec.laws else None
     stepper = prior_stepper(bundle.stepper) if prior_only else bundle.stepper
     if stepper is None:
         raise SystemExit(f"--prior {name}={path}: the bundle has no prior")
     if truncate_degree is not None:
         stepper = Truncated(stepper, degree=truncate_degree, nlat=array.sizes["lat"], nlon=array.sizes["lon"])
-    lat = np.asarray(array["lat"].values)
+    sums = Sums(np.asarray(array["lat"].values), np.asarray(array["lon"].values))
     hours = times_to_hours(np.asarray(array["time"].values))
     state = torch.from_numpy(np.asarray(array.isel(time=[init]).values, dtype=np.float32))
     previous = None
     if bundle.stepper.use_history:
         previous = torch.from_numpy(np.asarray(array.isel(time=[init - 1]).values, dtype=np.float32))
-    start_height = area_mean(state[0, 0].numpy(), lat)
-    start_momentum = angular_momentum(state[0].numpy(), lat)
+    start_height = sums.mean_height(state[0].numpy())
+    start_momentum = sums.angular_momentum(state[0].numpy())
     drift, ratio, spectra, wind, momentum, finite = {}, {}, {}, {}, {}, 0
     with torch.inference_mode():
         produced = rollout(
@@ -192,11 +201,11 @@ def roll(
             day = step * bundle.step_hours / 24.0
             if day in days:
                 key = int(day)
-                drift[key] = area_mean(values[0], lat) / start_height - 1.0
-                ratio[key] = energy(values, lat) / energy(truth[step - 1], lat)
+                drift[key] = sums.mean_height(values) / start_height - 1.0
+                ratio[key] = sums.energy(values) / sums.energy(truth[step - 1])
                 spectra[key] = ke_spectrum(values)
                 wind[key] = zonal_wind(values)
-                momentum[key] = angular_momentum(values, lat) / start_momentum - 1.0
+                momentum[key] = sums.angular_momentum(values) / start_momentum - 1.0
     return Report(
         name=name,
         finite_steps=finite,
@@ -205,6 +214,7 @@ def roll(
         spectra=spectra,
         zonal_wind=wind,
         momentum_drift=momentum,
+        least_loss=least_loss,
     )
 
 
@@ -259,18 +269,26 @@ def main(argv: list[str] | None = None) -> int:
     if init >= len(times) or times[init] != np.datetime64(args.init):
         parser.error(f"--init {args.init}: not a time in {args.data}")
     step_hours = float((times[1] - times[0]) / np.timedelta64(1, "h"))
-    lat = np.asarray(array["lat"].values)
+    sums = Sums(np.asarray(array["lat"].values), np.asarray(array["lon"].values))
     state = np.asarray(array.isel(time=init).values)
-    mean_height = area_mean(state[0], lat)
+    # the generator's own mean height (it sets the solver's time step), else the state's
+    mean_height = float(xr.open_dataset(args.data).attrs.get("mean_height_m", sums.mean_height(state)))
     truth = solver_truth(state, steps=args.steps, step_hours=step_hours, mean_height=mean_height)
     days = [d for d in DAYS if round(d * 24 / step_hours) <= args.steps]  # a shorter `--steps` has fewer
     extra = {int(d) for d in args.days.split(",") if d.strip()}
     report_days = tuple(sorted(d for d in {*DAYS, *extra} if round(d * 24 / step_hours) <= args.steps))
     truth_spectra = {d: ke_spectrum(truth[round(d * 24 / step_hours) - 1]) for d in days}
-    truth_energy = np.array([energy(s, lat) for s in truth[:: max(1, round(24 / step_hours))]])
+    truth_energy = np.array([sums.energy(s) for s in [state, *truth]])
+    per_day = round(24 / step_hours)
+    losses = ", ".join(
+        f"day {d} {1.0 - (truth_energy[i] / truth_energy[i - per_day]) ** (1.0 / per_day):.3%}"
+        for d in report_days
+        if (i := round(d * 24 / step_hours)) >= per_day
+    )
     print(
-        f"truth (solver from {args.init}, {args.steps} steps): energy {energy(state, lat):.4g} at the init, "
-        f"range over the year {truth_energy.min():.4g}..{truth_energy.max():.4g} (m3 s-2)"
+        f"truth (solver from {args.init}, {args.steps} steps): energy {truth_energy[0]:.4g} at the init, "
+        f"range over the year {truth_energy.min():.4g}..{truth_energy.max():.4g} (m3 s-2); energy lost a "
+        f"step, over the day before: {losses}"
     )
     reports = []
     runs = [(item, False) for item in args.model] + [(item, True) for item in args.prior]
@@ -298,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
             for d in report_days
             if d in report.height_drift
         ]
-        print(f"{name}: finite for {report.finite_steps} of {args.steps} steps; " + "; ".join(cells))
+        law = ""
+        if report.least_loss is not None:
+            least = f"at least {report.least_loss:.3%} lost a step" if report.least_loss > 0 else "no gain"
+            law = f" (its energy law: {least})"
+        print(f"{name}{law}: finite for {report.finite_steps} of {args.steps} steps; " + "; ".join(cells))
     plot(reports, truth_spectra, args.figure)
     print(f"wrote {args.figure}")
     return 0 if math.isfinite(mean_height) else 1
