@@ -33,7 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=["auto", "cpu", "cuda"], help="device (auto: cuda when available)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--max-minutes", type=float, help="time budget; ends cleanly and writes the bundle")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        help="time budget from the end of the data setup: training stops early enough for the final "
+        "validation, the lead calibration and the skill guard to fit in it, and writes the bundle",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 

@@ -135,11 +135,15 @@ def epoch_record(
     }
 
 
-def epoch_line(record: dict[str, Any], *, total_epochs: int, summary: str, stopped: bool) -> str:
-    """The line `train` prints after an epoch."""
+def epoch_line(
+    record: dict[str, Any], *, total_epochs: int, summary: str, stopped: bool, kept_s: float = 0.0
+) -> str:
+    """The line `train` prints after an epoch; `kept_s`: the seconds of the budget kept for what follows
+    training (`RunPlanner.after_training_s`)."""
+    kept = f", {kept_s:.0f} s of it kept for validation, lead calibration and skill guard" if kept_s else ""
     return (
         f"epoch {record['epoch']}/{total_epochs} stage {record['stage']} K={record['unrolled_steps']} "
         f"loss {record['train_loss']:.4f} val {summary} | {record['samples_per_s']:.0f} samples/s "
         f"(data wait {record['data_wait_fraction']:.0%}) {record['elapsed_s']:.0f}s"
-        + (" (budget reached)" if stopped else "")
+        + (f" (budget reached{kept})" if stopped else "")
     )

@@ -164,18 +164,6 @@ class Trainer:
             autocast_dtype=self.autocast,
         )
 
-    def _fit_calibration(self) -> LeadCalibration | None:
-        """The selected model's lead calibration, fitted out of sample (`training.calibration_fit`)."""
-        return fit_calibration(
-            self.stepper,
-            data=self.data,
-            windows=self.windows,
-            config=self.config,
-            lead_steps=self.lead_steps,
-            lat_weights=self.lat_weights,
-            device=self.device,
-        )
-
     def _checkpoint(self, progress: Progress, best: dict[str, torch.Tensor] | None) -> None:
         if self.dist.is_main:
             save_checkpoint(
@@ -206,8 +194,10 @@ class Trainer:
         started = clock()
         budget = None if max_minutes is None else max_minutes * 60.0
 
-        def over_budget() -> bool:
-            return budget is not None and clock() - started + run.val_seconds > budget
+        def over_budget() -> bool:  # what the run does after training counts too
+            return budget is not None and self.planner.stops_training(
+                self.config, elapsed_s=clock() - started, validation_s=run.val_seconds, budget_s=budget
+            )
 
         if run.progress.global_step == 0 and self.stepper.prior != "none":
             self._validate_prior(run, metrics, clock)
@@ -240,10 +230,17 @@ class Trainer:
                 *self.planner.calibration(self.config, validation_s=run.val_seconds, remaining_s=remaining_s)
             )
         bundle_path = self.out_dir / "model"
-        if self.dist.is_main:
-            self._write_bundle(
-                bundle_path, run.best_result, run.progress, run.stopped, self._fit_calibration()
+        if self.dist.is_main:  # the selected model's lead calibration, fitted out of sample
+            calibration = fit_calibration(
+                self.stepper,
+                data=self.data,
+                windows=self.windows,
+                config=self.config,
+                lead_steps=self.lead_steps,
+                lat_weights=self.lat_weights,
+                device=self.device,
             )
+            self._write_bundle(bundle_path, run.best_result, run.progress, run.stopped, calibration)
         distributed.barrier(self.dist)
         return TrainResult(bundle_path, run.best_result, run.progress, run.stopped)
 
@@ -335,7 +332,13 @@ class Trainer:
         )
         metrics.write(record)
         self._log(
-            epoch_line(record, total_epochs=c.total_epochs, summary=result.summary(), stopped=run.stopped)
+            epoch_line(
+                record,
+                total_epochs=c.total_epochs,
+                summary=result.summary(),
+                stopped=run.stopped,
+                kept_s=self.planner.reserved_s,
+            )
         )
         self._checkpoint(run.progress, run.best_state)
 
@@ -376,7 +379,6 @@ def train(
     explicit: frozenset[str] | None = None,
 ) -> TrainResult:
     """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl).
-
     `explicit` names the keys the user set; the others are derived from the data (None: derive none).
     Resuming reuses the resolved config of the checkpoint, so the plan it started with."""
     if resume:

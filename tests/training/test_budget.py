@@ -75,13 +75,20 @@ def test_a_tiny_budget_still_trains_one_batch_per_epoch() -> None:
 
 
 class _Windows:
-    """Window counts per rollout length, as `WindowCache.train(k)` gives them."""
+    """Window counts per rollout length, as `WindowCache.train(k)` gives them, and of the validation
+    period and the held-out tail (None: no tail)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, *, validation: int = 0, holdout: int | None = None) -> None:
+        self.n, self.validation_count, self.holdout_count = n, validation, holdout
 
     def train(self, steps: int) -> range:
         return range(self.n - steps)
+
+    def validation(self, steps: int) -> range:
+        return range(self.validation_count)
+
+    def holdout(self, steps: int) -> range | None:
+        return None if self.holdout_count is None else range(self.holdout_count)
 
 
 def test_stage_two_is_replanned_from_the_cost_stage_one_measured() -> None:
@@ -242,3 +249,41 @@ def test_thinned_stride_never_goes_below_the_stride_it_starts_from() -> None:
     assert thinned_stride(1000, wanted=500, minimum=16, steps_per_day=4.0, at_least=7) == 7
     assert thinned_stride(84, wanted=16, minimum=16, steps_per_day=4.0) == 5  # 7 would keep 12
     assert kept_inits(84, 5) == 17 and kept_inits(0, 3) == 0
+
+
+def _planner(*, derived_cal_stride: bool, holdout: int | None = 300):
+    from fno_forecast.training.run_plan import RunPlanner
+
+    return RunPlanner(
+        windows=_Windows(1040, validation=100, holdout=holdout),  # type: ignore[arg-type]
+        lead_steps=(1, 40),
+        world_size=1,
+        steps_per_day=4.0,
+        curriculum=(),
+        derived_val_stride=False,
+        derived_cal_stride=derived_cal_stride,
+    )
+
+
+def test_training_stops_early_enough_for_what_follows_it_to_fit_the_budget() -> None:
+    """A validation pass of 100 inits in 10 s: 0.1 s an init. After training the run validates (10 s),
+    runs the skill guard (about one pass, 10 s) and fits the lead calibration: 300 held-out inits at the
+    config's stride 1 (30 s), 16 where the budget may thin them (1.6 s), none without a calibration."""
+    config = TrainConfig(calibration_init_stride=1)
+    explicit = _planner(derived_cal_stride=False)
+    assert explicit.after_training_s(config, validation_s=10.0) == pytest.approx(50.0)
+    assert _planner(derived_cal_stride=True).after_training_s(config, validation_s=10.0) == pytest.approx(
+        21.6
+    )
+    off = TrainConfig(lead_calibration=False)
+    assert explicit.after_training_s(off, validation_s=10.0) == pytest.approx(20.0)
+    stride = TrainConfig(calibration_init_stride=3)  # every 3rd of 300: 100 inits
+    assert explicit.after_training_s(stride, validation_s=10.0) == pytest.approx(30.0)
+    assert explicit.after_training_s(config, validation_s=0.0) == 0.0  # nothing measured yet
+    # without a held-out tail the calibration fits on the network's own windows (1000)
+    no_tail = _planner(derived_cal_stride=False, holdout=None)
+    assert no_tail.after_training_s(config, validation_s=10.0) == pytest.approx(120.0)
+    # a 90 s budget: training stops once 40 s are gone, not at 80 s (its one validation pass kept before)
+    assert not explicit.stops_training(config, elapsed_s=39.0, validation_s=10.0, budget_s=90.0)
+    assert explicit.stops_training(config, elapsed_s=41.0, validation_s=10.0, budget_s=90.0)
+    assert explicit.reserved_s == pytest.approx(50.0)
