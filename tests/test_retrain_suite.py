@@ -23,7 +23,7 @@ class TickingClock:
 def test_tiny_hourly_retrain_beats_persistence_after_its_validation_period(tmp_path: Path) -> None:
     case = tiny_cases()[0]
     data = prepare(case, tmp_path)
-    result = run_case(case, data, tmp_path / "run", minutes=0.1, clock=TickingClock(0.005))
+    result = run_case(case, data, tmp_path / "run", minutes=0.05, clock=TickingClock(0.005))
     assert result["model"] == "fno" and result["step_hours"] == 1.0
     leads = [row["lead_hours"] for row in result["rows"]]
     assert leads == [6, 24]
