@@ -113,11 +113,10 @@ def fit_settings(
 
 
 def window_text(days: float) -> str:
-    """`"21-day"`, or `"3-month"` for a window of `MONTH_WINDOWS`."""
-    months = days * 24.0 / HOURS_PER_MONTH
-    if days >= 28 and abs(months - round(months)) < 1e-6:
-        return f"{round(months)}-month"
-    return f"{days:g}-day"
+    """`"21-day"`, or `"3-month"` for a window of `MONTH_WINDOWS` (whole calendar months, as
+    `timeaxis.months_per_step` tells a step of them)."""
+    months = months_per_step(days * 24.0)
+    return f"{months}-month" if months else f"{days:g}-day"
 
 
 def _window_steps(days: float, step_hours: float) -> int:
