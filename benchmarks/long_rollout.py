@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     sums = Sums(np.asarray(array["lat"].values), np.asarray(array["lon"].values))
     state = np.asarray(array.isel(time=init).values)
     # the generator's own mean height (it sets the solver's time step), else the state's
-    mean_height = float(xr.open_dataset(args.data).attrs.get("mean_height_m", sums.mean_height(state)))
+    with xr.open_dataset(args.data) as raw:  # the channels keep no global attributes
+        mean_height = float(raw.attrs.get("mean_height_m", sums.mean_height(state)))
     truth = solver_truth(state, steps=args.steps, step_hours=step_hours, mean_height=mean_height)
     days = [d for d in DAYS if round(d * 24 / step_hours) <= args.steps]  # a shorter `--steps` has fewer
     extra = {int(d) for d in args.days.split(",") if d.strip()}
