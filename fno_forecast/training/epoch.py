@@ -140,7 +140,7 @@ def epoch_line(
 ) -> str:
     """The line `train` prints after an epoch; `kept_s`: the seconds of the budget kept for what follows
     training (`RunPlanner.after_training_s`)."""
-    kept = f", {kept_s:.0f} s of it kept for validation, lead calibration and skill guard" if kept_s else ""
+    kept = f", {kept_s:.0f} s of it kept for what follows training" if kept_s else ""
     return (
         f"epoch {record['epoch']}/{total_epochs} stage {record['stage']} K={record['unrolled_steps']} "
         f"loss {record['train_loss']:.4f} val {summary} | {record['samples_per_s']:.0f} samples/s "
