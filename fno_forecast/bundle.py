@@ -9,7 +9,9 @@ weights.safetensors  the network's state dict
 arrays.safetensors   mean, std, tendency_std (channel,) and climatology (terms, channel, lat, lon), and
                      the stepper's prior: relaxation (channel, lat, lon) for damped anomaly persistence,
                      or spectral_maps, spectral_intercepts, spectral_reference for the linear spectral
-                     prior (`fno_forecast.models.linear_spectral`); `model.json` says which (`stepper.prior`)
+                     prior (`fno_forecast.models.linear_spectral`); `model.json` says which (`stepper.prior`);
+                     and linear_ar_components, linear_ar_scale, linear_ar_transition where the lead
+                     calibration uses the linear AR (`fno_forecast.linear_ar`)
 ```
 
 FourCastNet shipped its statistics apart from its weights, and its most common issues are users getting
@@ -20,6 +22,7 @@ data whose channels or grid differ from the training data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -43,6 +46,8 @@ from fno_forecast.climatology import Climatology
 from fno_forecast.data.schema import DataSchema
 from fno_forecast.errors import BundleError, ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
+from fno_forecast.linear_ar import ARRAY_NAMES as LINEAR_ARRAYS
+from fno_forecast.linear_ar import LinearAR
 from fno_forecast.models.linear_spectral import ARRAY_NAMES as SPECTRAL_ARRAYS
 from fno_forecast.models.registry import build_network, tensor_state_dict
 from fno_forecast.models.stepper import Stepper, build_stepper, stepper_in_channels
@@ -86,8 +91,10 @@ def save_bundle(
     stepper: Stepper,
     metadata: dict[str, Any],
     climatology: Climatology,
+    linear: LinearAR | None = None,
 ) -> Path:
-    """Write a bundle to `directory`. `metadata` needs `model` ({name, config}) and `schema` (to_dict).
+    """Write a bundle to `directory`. `metadata` needs `model` ({name, config}) and `schema` (to_dict);
+    `linear` is the lead calibration's linear AR (`metadata["lead_calibration"]["linear"]` describes it).
 
     Other keys (`training`, `skill_card`, ...) are stored as given. Array shapes and stepper options are
     filled in from the stepper itself, so the metadata cannot disagree with the weights it describes.
@@ -108,6 +115,8 @@ def save_bundle(
         arrays["relaxation"] = (
             stepper.relaxation.detach().reshape(stepper.relaxation.shape[1:]).cpu().contiguous()
         )
+    if linear is not None:
+        arrays.update({f"linear_ar_{k}": torch.from_numpy(v) for k, v in linear.arrays().items()})
     prior_options: dict[str, Any] = {"prior": stepper.prior}
     if stepper.spectral_prior is not None:
         arrays.update({f"spectral_{k}": v for k, v in stepper.spectral_prior.arrays().items()})
@@ -169,6 +178,19 @@ def _check_weight_shapes(expected: dict, weights: dict, *, path: Path) -> None:
             )
 
 
+def _linear_shapes(metadata: dict[str, Any], *, n_points: int, path: Path) -> dict[str, tuple[int, ...]]:
+    """The lead calibration's linear AR arrays and the shapes its metadata implies (none without it)."""
+    entry = (metadata.get("lead_calibration") or {}).get("linear")
+    if not entry:
+        return {}
+    try:
+        k = int(entry["components"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{path / METADATA_FILE}: invalid lead_calibration linear ({error})") from error
+    shapes = {"components": (k, n_points), "scale": (n_points,), "transition": (k + 1, k)}
+    return {f"linear_ar_{name}": shapes[name] for name in LINEAR_ARRAYS}
+
+
 def _read_tensors(
     path: Path, metadata: dict[str, Any], described: BundleDescription
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -188,6 +210,7 @@ def _read_tensors(
         "climatology": (n_terms, n_channels, nlat, nlon),
     }
     expected.update(described.prior_shapes())
+    expected.update(_linear_shapes(metadata, n_points=n_channels * nlat * nlon, path=path))
     try:
         arrays = load_file(str(path / ARRAYS_FILE))
         weights = load_file(str(path / WEIGHTS_FILE))
@@ -227,6 +250,21 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     metadata = read_metadata(path)
     described = describe_bundle(path, metadata)
     schema = described.schema
+    arrays, weights = _read_tensors(path, metadata, described)
+    climatology = Climatology(
+        arrays["climatology"].numpy(), annual=described.annual, diurnal=described.diurnal
+    )
+    linear_entry = (metadata.get("lead_calibration") or {}).get("linear")
+    linear = (
+        None
+        if not linear_entry
+        else LinearAR.from_arrays(
+            {name: arrays[f"linear_ar_{name}"].numpy() for name in LINEAR_ARRAYS},
+            climatology=climatology,
+            fitted_on=str(linear_entry.get("fitted_on", "")),
+            pairs=int(linear_entry.get("pairs", 0)),
+        )
+    )
     corrections = {
         key: corrections_entry(
             metadata,
@@ -239,13 +277,12 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
         )
         for key, values_name, parse in (
             ("recent_anomaly", "coefficients", RecentAnomalyCorrection.from_dict),
-            ("lead_calibration", "factors", LeadCalibration.from_dict),
+            ("lead_calibration", "factors", functools.partial(LeadCalibration.from_dict, linear=linear)),
         )
     }
-    arrays, weights = _read_tensors(path, metadata, described)
-    climatology = Climatology(
-        arrays["climatology"].numpy(), annual=described.annual, diurnal=described.diurnal
-    )
+    calibration = corrections["lead_calibration"]
+    if calibration is not None and calibration.uses_linear and calibration.linear is None:
+        raise BundleError(f"{path / METADATA_FILE}: lead_calibration weighs a linear AR it does not describe")
     try:
         stepper = build_stepper(
             model_name=described.model_name,

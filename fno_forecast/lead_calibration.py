@@ -5,22 +5,28 @@ lead: at some leads its anomalies are too weak, at long leads too strong for the
 some leads the model's own prior (damped anomaly persistence, the linear spectral dynamics) or plain
 persistence still knows something the network lost, and at the longest ones nothing beats the
 climatology. Model output statistics (MOS) have corrected this since the 1970s, with persistence and
-the climatology among their predictors. Per lead step `k` and channel `c`, four weights minimise the
+the climatology among their predictors. Per lead step `k` and channel `c`, five weights minimise the
 latitude-weighted squared error of
 
     forecast'_k = reference_k + a (forecast_k - reference_k) + b prior_k + c (state - reference_k) + d offset
+                  + e (linear_k - reference_k)
 
 where the reference is the stepper's climatology plus the recent-anomaly offset (the correction as a
 served forecast applies it), `prior_k` is the prior's anomaly forecast from the initial state
 (`(1 - r)^k * (state - reference_0)` with the stepper's relaxation rates r; the linear spectral prior
 rolled out alongside, `Stepper.prior_step` k times, less `reference_k`; persistence, `state -
 reference_k`, where the stepper has no prior, and then `b` is not fitted), `state - reference_k` is
-persistence's anomaly and `offset` the recent-anomaly offset (so `d = -1` undoes it). The plain
+persistence's anomaly, `offset` the recent-anomaly offset (so `d = -1` undoes it) and `linear_k` the
+linear autoregression on principal components (`fno_forecast.linear_ar`, fitted on the network's own
+training period and stored in the bundle with the weights; where it is not, `e` is 0). The plain
 forecast is `a = 1`, the rest 0; the prior alone is `b = 1`; persistence is `c = 1`; the climatology is
-all 0 but `d = -1`; the reference (the climatology with the offset) is all 0.
+all 0 but `d = -1`; the reference (the climatology with the offset) is all 0; the linear AR is `e = 1`.
+The linear AR is the baseline the score card holds the model against, and at the leads where the
+network's skill has faded it knows as much as the network or more: as a predictor, the blend keeps
+what each knows.
 `fno_forecast.training.calibration_fit` fits the weights on inits that the network never trained on and
 picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the climatology,
-the reference, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the
+the reference, the linear AR, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the
 network's anomaly damped toward the climatology as an ensemble mean is where skill fades) has the
 lowest held-out error. The autoregressive state is never
 changed: only what the rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast
@@ -29,19 +35,22 @@ info MODEL` prints the weights; they are a few hundred numbers in `model.json`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from fno_forecast.linear_ar import LinearAR, LinearARForecast
 from fno_forecast.models.stepper import Stepper
 
-PREDICTORS = ("network", "prior", "persistence", "offset")
+PREDICTORS = ("network", "prior", "persistence", "offset", "linear")
 RANGES = {"network": (0.0, 2.0), "prior": (-1.0, 2.0), "persistence": (-1.0, 2.0), "offset": (-2.0, 1.0)}
+RANGES["linear"] = (-1.0, 2.0)
 FIELDS = {"network": "factors", "prior": "prior_weights", "persistence": "persistence_weights"}
-FIELDS["offset"] = "offset_weights"
-CHOICES = ("plain", "shrunk", "blend", "prior", "persistence", "climatology", "reference")
+FIELDS.update(offset="offset_weights", linear="linear_weights")
+CHOICES = ("plain", "shrunk", "blend", "prior", "persistence", "climatology", "reference", "linear")
 
 
 def weight_rows(values: Any) -> tuple[tuple[float, ...], ...]:
@@ -51,9 +60,12 @@ def weight_rows(values: Any) -> tuple[tuple[float, ...], ...]:
 @dataclass(frozen=True)
 class LeadCalibration:
     """Weights `[k][c]` for lead step k + 1 and channel c: `factors` (a, the network's anomaly),
-    `prior_weights` (b), `persistence_weights` (c), `offset_weights` (d); an empty tuple is all zeros (a
-    bundle from before that term). Fitted on `inits` inits of `fitted_on`; `held_out` says whether the
-    network never trained on them; `picked` counts the lead/channel pairs that took each of `CHOICES`."""
+    `prior_weights` (b), `persistence_weights` (c), `offset_weights` (d), `linear_weights` (e); an empty
+    tuple is all zeros (a bundle from before that term). Fitted on `inits` inits of `fitted_on`; `held_out`
+    says whether the network never trained on them; `picked` counts the lead/channel pairs that took each
+    of `CHOICES`. `linear` is the linear AR the weights `e` multiply (its arrays live in the bundle's
+    arrays file, `model.json` says what it was fitted on); applying weights with an `e` not 0 needs it
+    (reading them, as `fno-forecast info` does, does not)."""
 
     factors: tuple[tuple[float, ...], ...]
     fitted_on: str
@@ -65,6 +77,8 @@ class LeadCalibration:
     persistence_weights: tuple[tuple[float, ...], ...] = ()
     offset_weights: tuple[tuple[float, ...], ...] = ()
     picked: tuple[tuple[str, int], ...] = ()
+    linear_weights: tuple[tuple[float, ...], ...] = ()
+    linear: LinearAR | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.factors or len({len(row) for row in self.factors}) != 1:
@@ -91,12 +105,21 @@ class LeadCalibration:
             held_out=self.held_out,
             picked=dict(self.picked),
         )
+        if self.linear is not None:
+            values["linear"] = {
+                "fitted_on": self.linear.fitted_on,
+                "components": self.linear.n_components,
+                "pairs": self.linear.pairs,
+            }
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> LeadCalibration:
+    def from_dict(cls, values: dict[str, Any], *, linear: LinearAR | None = None) -> LeadCalibration:
+        """Read `to_dict`'s output back; `linear` is the linear AR read from the bundle's arrays."""
         return cls(
             factors=weight_rows(values["factors"]),
+            linear_weights=weight_rows(values.get("linear_weights", ())),
+            linear=linear,
             prior_weights=weight_rows(values.get("prior_weights", ())),
             persistence_weights=weight_rows(values.get("persistence_weights", ())),
             offset_weights=weight_rows(values.get("offset_weights", ())),
@@ -109,11 +132,18 @@ class LeadCalibration:
         )
 
     @property
+    def uses_linear(self) -> bool:
+        """Whether any weight of the linear AR is not 0."""
+        return any(x != 0.0 for row in self.linear_weights for x in row)
+
+    @property
     def n_channels(self) -> int:
         return len(self.factors[0])
 
     def weights(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
         """`{predictor: (steps, channel) float32}` for the predictors with any non-zero weight."""
+        if self.uses_linear and self.linear is None:
+            raise ValueError("lead_calibration: linear_weights are not 0 but the linear AR is missing")
         out = {}
         for predictor, field in FIELDS.items():
             rows = getattr(self, field)
@@ -178,9 +208,12 @@ class Predictors:
         time_hours: torch.Tensor,
         previous: torch.Tensor | None = None,
         climatology_offset: torch.Tensor | None = None,
+        linear: LinearAR | None = None,
     ) -> None:
         self.stepper, self.state, self.offset = stepper, state, climatology_offset
         self.hours = time_hours.to(torch.float64)
+        self.linear = linear
+        self._linear: LinearARForecast | None = None  # started when first asked for
         self.prior = PriorForecast(
             stepper,
             state,
@@ -206,7 +239,21 @@ class Predictors:
             return self.state - reference
         if name == "offset":
             return torch.zeros_like(reference) if self.offset is None else self.offset.expand_as(reference)
+        if name == "linear":
+            return self._linear_anomaly(step, like=reference)
         raise ValueError(f"Predictors: unknown predictor {name!r}, not one of {PREDICTORS}")
+
+    def _linear_anomaly(self, step: int, *, like: torch.Tensor) -> torch.Tensor:
+        """The linear AR's forecast at lead step `step` less the reference (steps asked in order)."""
+        if self.linear is None:
+            raise ValueError("Predictors: the linear AR's anomaly needs a linear AR")
+        if self._linear is None:
+            start = self.state - self.stepper.climatology_at(self.hours)
+            self._linear = LinearARForecast(self.linear, start)
+        if step != self._linear.steps + 1:
+            raise ValueError(f"Predictors: linear AR step {step} asked after step {self._linear.steps}")
+        anomaly = self._linear.next().to(like.dtype)
+        return anomaly if self.offset is None else anomaly - self.offset
 
 
 def calibrate(
@@ -230,7 +277,12 @@ def calibrate(
         return
     weights = calibration.weights(state.device)
     predictors = Predictors(
-        stepper, state, time_hours=time_hours, previous=previous, climatology_offset=climatology_offset
+        stepper,
+        state,
+        time_hours=time_hours,
+        previous=previous,
+        climatology_offset=climatology_offset,
+        linear=calibration.linear,
     )
     for step, following in enumerate(steps, start=1):
         reference = predictors.reference(step)

@@ -84,6 +84,7 @@ def _calibration_line(calibration: LeadCalibration) -> str:
         ("b", calibration.prior_weights),
         ("c", calibration.persistence_weights),
         ("d", calibration.offset_weights),
+        ("e", calibration.linear_weights),
     ):
         if any(x != 0.0 for row in rows for x in row):
             tables[letter] = rows
@@ -100,6 +101,6 @@ def _calibration_line(calibration: LeadCalibration) -> str:
     return (
         "lead calib "
         + " | ".join(f"step {k} {weights(k)}" for k in picks)
-        + " (network x a + prior x b + persistence x c + offset x d; lead/channel pairs: "
+        + " (network x a + prior x b + persistence x c + offset x d + linear AR x e; lead/channel pairs: "
         + f"{picked}; {calibration.inits} inits of {calibration.fitted_on}, {where})"
     )

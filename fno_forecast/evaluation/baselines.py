@@ -4,7 +4,7 @@ All are scored on exactly the inits and leads of the model, so a score card comp
 Persistence repeats the analysis at the init time for every lead; climatology predicts the fitted
 harmonic climatology (the bundle's, fitted on the training period) at the valid time. The bundle's own
 prior without the network is in `fno_forecast.evaluation.prior`, the linear autoregression on principal
-components in `fno_forecast.evaluation.linear_ar`, the linear dynamics in spherical-harmonic space (global
+components in `fno_forecast.linear_ar`, the linear dynamics in spherical-harmonic space (global
 grids with both poles) in `fno_forecast.models.linear_spectral`.
 """
 

@@ -17,11 +17,11 @@ import numpy as np
 from fno_forecast.bundle import Bundle
 from fno_forecast.evaluation.bootstrap import BootstrapConfig
 from fno_forecast.evaluation.intervals import LeadIntervals, lead_intervals
-from fno_forecast.evaluation.linear_ar import LinearAR
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import prior_name
 from fno_forecast.evaluation.runner import Plan
 from fno_forecast.evaluation.scorecard import Scorecard
+from fno_forecast.linear_ar import LinearAR
 from fno_forecast.models.linear_spectral import LinearSpectral
 
 

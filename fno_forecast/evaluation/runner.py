@@ -20,11 +20,11 @@ import xarray as xr
 from fno_forecast.bundle import Bundle
 from fno_forecast.data.windows import read_steps
 from fno_forecast.evaluation.baselines import BASELINES, baseline_forecast
-from fno_forecast.evaluation.linear_ar import LinearAR
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import RolloutSystem
 from fno_forecast.evaluation.selection import InitSelection
 from fno_forecast.lead_calibration import calibrate
+from fno_forecast.linear_ar import LinearAR
 from fno_forecast.models.linear_spectral import LinearSpectral
 from fno_forecast.recent_anomaly import offsets_at
 from fno_forecast.rollout import rollout

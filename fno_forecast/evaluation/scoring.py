@@ -34,7 +34,6 @@ from fno_forecast.data.timeaxis import (
 from fno_forecast.errors import ConfigError, ForecastError
 from fno_forecast.evaluation.bootstrap import BootstrapConfig
 from fno_forecast.evaluation.folds import in_sample_note
-from fno_forecast.evaluation.linear_ar import LinearAR, fit_linear_ar
 from fno_forecast.evaluation.metrics import SkillAccumulator
 from fno_forecast.evaluation.prior import RolloutSystem, prior_systems
 from fno_forecast.evaluation.protocol import build_card
@@ -48,6 +47,7 @@ from fno_forecast.evaluation.runner import (
 )
 from fno_forecast.evaluation.scorecard import Scorecard
 from fno_forecast.evaluation.selection import select_inits, verifiable_inits
+from fno_forecast.linear_ar import LinearAR, fit_linear_ar
 from fno_forecast.models.linear_spectral import LinearSpectral, fit_linear_spectral
 
 __all__ = [

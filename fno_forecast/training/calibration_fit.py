@@ -9,6 +9,9 @@ toward the plain forecast) on the earlier half of the inits and scored on the la
 way round, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
 cross-fitted errors compete with the held-out errors of the plain forecast, persistence
 and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
+The linear AR predictor is fitted on the network's own period (its latest `MAX_LINEAR_FIT_VALUES`
+values at most, so a store bigger than memory is not read once more in full) and kept where it fits
+the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the network.
 Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
 alternating ones. Without a held-out tail (a training period too short to spare one, or
 `calibration_holdout = 0`) the blend fits the factor `a` alone, on the network's own windows, with
@@ -28,6 +31,7 @@ import torch
 import xarray as xr
 
 from fno_forecast.data.stats import frame_bytes
+from fno_forecast.data.timeaxis import period_mask
 from fno_forecast.data.windows import WindowDataset
 from fno_forecast.lead_calibration import (
     CHOICES,
@@ -38,6 +42,7 @@ from fno_forecast.lead_calibration import (
     has_prior,
     weight_rows,
 )
+from fno_forecast.linear_ar import DEFAULT_COMPONENTS, LinearAR, fit_linear_ar
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.recent_anomaly import offsets_at
 from fno_forecast.rollout import rollout_windows
@@ -49,6 +54,10 @@ BLOCKS = 4  # blocks of consecutive inits for the cross-fitted error of the blen
 # float32 bytes of one batch of calibration windows, at most: the fit reads every step of each window (it
 # is fitted per step), 41 frames of a 10-day 6-hourly window, 1.1 GB in a batch of 16 on 121 x 240 x 14
 BATCH_BYTES = 512 * 2**20
+# The linear AR predictor: components times grid values kept in the bundle (16 MB of float32), and the
+# training values it is fitted on (the latest ones of the network's period; 1.6 GB of float64)
+MAX_LINEAR_VALUES = 4_000_000
+MAX_LINEAR_FIT_VALUES = 200_000_000
 P = len(PREDICTORS)
 OffsetsFor = Callable[[list[int]], torch.Tensor | None]
 
@@ -99,11 +108,13 @@ def fit_lead_calibration(
     held_out: bool = False,
     offsets_for: OffsetsFor | None = None,
     use_prior: bool = True,
+    linear: LinearAR | None = None,
 ) -> LeadCalibration | None:
     """Fit and pick the weights on windows of at least `n_steps` steps (see the module docstring); None
     without a climatology or windows. `use_prior = False` fits the factor alone (the prior's anomaly is
     then not even computed). `offsets_for(window_indices)` gives the recent-anomaly offsets `(B, C, H,
-    W)` that a served forecast from those windows' inits would use (or None)."""
+    W)` that a served forecast from those windows' inits would use (or None). `linear` is the linear AR
+    predictor (held-out fits only)."""
     if not stepper.use_climatology or len(dataset) == 0:
         return None
     was_training = stepper.training
@@ -113,6 +124,7 @@ def fit_lead_calibration(
     gram = torch.zeros(BLOCKS, n_steps, stepper.n_channels, P + 1, P + 1, dtype=torch.float64, device=device)
     weights = lat_weights.to(device).double()
     with_prior = use_prior and has_prior(stepper)
+    linear = linear if held_out else None
     predictors, first, seen, saw_offset = None, 0, 0, False
     for batch, step, predicted in rollout_windows(
         stepper,
@@ -132,12 +144,15 @@ def fit_lead_calibration(
                 time_hours=batch["time_hours"],
                 previous=batch.get("previous"),
                 climatology_offset=batch.get("climatology_offset"),
+                linear=linear,
             )
         assert predictors is not None  # set with the batch
         reference = predictors.reference(step)
         skipped = {"prior"} if not with_prior else set()
         if predictors.offset is None:
             skipped.add("offset")  # zeros: its sums stay zero
+        if linear is None:
+            skipped.add("linear")
         columns = [
             None
             if name in skipped
@@ -163,7 +178,9 @@ def fit_lead_calibration(
     # only beside the linear spectral prior or without a prior. It stays a candidate on its own everywhere.
     with_persistence = held_out and (stepper.spectral_prior is not None or not has_prior(stepper))
     active = torch.tensor(
-        [True, with_prior, with_persistence, held_out and saw_offset], dtype=torch.bool, device=device
+        [True, with_prior, with_persistence, held_out and saw_offset, linear is not None],
+        dtype=torch.bool,
+        device=device,
     )
     return _pick(
         gram,
@@ -172,6 +189,7 @@ def fit_lead_calibration(
         period=period,
         inits=int(len(indices)),
         held_out=held_out,
+        linear=linear,
     )
 
 
@@ -199,6 +217,7 @@ def _pick(
     period: str,
     inits: int,
     held_out: bool,
+    linear: LinearAR | None = None,
 ) -> LeadCalibration:
     """Per lead and channel, the lowest held-out error of `CHOICES`: the blend and the shrunk forecast
     cross-fitted on the blocks of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
@@ -212,6 +231,7 @@ def _pick(
         "persistence": _unit("persistence"),
         "climatology": _unit("offset", -1.0) if saw_offset else torch.zeros(P, dtype=torch.float64),
         "reference": torch.zeros(P, dtype=torch.float64),  # the climatology with the offset
+        "linear": _unit("linear"),  # the linear AR alone
     }
     fixed = {name: w.to(gram.device) for name, w in fixed.items()}
     total = gram.sum(0)
@@ -226,8 +246,9 @@ def _pick(
     for name, values in per_block.items():  # a candidate counts only where it wins every block
         held = ((values < plain) | empty).all(0)
         errors[name] = torch.where(held, values.sum(0), torch.full_like(errors["plain"], float("inf")))
-    if not bool(active[PREDICTORS.index("prior")]):  # no prior beyond persistence, or not computed
-        errors["prior"] = torch.full_like(errors["plain"], float("inf"))
+    for name in ("prior", "linear"):  # no prior beyond persistence or no linear AR, or not computed
+        if not bool(active[PREDICTORS.index(name)]):
+            errors[name] = torch.full_like(errors["plain"], float("inf"))
     table = torch.stack([errors[name] for name in CHOICES], dim=-1)  # (K, C, choice); plain first wins ties
     choice = table.argmin(dim=-1)
     blend = solve_blend(total, active=active)
@@ -243,11 +264,15 @@ def _pick(
     changed = choice != CHOICES.index("plain")
     values = chosen.cpu().numpy()
     counts = {name: int((choice == i).sum()) for i, name in enumerate(CHOICES)}
+    linear_weights = weight_rows(values[..., 4])
+    uses_linear = any(x != 0.0 for row in linear_weights for x in row)
     return LeadCalibration(
         factors=weight_rows(values[..., 0]),
         prior_weights=weight_rows(values[..., 1]),
         persistence_weights=weight_rows(values[..., 2]),
         offset_weights=weight_rows(values[..., 3]),
+        linear_weights=linear_weights if uses_linear else (),
+        linear=linear if uses_linear else None,
         fitted_on=period,
         inits=inits,
         kept=int(changed.sum()),
@@ -293,6 +318,22 @@ def calibration_windows(windows: WindowCache, steps: int) -> tuple[WindowDataset
     return (windows.train(steps), False) if dataset is None else (dataset, True)
 
 
+def linear_predictor(data: TrainingData) -> LinearAR | None:
+    """The linear AR on principal components fitted on the network's period, for the calibration; None
+    where the data hold too little of it or where the bundle could not hold even one component per
+    `MAX_LINEAR_VALUES`."""
+    period = data.network_period or data.train_period
+    steps = np.flatnonzero(period_mask(data.array["time"].values, period))
+    points = int(np.prod(data.array.shape[1:]))
+    components = min(DEFAULT_COMPONENTS, MAX_LINEAR_VALUES // points)
+    if steps.size < 2 or components < 1:
+        return None
+    steps = steps[-max(2, MAX_LINEAR_FIT_VALUES // points) :]
+    return fit_linear_ar(
+        data.array.isel(time=steps), data.climatology, step_hours=data.step_hours, n_components=components
+    )
+
+
 def fit_calibration(
     stepper: Stepper,
     *,
@@ -320,4 +361,5 @@ def fit_calibration(
         held_out=held_out,
         use_prior=held_out,
         offsets_for=offsets_reader(data, dataset) if held_out and data.recent_anomaly is not None else None,
+        linear=linear_predictor(data) if held_out and config.calibration_linear else None,
     )

@@ -264,16 +264,8 @@ class Trainer:
         run.val_seconds = clock() - val_start
         run.best_state, run.best_result = self._network_state(), result
         run.progress = replace(run.progress, best_score=result.score, best_epoch=-1)
-        metrics.write(
-            {
-                "epoch": 0,
-                "stage": 0,
-                "val_rmse": result.rmse,
-                "val_score": result.score,
-                "val_seconds": run.val_seconds,
-                "global_step": 0,
-            }
-        )
+        record = {"epoch": 0, "stage": 0, "val_rmse": result.rmse, "val_score": result.score}
+        metrics.write(record | {"val_seconds": run.val_seconds, "global_step": 0})
         what = {"damped": "damped anomaly persistence", "linear_spectral": "linear spectral dynamics"}
         self._log(f"epoch 0 (prior: {what[self.stepper.prior]}) val {result.summary()}")
 
@@ -364,7 +356,10 @@ class Trainer:
             stopped=stopped,
             calibration=calibration,
         )
-        save_bundle(path, stepper=stepper, metadata=metadata, climatology=self.data.climatology)
+        linear = None if calibration is None else calibration.linear
+        save_bundle(
+            path, stepper=stepper, metadata=metadata, climatology=self.data.climatology, linear=linear
+        )
 
 
 def train(

@@ -10,8 +10,8 @@ from fno_forecast.bundle import load_bundle
 from fno_forecast.climatology import Climatology
 from fno_forecast.errors import ConfigError
 from fno_forecast.evaluation.folds import overlaps, parse_folds
-from fno_forecast.evaluation.linear_ar import fit_linear_ar, n_components_for
 from fno_forecast.evaluation.scoring import score_fold
+from fno_forecast.linear_ar import fit_linear_ar, n_components_for
 from tests.fixtures.bundle import tiny_state_array
 
 LAT = np.linspace(60.0, 30.0, 6)

@@ -260,15 +260,15 @@ def test_fit_shrinks_a_noisy_network_toward_the_climatology_by_one_factor() -> N
     observed = rng.normal(0.0, 1.0, 4000)
     network = observed + rng.normal(0.0, 1.0, observed.size)
     zeros = np.zeros_like(observed)
-    columns = np.stack([network, zeros, zeros, zeros, observed], axis=1)
-    active = torch.tensor([True, False, False, False])
+    columns = np.stack([network, zeros, zeros, zeros, zeros, observed], axis=1)
+    active = torch.tensor([True, False, False, False, False])
     calibration = _pick(
         _gram(columns), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
     )
     assert dict(calibration.picked) == {"shrunk": 1}
     assert calibration.factors[0][0] == pytest.approx(0.5, abs=0.03)
     assert calibration.held_out_gain == pytest.approx(0.5, abs=0.05)
-    weak = np.stack([0.5 * observed, zeros, zeros, zeros, observed], axis=1)
+    weak = np.stack([0.5 * observed, zeros, zeros, zeros, zeros, observed], axis=1)
     calibration = _pick(
         _gram(weak), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
     )

@@ -10,6 +10,10 @@ How many components: 150 as in the notes, but never more than the grid has point
 ten training pairs, so that a short record still gives a well-determined map. On a large grid the
 components come from a time-strided sample of at most `MAX_PCA_VALUES` values (and are at most as many as
 its steps), and the rest of the training data is read in chunks; the card records how many were used.
+
+The same fitted map is a predictor of the lead calibration (`fno_forecast.lead_calibration`), where it
+travels in the bundle's arrays (`arrays`, `from_arrays`); its rollout is `LinearARForecast`, in torch, so
+the baseline scored by `evaluate` and the predictor a served forecast uses are one computation.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 import xarray as xr
 
 from fno_forecast.climatology import Climatology
@@ -28,6 +33,7 @@ DEFAULT_COMPONENTS = 150
 PAIRS_PER_COMPONENT = 10
 MAX_PCA_VALUES = 50_000_000  # the components are estimated from at most this many values (times strided)
 CHUNK_STEPS = 512
+ARRAY_NAMES = ("components", "scale", "transition")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,26 @@ class LinearAR:
     def n_components(self) -> int:
         return int(self.components.shape[0])
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """`ARRAY_NAMES` as float32 arrays, for a bundle (`from_arrays` reads them back)."""
+        return {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32) for name in ARRAY_NAMES}
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], *, climatology: Climatology, fitted_on: str, pairs: int
+    ) -> LinearAR:
+        values = {name: np.asarray(arrays[name], dtype=np.float64) for name in ARRAY_NAMES}
+        k = values["components"].shape[0]
+        if (
+            values["transition"].shape != (k + 1, k)
+            or values["scale"].shape != values["components"].shape[1:]
+        ):
+            raise ValueError(
+                f"LinearAR: components {values['components'].shape}, scale {values['scale'].shape} and "
+                f"transition {values['transition'].shape} do not fit together"
+            )
+        return cls(climatology=climatology, fitted_on=fitted_on, pairs=pairs, **values)
+
     def _project(self, states: np.ndarray, hours: np.ndarray) -> np.ndarray:
         anomaly = np.asarray(states, dtype=np.float64) - self.climatology.at_hours(hours)
         return (anomaly.reshape(len(anomaly), -1) * self.scale) @ self.components.T
@@ -54,13 +80,33 @@ class LinearAR:
     ) -> Iterator[np.ndarray]:
         """Yield `n_steps` forecasts `(batch, channel, lat, lon)` float32 from `state` at `init_hours`."""
         hours = np.asarray(init_hours, dtype=np.float64)
-        scores = self._project(state, hours)
-        shape = np.asarray(state).shape
+        anomaly = np.asarray(state, dtype=np.float64) - self.climatology.at_hours(hours)
+        forecast = LinearARForecast(self, torch.from_numpy(anomaly))
         for step in range(1, n_steps + 1):
-            scores = np.hstack([scores, np.ones((len(scores), 1))]) @ self.transition
-            anomaly = (scores @ self.components) / self.scale
             clim = self.climatology.at_hours(hours + step * step_hours)
-            yield (clim + anomaly.reshape(shape)).astype(np.float32)
+            yield (clim + forecast.next().numpy()).astype(np.float32)
+
+
+class LinearARForecast:
+    """The linear AR's anomaly forecasts `(batch, channel, lat, lon)` float64 from one batch of initial
+    anomalies (about the climatology alone), one step per `next()`, on the anomalies' device."""
+
+    def __init__(self, linear: LinearAR, anomaly: torch.Tensor) -> None:
+        device = anomaly.device
+        self._components = torch.as_tensor(linear.components, dtype=torch.float64, device=device)
+        self._scale = torch.as_tensor(linear.scale, dtype=torch.float64, device=device)
+        self._transition = torch.as_tensor(linear.transition, dtype=torch.float64, device=device)
+        self._shape = anomaly.shape
+        flat = anomaly.reshape(anomaly.shape[0], -1).to(torch.float64)
+        self._scores = (flat * self._scale) @ self._components.T
+        self.steps = 0
+
+    def next(self) -> torch.Tensor:
+        """The anomaly one step after the last one asked for."""
+        ones = self._scores.new_ones(self._scores.shape[0], 1)
+        self._scores = torch.cat([self._scores, ones], dim=1) @ self._transition
+        self.steps += 1
+        return ((self._scores @ self._components) / self._scale).reshape(self._shape)
 
 
 def n_components_for(*, points: int, pairs: int, wanted: int = DEFAULT_COMPONENTS) -> int:
