@@ -10,6 +10,7 @@ figure shares the validation figure's mild optimism from choosing among a run's 
 time lies inside the fold; every score has its 95% moving-block bootstrap interval.
 
     python -m benchmarks.held_out_folds --work /tmp/folds     # the bundled recipe, about 30 minutes
+    python -m benchmarks.held_out_folds --work /tmp/folds-lar --calibration-linear   # with the linear AR
 
 A fold whose model is already in `--work` is scored again without retraining; an interrupted training
 resumes from its checkpoint. The NCEP test period 2014-10..12 is used for nothing: training selects its
@@ -38,7 +39,9 @@ def fit_period(config_train_period: str, fold: str) -> str:
     return f"{start}/{end}"
 
 
-def run_fold(config_path: Path, data: Path, fold: str, out: Path) -> dict[str, Any]:
+def run_fold(
+    config_path: Path, data: Path, fold: str, out: Path, *, calibration_linear: bool = False
+) -> dict[str, Any]:
     """Train the recipe on everything before `fold` (validated on it), score it on the fold."""
     from fno_forecast.bundle import load_bundle
     from fno_forecast.evaluation.bootstrap import BootstrapConfig
@@ -48,7 +51,9 @@ def run_fold(config_path: Path, data: Path, fold: str, out: Path) -> dict[str, A
     from fno_forecast.training.loop import train
 
     recipe, _ = load_config_and_keys(config_path)
-    overrides = {"train_period": fit_period(recipe.train_period, fold), "val_period": fold}
+    overrides: dict[str, Any] = {"train_period": fit_period(recipe.train_period, fold), "val_period": fold}
+    if calibration_linear:
+        overrides["calibration_linear"] = True
     config, explicit = load_config_and_keys(config_path, overrides=overrides)
     if not (out / "model").exists():
         resume = (out / "checkpoint.pt").exists()
@@ -90,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=shared / "ncep_air_2013-2014.nc")
     parser.add_argument("--folds", default=",".join(FOLDS), help="comma-separated START/END periods")
     parser.add_argument("--work", type=Path, required=True, help="folder for the fold runs")
+    parser.add_argument(
+        "--calibration-linear",
+        action="store_true",
+        help="the linear AR as a candidate of the lead calibration",
+    )
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"--data {args.data}: no such file (set FNO_SHARED_DATA)", file=sys.stderr)
@@ -97,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for index, fold in enumerate(f.strip() for f in args.folds.split(",") if f.strip()):
         print(f"fold {fold}: training ...", flush=True)
-        results.append(run_fold(args.config, args.data, fold, args.work / f"fold-{index}"))
+        out = args.work / f"fold-{index}"
+        results.append(
+            run_fold(args.config, args.data, fold, out, calibration_linear=args.calibration_linear)
+        )
         print(format_table(results[-1:]), flush=True)
     print(format_table(results))
     return 0

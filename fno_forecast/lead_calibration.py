@@ -22,8 +22,9 @@ training period and stored in the bundle with the weights; where it is not, `e` 
 forecast is `a = 1`, the rest 0; the prior alone is `b = 1`; persistence is `c = 1`; the climatology is
 all 0 but `d = -1`; the reference (the climatology with the offset) is all 0; the linear AR is `e = 1`.
 The linear AR is the baseline the score card holds the model against, and at the leads where the
-network's skill has faded it knows as much as the network or more: as a predictor, the blend keeps
-what each knows.
+network's skill has faded it may know as much as the network or more. The fit offers it on its own
+(`e = 1`), not inside the blend, whose five weights fitted on a few weeks of held-out inits would
+overfit (`fno_forecast.training.calibration_fit`).
 `fno_forecast.training.calibration_fit` fits the weights on inits that the network never trained on and
 picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the climatology,
 the reference, the linear AR, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the

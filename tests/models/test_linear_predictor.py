@@ -91,9 +91,9 @@ def test_the_fit_takes_the_linear_ar_where_it_knows_the_dynamics_the_network_los
     held_out = WindowDataset(wave.isel(time=slice(300, None)), target_steps=4, use_history=False)
     calibration = _fit(held_out, held_out=True, linear=linear)
     assert calibration.linear is linear and calibration.uses_linear
-    weights = np.array(calibration.linear_weights)[:, 0]
-    np.testing.assert_allclose(weights, 1.0, atol=0.05)
-    assert set(dict(calibration.picked)) <= {"linear", "blend"}
+    assert dict(calibration.picked) == {"linear": 4}  # on its own: the blend never weighs it
+    np.testing.assert_array_equal(np.array(calibration.linear_weights)[:, 0], 1.0)
+    np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
     stepper, state = _drifting_stepper(), torch.from_numpy(wave.values[310:311].copy())
     hours = torch.tensor([310 * 6.0], dtype=torch.float64) + _hours_of(wave, 0)
     produced = calibrate(
