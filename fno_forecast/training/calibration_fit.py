@@ -9,9 +9,10 @@ toward the plain forecast) on the earlier half of the inits and scored on the la
 way round, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
 cross-fitted errors compete with the held-out errors of the plain forecast, persistence
 and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
-The linear AR predictor is fitted on the network's own period (its latest `MAX_LINEAR_FIT_VALUES`
-values at most, so a store bigger than memory is not read once more in full) and kept where it fits
-the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the network.
+With `calibration_linear`, the linear AR candidate is fitted on the network's own period (its latest
+`MAX_LINEAR_FIT_VALUES` values at most, so a store bigger than memory is not read once more in full)
+and kept where it fits the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the
+network.
 Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
 alternating ones. Without a held-out tail (a training period too short to spare one, or
 `calibration_holdout = 0`) the blend fits the factor `a` alone, on the network's own windows, with
