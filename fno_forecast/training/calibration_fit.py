@@ -55,8 +55,8 @@ BLOCKS = 4  # blocks of consecutive inits for the cross-fitted error of the blen
 # float32 bytes of one batch of calibration windows, at most: the fit reads every step of each window (it
 # is fitted per step), 41 frames of a 10-day 6-hourly window, 1.1 GB in a batch of 16 on 121 x 240 x 14
 BATCH_BYTES = 512 * 2**20
-# The linear AR predictor: components times grid values kept in the bundle (16 MB of float32), and the
-# training values it is fitted on (the latest ones of the network's period; 1.6 GB of float64)
+# The linear AR candidate: components times grid values kept in the bundle (16 MB of float32), and the
+# training values it is fitted on (the latest of the network's period, read in chunks by `fit_linear_ar`)
 MAX_LINEAR_VALUES = 4_000_000
 MAX_LINEAR_FIT_VALUES = 200_000_000
 P = len(PREDICTORS)
@@ -179,8 +179,8 @@ def fit_lead_calibration(
     # only beside the linear spectral prior or without a prior. It stays a candidate on its own everywhere.
     # The linear AR is a candidate on its own only, never in the blend: in the blend, fitted on the 55
     # held-out days before a winter, it was weighed 0.44 at 120 h and the forecast lost 0.45 K to the
-    # climatology in the winter itself (`python -m benchmarks.held_out_folds --calibration-linear`, the
-    # 2014-01..03 fold, with the linear AR inside the blend).
+    # climatology in the winter itself (`python -m benchmarks.held_out_folds --calibration-linear` at
+    # commit 5073511, the 2014-01..03 fold).
     with_persistence = held_out and (stepper.spectral_prior is not None or not has_prior(stepper))
     active = torch.tensor(
         [True, with_prior, with_persistence, held_out and saw_offset, False],
@@ -270,14 +270,13 @@ def _pick(
     changed = choice != CHOICES.index("plain")
     values = chosen.cpu().numpy()
     counts = {name: int((choice == i).sum()) for i, name in enumerate(CHOICES)}
-    linear_weights = weight_rows(values[..., 4])
-    uses_linear = any(x != 0.0 for row in linear_weights for x in row)
+    uses_linear = bool((values[..., PREDICTORS.index("linear")] != 0.0).any())
     return LeadCalibration(
         factors=weight_rows(values[..., 0]),
         prior_weights=weight_rows(values[..., 1]),
         persistence_weights=weight_rows(values[..., 2]),
         offset_weights=weight_rows(values[..., 3]),
-        linear_weights=linear_weights if uses_linear else (),
+        linear_weights=weight_rows(values[..., PREDICTORS.index("linear")]) if uses_linear else (),
         linear=linear if uses_linear else None,
         fitted_on=period,
         inits=inits,
