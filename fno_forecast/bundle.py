@@ -178,9 +178,14 @@ def _check_weight_shapes(expected: dict, weights: dict, *, path: Path) -> None:
             )
 
 
+def _linear_entry(metadata: dict[str, Any]) -> Any:
+    """What `model.json` says of the lead calibration's linear AR (None without one)."""
+    return (metadata.get("lead_calibration") or {}).get("linear")
+
+
 def _linear_shapes(metadata: dict[str, Any], *, n_points: int, path: Path) -> dict[str, tuple[int, ...]]:
     """The lead calibration's linear AR arrays and the shapes its metadata implies (none without it)."""
-    entry = (metadata.get("lead_calibration") or {}).get("linear")
+    entry = _linear_entry(metadata)
     if not entry:
         return {}
     try:
@@ -254,7 +259,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Bund
     climatology = Climatology(
         arrays["climatology"].numpy(), annual=described.annual, diurnal=described.diurnal
     )
-    linear_entry = (metadata.get("lead_calibration") or {}).get("linear")
+    linear_entry = _linear_entry(metadata)
     linear = (
         None
         if not linear_entry
