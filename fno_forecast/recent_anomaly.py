@@ -9,7 +9,8 @@ predicts the 5-10 day anomaly (on the NCEP data the held-out fit picks 21 days; 
 prints the window, its factor and its held-out error).
 
 How much of it persists cannot be measured in sample, so it is fitted by cross-validation inside the
-training period: a climatology fitted on its first two thirds, anomalies on the held-out last third,
+training period: a climatology fitted on its first two thirds (and at least the annual cycle, less a
+month: `climatology.cross_validation_split`), anomalies on the held-out rest,
 and per channel the least-squares coefficient `c` of the 5-10 day anomaly on the mean anomaly of the
 previous `D` days, for several windows `D`. A forecast then relaxes toward `clim + c * mean anomaly of
 the last D days` (the stepper's `climatology_offset`), using the window with the lowest held-out error
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology, harmonic_design
+from fno_forecast.climatology import Climatology, cross_validation_split, fit_climatology, harmonic_design
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES, frame_bytes
 from fno_forecast.data.timeaxis import (
@@ -95,16 +96,18 @@ class RecentAnomalyCorrection:
 
 
 def fit_settings(
-    *, n_time: int, step_hours: float, lead_steps: tuple[int, ...]
+    *, times: Any, annual: int, step_hours: float, lead_steps: tuple[int, ...]
 ) -> tuple[tuple[float, ...], tuple[float, float]]:
     """`(window_days, target_hours)` that follow the data: the target is the second half of the validation
     leads (NCEP's 6..240 h gives 120..240 h), the windows those of `DEFAULT_WINDOW_DAYS` that the held-out
-    third of `n_time` steps can hold before the target (3 weeks of hourly data: 1 to 5 days; monthly
-    data: those of `MONTH_WINDOWS`)."""
+    part of the training steps `times` (`climatology.cross_validation_split` with `annual` harmonics)
+    can hold before the target (3 weeks of hourly data: 1 to 5 days; monthly data: those of
+    `MONTH_WINDOWS`)."""
     longest = max(lead_steps)
     low = max(min(lead_steps), int(math.ceil(longest / 2)))
     target = (low * step_hours, longest * step_hours)
-    room = n_time - int(round(n_time * 2 / 3)) - longest - 8
+    hours = times_to_hours(times)
+    room = len(hours) - cross_validation_split(hours, annual=annual) - longest - 8
     candidates = DEFAULT_WINDOW_DAYS
     if months_per_step(step_hours):
         candidates = tuple(months * HOURS_PER_MONTH / 24.0 for months in MONTH_WINDOWS)
@@ -139,8 +142,9 @@ def fit_recent_anomaly_correction(
     """Fit the coefficients on a canonical training array; None when it is too short to hold out a third.
 
     `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds
-    (of `fit_array`'s steps there when given: a sample of a long period, `fno_forecast.data.fit_sample`).
-    The held-out part is the last third, its last `max_heldout_steps` only when that is set (0: all of
+    and at least the annual cycle (`climatology.cross_validation_split`; of `fit_array`'s steps there
+    when given: a sample of a long period, `fno_forecast.data.fit_sample`). The held-out part is the
+    rest, its last `max_heldout_steps` only when that is set (0: all of
     it), read once at every k-th latitude and longitude where the grid has over `MAX_HELDOUT_POINTS`
     points (the coefficients are one per channel) and scored a channel at a time, so its memory stays
     bounded on any grid.
@@ -148,7 +152,7 @@ def fit_recent_anomaly_correction(
     times = train_array["time"].values
     hours = times_to_hours(times)
     n_time = len(times)
-    split = int(round(n_time * 2 / 3))
+    split = cross_validation_split(hours, annual=climatology.annual)
     lead_lo = max(1, int(round(target_hours[0] / step_hours)))
     lead_hi = max(lead_lo, int(round(target_hours[1] / step_hours)))
     longest = max((_window_steps(d, step_hours) for d in window_days), default=0)

@@ -324,7 +324,8 @@ def _decide_recent_anomaly(
 ) -> tuple[RecentAnomalyCorrection | None, dict[str, Any]]:
     """Fit the recent-anomaly correction out of sample; kept only where a window beats the climatology."""
     windows, target = fit_settings(
-        n_time=train_array.sizes["time"],
+        times=train_array["time"].values,
+        annual=climatology.annual,
         step_hours=step_hours,
         lead_steps=lead_steps_for(config.val_leads_hours, step_hours=step_hours),
     )

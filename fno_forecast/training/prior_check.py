@@ -5,7 +5,8 @@ A prior is what an untrained stepper forecasts: damped anomaly persistence towar
 (`fno_forecast.models.linear_spectral`). Whether one helps depends on the data: with a climatology that a
 short period cannot pin down, relaxing toward it pulls forecasts away from the truth. So each candidate is
 checked out of sample inside the training period: climatology, relaxation rates and spectral maps fitted
-on the first two thirds, every forecast scored on the last third at the validation leads
+on the first two thirds (and at least the annual cycle, less a month:
+`climatology.cross_validation_split`), every forecast scored on the rest at the validation leads
 (latitude-weighted RMSE over channel std, averaged over channels) against persistence. The best candidate
 is kept when its mean ratio to persistence over the leads is below 1.
 """
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fno_forecast.climatology import Climatology, fit_climatology
+from fno_forecast.climatology import Climatology, cross_validation_split, fit_climatology
 from fno_forecast.data.grid import latitude_weights
 from fno_forecast.data.stats import BLOCK_BYTES, Moments, block_steps, frame_bytes
 from fno_forecast.data.timeaxis import format_time, lead_steps_for, steps_before, times_to_hours
@@ -136,10 +137,11 @@ def check_prior(
     """Score the candidate priors against persistence out of sample; None when the training period is too
     short (or the linear spectral maps cannot be fitted on its first two thirds).
 
-    The candidates are fitted on the first two thirds (of `fit_array`'s steps there when given: a sample
-    of a long period, `fno_forecast.data.fit_sample`) and scored on the last third of `train_array`."""
+    The candidates are fitted on the first two thirds and at least the annual cycle
+    (`climatology.cross_validation_split`; of `fit_array`'s steps there when given: a sample of a long
+    period, `fno_forecast.data.fit_sample`) and scored on the rest of `train_array`."""
     n_time = train_array.sizes["time"]
-    split = int(round(n_time * 2 / 3))
+    split = cross_validation_split(times_to_hours(train_array["time"].values), annual=annual)
     n_terms = 1 + 2 * annual + 2 * diurnal
     longest = max(lead_steps)
     if split < max(2 * n_terms, 4) or n_time - split < longest + 2:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import xarray as xr
 
-from fno_forecast.climatology import fit_climatology
+from fno_forecast.climatology import cross_validation_split, fit_climatology
 from fno_forecast.data.timeaxis import times_to_hours
 from fno_forecast.models.stepper import Stepper
 from fno_forecast.recent_anomaly import (
@@ -61,6 +61,28 @@ def test_white_noise_gives_no_useful_window() -> None:
     assert correction is not None
     assert max(c[0] for c in correction.coefficients) < 0.15
     assert min(correction.heldout_rmse) > 0.98 * correction.climatology_rmse
+
+
+def test_a_year_of_white_noise_holds_out_only_what_its_climatology_covers() -> None:
+    """Three annual harmonics fitted on the first two thirds of one year run free through the last four
+    months: their error there is a large anomaly that persists, and a correction fitted on it would be
+    near 1. Held out only past 11 months, the fit covers the cycle and the noise persists not at all."""
+    array = _series(shift=0.0, noise=1.0, seed=7, n_steps=4 * 365)
+    hours = times_to_hours(array["time"].values)
+    assert int(round(len(hours) * 2 / 3)) < cross_validation_split(hours, annual=3)
+    assert cross_validation_split(hours, annual=0) == int(round(len(hours) * 2 / 3))
+    assert hours[cross_validation_split(hours, annual=3)] - hours[0] >= 334 * 24.0
+    climatology = fit_climatology(array, annual=3, diurnal=0)
+    correction = fit_recent_anomaly_correction(
+        array, climatology, step_hours=6.0, window_days=(1.0, 3.0, 7.0)
+    )
+    assert correction is not None
+    assert correction.held_out.startswith("2013-12")
+    # held out from 2013-09 on instead: climatology RMSE 1.16-1.23, 7-day coefficient 0.89-0.91 and a
+    # held-out RMSE 0.83-0.88 of the climatology's (seeds 0-5)
+    assert correction.climatology_rmse < 1.05  # the noise's 1 and little else
+    assert max(c[0] for c in correction.coefficients) < 0.5
+    assert min(correction.heldout_rmse) > 0.99 * correction.climatology_rmse
 
 
 def test_too_short_a_training_period_fits_nothing() -> None:
