@@ -57,7 +57,8 @@ def cross_validation_split(hours: np.ndarray, *, annual: int) -> int:
     less `CYCLE_SLACK_HOURS`, and the held-out part starts no earlier: fitted on part of a year, the
     harmonics run free through the months they never saw, and the held-out anomalies are then that
     error, not what a climatology fitted on whole years meets in a later one (one year of NCEP
-    temperature, fitted on 2013-01..08: held-out RMSE 9.96 K in 2013-09..12, against 4.95 K for the
+    temperature, fitted on 2013-01..08: held-out RMSE 9.96 K in 2013-09..12, `fno-forecast info` of
+    the winter fold's model of `benchmarks.held_out_folds` at commit 9c9c126, against 4.95 K for the
     whole-year fit in 2014-01..03), so what is fitted on them corrects an error served forecasts do
     not have. Returns `len(hours)` where nothing is left to hold out."""
     n = len(hours)

@@ -139,7 +139,7 @@ def fit_recent_anomaly_correction(
     fit_array: xr.DataArray | None = None,
     max_heldout_steps: int = 0,
 ) -> RecentAnomalyCorrection | None:
-    """Fit the coefficients on a canonical training array; None when it is too short to hold out a third.
+    """Fit the coefficients on a canonical training array; None when it is too short to hold a part out.
 
     `climatology` gives the number of harmonics; the cross-validation refits them on the first two thirds
     and at least the annual cycle (`climatology.cross_validation_split`; of `fit_array`'s steps there
