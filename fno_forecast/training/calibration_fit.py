@@ -5,21 +5,28 @@ calibration fitted there sees the network's out-of-sample errors, not the smalle
 has learned. Each init is rolled out with the recent-anomaly offset that a served forecast from it would
 use (computed from the steps before it, `fno_forecast.recent_anomaly.recent_anomaly_offsets`). Per lead
 and channel the weights of `fno_forecast.lead_calibration` are fitted by ridge least squares (pulled
-toward the plain forecast) on the earlier half of the inits and scored on the later half, and the other
-way round, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
-cross-fitted errors compete with the held-out errors of the plain forecast, persistence
-and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
+toward the plain forecast) on blocks of consecutive inits, each scored with the weights fitted on the
+others, and so is the shrunk forecast (the factor `a` alone, at most 1); those cross-fitted errors
+compete with the held-out errors of the plain forecast, the prior, persistence and the reference (which
+fit nothing), and the lowest wins (the blend is then refitted on all inits).
+The recent-anomaly offset is never reweighed here: its window and factor are fitted by their own
+cross-validation on a third or more of the training period (`fno_forecast.recent_anomaly`), while the
+tail holds only a few independent values of a 7-21 day mean anomaly. Fitted on the tail, its weight
+followed the tail's weather: before the 2014-01..03 fold (tail 2013-11-07..12-31) it went to -2, its
+bound, at 66-162 h, and the climatology without the offset was picked from 168 h, where in the fold the
+offset helped (`python -m benchmarks.held_out_folds` at commit 277dcca; the README's skill section has
+the folds scored both ways).
 With `calibration_linear`, the linear AR candidate is fitted on the network's own period (its latest
 `MAX_LINEAR_FIT_VALUES` values at most, so a store bigger than memory is not read once more in full)
 and kept where it fits the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the
 network.
-Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
+Neighbouring inits share their weather, so the blocks are runs of consecutive inits, not
 alternating ones. Without a held-out tail (a training period too short to spare one, or
 `calibration_holdout = 0`) the blend fits the factor `a` alone, on the network's own windows, with
-alternating halves, and the calibration says so (`held_out = false`): weights on the prior fitted in
+alternating blocks, and the calibration says so (`held_out = false`): weights on the prior fitted in
 sample trust errors the network has learned away (on a 6-day hourly set they made the 24 h forecast 25%
 worse than persistence), while the single factor mostly corrects the prior's damping, which a short
-training period barely changes. Persistence and the climatology may still be picked there: the network
+training period barely changes. Persistence and the reference (there the climatology) may still be picked there: the network
 looks better in sample than it is, so a lead it loses in sample it loses out of sample too.
 """
 
@@ -60,6 +67,9 @@ BATCH_BYTES = 512 * 2**20
 MAX_LINEAR_VALUES = 4_000_000
 MAX_LINEAR_FIT_VALUES = 200_000_000
 P = len(PREDICTORS)
+# What the fit picks among: `CHOICES` less the climatology without the recent-anomaly offset, which
+# bundles fitted before may hold (the offset is not reweighed here; see the module docstring)
+FITTED_CHOICES = tuple(name for name in CHOICES if name != "climatology")
 OffsetsFor = Callable[[list[int]], torch.Tensor | None]
 
 
@@ -126,7 +136,7 @@ def fit_lead_calibration(
     weights = lat_weights.to(device).double()
     with_prior = use_prior and has_prior(stepper)
     linear = linear if held_out else None
-    predictors, first, seen, saw_offset = None, 0, 0, False
+    predictors, first, seen = None, 0, 0
     for batch, step, predicted in rollout_windows(
         stepper,
         dataset,
@@ -138,7 +148,6 @@ def fit_lead_calibration(
     ):
         if step == 1:  # a new batch of inits
             first, seen = seen, seen + int(batch["state"].shape[0])
-            saw_offset = saw_offset or "climatology_offset" in batch
             predictors = Predictors(
                 stepper,
                 batch["state"],
@@ -149,9 +158,7 @@ def fit_lead_calibration(
             )
         assert predictors is not None  # set with the batch
         reference = predictors.reference(step)
-        skipped = {"prior"} if not with_prior else set()
-        if predictors.offset is None:
-            skipped.add("offset")  # zeros: its sums stay zero
+        skipped = {"offset"} if with_prior else {"prior", "offset"}  # the offset is never reweighed
         if linear is None:
             skipped.add("linear")
         columns = [
@@ -183,14 +190,13 @@ def fit_lead_calibration(
     # commit 5073511, the 2014-01..03 fold).
     with_persistence = held_out and (stepper.spectral_prior is not None or not has_prior(stepper))
     active = torch.tensor(
-        [True, with_prior, with_persistence, held_out and saw_offset, False],
+        [True, with_prior, with_persistence, False, False],
         dtype=torch.bool,
         device=device,
     )
     return _pick(
         gram,
         active=active,
-        saw_offset=saw_offset,
         period=period,
         inits=int(len(indices)),
         held_out=held_out,
@@ -198,17 +204,12 @@ def fit_lead_calibration(
     )
 
 
-def _shrink_mask(active: torch.Tensor) -> torch.Tensor:
-    """The shrunk forecast's predictors: the network's anomaly and, where the blend has it, the offset."""
-    names = ("network", "offset")
-    return torch.tensor([n in names for n in PREDICTORS], device=active.device) & active
-
-
-def _shrunk(gram: torch.Tensor, *, active: torch.Tensor) -> torch.Tensor:
-    """The network's anomaly shrunk toward the reference by one fitted factor in [0, 1] (with the
-    offset's weight where `active` has it): what an ensemble mean does where skill fades, with one or two
-    numbers per lead instead of the blend's four, so it holds out where the blend overfits."""
-    weights = solve_blend(gram, active=active)
+def _shrunk(gram: torch.Tensor) -> torch.Tensor:
+    """The network's anomaly shrunk toward the reference by one fitted factor in [0, 1]: what an
+    ensemble mean does where skill fades, with one number per lead instead of the blend's two or three,
+    so it holds out where the blend overfits."""
+    network = torch.tensor([n == "network" for n in PREDICTORS], device=gram.device)
+    weights = solve_blend(gram, active=network)
     index = PREDICTORS.index("network")
     weights[..., index] = weights[..., index].clamp(max=1.0)
     return weights
@@ -218,14 +219,14 @@ def _pick(
     gram: torch.Tensor,
     *,
     active: torch.Tensor,
-    saw_offset: bool,
     period: str,
     inits: int,
     held_out: bool,
     linear: LinearAR | None = None,
 ) -> LeadCalibration:
-    """Per lead and channel, the lowest held-out error of `CHOICES`: the blend and the shrunk forecast
-    cross-fitted on the blocks of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
+    """Per lead and channel, the lowest held-out error of `FITTED_CHOICES`: the blend and the shrunk
+    forecast cross-fitted on the blocks of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are
+    (ties go to the earlier in `FITTED_CHOICES`).
     Only a candidate that beats the plain forecast in every block may replace it: a change must hold
     throughout the held-out weather, not in most of it (with a lower total alone, on 38 monthly inits the
     climatology took the network's 6-month temperature, which the network beats by 4% on the following
@@ -234,7 +235,6 @@ def _pick(
         "plain": _unit("network"),
         "prior": _unit("prior"),  # the model's own prior without the network
         "persistence": _unit("persistence"),
-        "climatology": _unit("offset", -1.0) if saw_offset else torch.zeros(P, dtype=torch.float64),
         "reference": torch.zeros(P, dtype=torch.float64),  # the climatology with the offset
         "linear": _unit("linear"),  # the linear AR alone
     }
@@ -243,8 +243,7 @@ def _pick(
     left_out = solve_blend(total[None] - gram, active=active)  # fitted without each block in turn
     per_block = {name: blend_error(w, gram) for name, w in fixed.items()}  # (BLOCKS, K, C)
     per_block["blend"] = blend_error(left_out, gram)
-    shrink = _shrink_mask(active)
-    per_block["shrunk"] = blend_error(_shrunk(total[None] - gram, active=shrink), gram)
+    per_block["shrunk"] = blend_error(_shrunk(total[None] - gram), gram)
     plain = per_block.pop("plain")
     empty = gram[..., P, P] <= 0.0  # (BLOCKS, K, C): a block without inits (fewer inits than blocks)
     errors = {"plain": plain.sum(0)}
@@ -255,21 +254,23 @@ def _pick(
     for name, ok in usable.items():  # no prior beyond persistence, no linear AR, or not computed
         if not ok:
             errors[name] = torch.full_like(errors["plain"], float("inf"))
-    table = torch.stack([errors[name] for name in CHOICES], dim=-1)  # (K, C, choice); plain first wins ties
+    table = torch.stack(
+        [errors[name] for name in FITTED_CHOICES], dim=-1
+    )  # (K, C, choice); plain first wins ties
     choice = table.argmin(dim=-1)
     blend = solve_blend(total, active=active)
     chosen = blend.clone()
-    shrunk = _shrunk(total, active=shrink)
-    for index, name in enumerate(CHOICES):
+    shrunk = _shrunk(total)
+    for index, name in enumerate(FITTED_CHOICES):
         if name == "shrunk":
             chosen[choice == index] = shrunk[choice == index]
         elif name != "blend":
             chosen[choice == index] = fixed[name]
     plain_error = errors["plain"].clamp(min=1e-12)
     best = table.gather(-1, choice[..., None])[..., 0]
-    changed = choice != CHOICES.index("plain")
+    changed = choice != FITTED_CHOICES.index("plain")
     values = chosen.cpu().numpy()
-    counts = {name: int((choice == i).sum()) for i, name in enumerate(CHOICES)}
+    counts = {name: int((choice == i).sum()) for i, name in enumerate(FITTED_CHOICES)}
     uses_linear = bool((values[..., PREDICTORS.index("linear")] != 0.0).any())
     return LeadCalibration(
         factors=weight_rows(values[..., 0]),
