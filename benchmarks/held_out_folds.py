@@ -68,24 +68,31 @@ def run_fold(
 
 def format_table(results: list[dict[str, Any]]) -> str:
     """One line per fold, variable and lead: RMSE of each system with the model's 95% interval, and the
-    model less each baseline with its paired interval (`*` where it excludes zero)."""
+    model less the linear AR, the climatology and persistence with their paired intervals (`*` where
+    one excludes zero)."""
     lines = [
         "| fold (trained on) | variable | lead | model [95%] | persistence | climatology | linear AR "
-        "| prior | model - linear AR [95%] |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "| prior | model - linear AR [95%] | model - climatology [95%] | model - persistence [95%] |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     for result in results:
         for row in (r for r in result["rows"] if r["metric"] == "rmse"):
             low, high = row["ci95"]["model"]
-            versus = row["versus"]["linear_ar"]
-            star = " *" if versus["significant"] else ""
             values = " | ".join(f"{row[name]:.3f}" for name in SYSTEMS[1:])
+            differences = " | ".join(
+                _difference(row["versus"][name]) for name in ("linear_ar", "climatology", "persistence")
+            )
             lines.append(
                 f"| {result['fold']} ({result['trained']}) | {row['variable']} | {row['lead_hours']} h "
-                f"| {row['model']:.3f} [{low:.3f}, {high:.3f}] | {values} "
-                f"| {versus['difference']:+.3f} [{versus['ci95'][0]:+.3f}, {versus['ci95'][1]:+.3f}]{star} |"
+                f"| {row['model']:.3f} [{low:.3f}, {high:.3f}] | {values} | {differences} |"
             )
     return "\n".join(lines)
+
+
+def _difference(versus: dict[str, Any]) -> str:
+    """The model less a baseline with its paired 95% interval, `*` where the interval excludes zero."""
+    star = " *" if versus["significant"] else ""
+    return f"{versus['difference']:+.3f} [{versus['ci95'][0]:+.3f}, {versus['ci95'][1]:+.3f}]{star}"
 
 
 def main(argv: list[str] | None = None) -> int:
