@@ -11,6 +11,7 @@ time lies inside the fold; every score has its 95% moving-block bootstrap interv
 
     python -m benchmarks.held_out_folds --work /tmp/folds     # the bundled recipe, about 30 minutes
     python -m benchmarks.held_out_folds --work /tmp/folds-lar --calibration-linear   # with the linear AR
+    python -m benchmarks.held_out_folds --work /tmp/folds-off --no-calibration-offset  # offset left alone
 
 A fold whose model is already in `--work` is scored again without retraining; an interrupted training
 resumes from its checkpoint. The NCEP test period 2014-10..12 is used for nothing: training selects its
@@ -40,7 +41,13 @@ def fit_period(config_train_period: str, fold: str) -> str:
 
 
 def run_fold(
-    config_path: Path, data: Path, fold: str, out: Path, *, calibration_linear: bool = False
+    config_path: Path,
+    data: Path,
+    fold: str,
+    out: Path,
+    *,
+    calibration_linear: bool = False,
+    calibration_offset: bool | None = None,
 ) -> dict[str, Any]:
     """Train the recipe on everything before `fold` (validated on it), score it on the fold."""
     from fno_forecast.bundle import load_bundle
@@ -54,6 +61,8 @@ def run_fold(
     overrides: dict[str, Any] = {"train_period": fit_period(recipe.train_period, fold), "val_period": fold}
     if calibration_linear:
         overrides["calibration_linear"] = True
+    if calibration_offset is not None:
+        overrides["calibration_offset"] = calibration_offset
     config, explicit = load_config_and_keys(config_path, overrides=overrides)
     if not (out / "model").exists():
         resume = (out / "checkpoint.pt").exists()
@@ -107,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the linear AR as a candidate of the lead calibration",
     )
+    parser.add_argument(
+        "--no-calibration-offset",
+        action="store_true",
+        help="the lead calibration leaves the recent-anomaly offset as its own fit has it",
+    )
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"--data {args.data}: no such file (set FNO_SHARED_DATA)", file=sys.stderr)
@@ -116,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {fold}: training ...", flush=True)
         out = args.work / f"fold-{index}"
         results.append(
-            run_fold(args.config, args.data, fold, out, calibration_linear=args.calibration_linear)
+            run_fold(
+                args.config,
+                args.data,
+                fold,
+                out,
+                calibration_linear=args.calibration_linear,
+                calibration_offset=False if args.no_calibration_offset else None,
+            )
         )
         print(format_table(results[-1:]), flush=True)
     print(format_table(results))

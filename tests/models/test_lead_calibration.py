@@ -187,11 +187,9 @@ def test_calibration_round_trips_and_refuses_bad_factors() -> None:
         LeadCalibration.from_dict({"factors": [[5.0]], "fitted_on": "p", "inits": 1})
 
 
-def test_fit_picks_the_climatology_where_nothing_predicts_and_never_reweighs_the_offset() -> None:
-    """Anomalies that are white noise in time: no forecast beats the climatology, and the fit picks it
-    (the reference, without an offset). A recent-anomaly offset (here a constant 1 K that these inits do
-    not have) is the recent-anomaly correction's to weigh, on its own longer fit: the lead calibration
-    leaves its weight at 0 and never undoes it, even where these few inits say it should."""
+def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset() -> None:
+    """Anomalies that are white noise in time: no forecast beats the climatology. The recent-anomaly
+    offset (here a constant 1 K that the truth does not have) must be undone, not kept."""
     rng = np.random.default_rng(1)
     values = CLIM + rng.normal(0.0, 2.0, (80, 1, LAT.size, LON.size))
     times = np.datetime64("2013-01-01", "ns") + np.arange(80) * np.timedelta64(6, "h")
@@ -201,21 +199,39 @@ def test_fit_picks_the_climatology_where_nothing_predicts_and_never_reweighs_the
         coords={"time": times, "channel": ["air"], "lat": LAT, "lon": LON},
     )
     dataset = WindowDataset(truth, target_steps=3, use_history=False)
-    stepper = _drifting_stepper(0.7)  # the plain forecast is persistence gone wrong
-    calibration = _fit(stepper, dataset, n_steps=3, held_out=True)
-    # the reference, or the network's anomaly shrunk by a factor of 0, which is the same forecast
-    assert calibration is not None and set(dict(calibration.picked)) <= {"reference", "shrunk"}
+    stepper = _drifting_stepper(0.0)  # the plain forecast is persistence
+    offsets = lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size)  # noqa: E731
+    calibration = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets)
+    assert calibration is not None and dict(calibration.picked) == {"climatology": 3}
+    np.testing.assert_array_equal(np.array(calibration.offset_weights)[:, 0], -1.0)
     np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
     state = torch.from_numpy(truth.values[:2].copy())
     hours = torch.tensor([0.0, 6.0], dtype=torch.float64)
-    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3)
-    produced = calibrate(steps, stepper=stepper, state=state, time_hours=hours, calibration=calibration)
+    offset = torch.ones_like(state)
+    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
+    produced = calibrate(
+        steps,
+        stepper=stepper,
+        state=state,
+        time_hours=hours,
+        calibration=calibration,
+        climatology_offset=offset,
+    )
     for fields in produced:
         torch.testing.assert_close(fields, torch.full_like(state, CLIM))
-    offsets = lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size)  # noqa: E731
-    calibration = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets)
-    assert calibration is not None and "climatology" not in dict(calibration.picked)
-    np.testing.assert_array_equal(np.array(calibration.offset_weights)[:, 0], 0.0)
+    # `reweigh_offset = False` (`calibration_offset = false`): the offset keeps the weight of its own
+    # fit, 0 here, and the climatology without it is no candidate; what the fit may still do is shrink
+    kept = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets, reweigh_offset=False)
+    assert kept is not None and "climatology" not in dict(kept.picked) and "plain" not in dict(kept.picked)
+    np.testing.assert_array_equal(np.array(kept.offset_weights)[:, 0], 0.0)
+    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
+    produced = calibrate(
+        steps, stepper=stepper, state=state, time_hours=hours, calibration=kept, climatology_offset=offset
+    )
+    reference = torch.full_like(state, CLIM + 1.0)
+    persistence_error = float(((state - reference) ** 2).mean())
+    for fields in produced:  # near the reference with its offset, far from persistence's error
+        assert float(((fields - reference) ** 2).mean()) < 0.1 * persistence_error
 
 
 def test_a_candidate_must_beat_the_plain_forecast_in_every_block_of_inits() -> None:
@@ -259,12 +275,16 @@ def test_fit_shrinks_a_noisy_network_toward_the_climatology_by_one_factor() -> N
     zeros = np.zeros_like(observed)
     columns = np.stack([network, zeros, zeros, zeros, zeros, observed], axis=1)
     active = torch.tensor([True, False, False, False, False])
-    calibration = _pick(_gram(columns), active=active, period="p", inits=observed.size, held_out=True)
+    calibration = _pick(
+        _gram(columns), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
+    )
     assert dict(calibration.picked) == {"shrunk": 1}
     assert calibration.factors[0][0] == pytest.approx(0.5, abs=0.03)
     assert calibration.held_out_gain == pytest.approx(0.5, abs=0.05)
     weak = np.stack([0.5 * observed, zeros, zeros, zeros, zeros, observed], axis=1)
-    calibration = _pick(_gram(weak), active=active, period="p", inits=observed.size, held_out=True)
+    calibration = _pick(
+        _gram(weak), active=active, saw_offset=False, period="p", inits=observed.size, held_out=True
+    )
     assert dict(calibration.picked) == {"blend": 1} and calibration.factors[0][0] == pytest.approx(
         2.0, abs=0.01
     )
