@@ -54,6 +54,7 @@ def run_fold(
     from fno_forecast.evaluation.bootstrap import BootstrapConfig
     from fno_forecast.evaluation.scoring import evaluate_model, open_for_bundle
     from fno_forecast.skill_guard import cut_after
+    from fno_forecast.training.checkpoint import load_checkpoint
     from fno_forecast.training.config import load_config_and_keys
     from fno_forecast.training.loop import train
 
@@ -66,13 +67,30 @@ def run_fold(
     config, explicit = load_config_and_keys(config_path, overrides=overrides)
     if not (out / "model").exists():
         resume = (out / "checkpoint.pt").exists()
+        if resume:  # a resumed run keeps the config it started with
+            _check_settings(load_checkpoint(out)["config"], config, where=out / "checkpoint.pt")
         train(config, data_path=str(data), out_dir=out, quiet=True, explicit=explicit, resume=resume)
     bundle = load_bundle(out / "model")
+    _check_settings(bundle.metadata["training"]["config"], config, where=out / "model")
     array = cut_after(open_for_bundle(bundle, [str(data)]), fold)
     card = evaluate_model(
         bundle, array, period=fold, verify_inside=True, bootstrap=BootstrapConfig()
     ).card.to_dict()
     return {"fold": fold, "trained": overrides["train_period"], "rows": card["scores"]}
+
+
+def _check_settings(stored: dict[str, Any], config: Any, *, where: Path) -> None:
+    """Refuse a fold run in `--work` made with other calibration settings than those asked for: it
+    would be scored (or resumed, which keeps its config) under the wrong label."""
+    from fno_forecast.training.config import build_config
+
+    made = build_config(stored, source=str(where))
+    for key in ("calibration_linear", "calibration_offset"):
+        if getattr(made, key) != getattr(config, key):
+            raise ValueError(
+                f"{where}: made with {key} = {getattr(made, key)}, not {getattr(config, key)}; "
+                "use another --work"
+            )
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
@@ -129,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for index, fold in enumerate(f.strip() for f in args.folds.split(",") if f.strip()):
         print(f"fold {fold}: training ...", flush=True)
         out = args.work / f"fold-{index}"
-        results.append(
-            run_fold(
+        try:
+            result = run_fold(
                 args.config,
                 args.data,
                 fold,
@@ -138,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 calibration_linear=args.calibration_linear,
                 calibration_offset=False if args.no_calibration_offset else None,
             )
-        )
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
+        results.append(result)
         print(format_table(results[-1:]), flush=True)
     print(format_table(results))
     return 0
