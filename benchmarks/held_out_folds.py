@@ -15,7 +15,7 @@ time lies inside the fold; every score has its 95% moving-block bootstrap interv
 
 A fold whose model is already in `--work` is scored again without retraining; an interrupted training
 resumes from its checkpoint (which keeps the config it started with); either is refused where it was
-made with other calibration settings than those asked for. The NCEP test period 2014-10..12 is used for nothing: training selects its
+made for another fold or with other calibration settings than those asked for. The NCEP test period 2014-10..12 is used for nothing: training selects its
 two periods and the scored data is cut at each fold's end.
 """
 
@@ -81,12 +81,13 @@ def run_fold(
 
 
 def _check_settings(stored: dict[str, Any], config: Any, *, where: Path) -> None:
-    """Refuse a fold run in `--work` made with other calibration settings than those asked for: it
-    would be scored (or resumed, which keeps its config) under the wrong label."""
+    """Refuse a fold run in `--work` made for another fold (folders are numbered by the fold's place in
+    `--folds`) or with other calibration settings than those asked for: it would be scored (or resumed,
+    which keeps its config) under the wrong label."""
     from fno_forecast.training.config import build_config
 
     made = build_config(stored, source=str(where))
-    for key in ("calibration_linear", "calibration_offset"):
+    for key in ("train_period", "val_period", "calibration_linear", "calibration_offset"):
         if getattr(made, key) != getattr(config, key):
             raise ValueError(
                 f"{where}: made with {key} = {getattr(made, key)}, not {getattr(config, key)}; "
