@@ -15,8 +15,9 @@ time lies inside the fold; every score has its 95% moving-block bootstrap interv
 
 A fold whose model is already in `--work` is scored again without retraining; an interrupted training
 resumes from its checkpoint (which keeps the config it started with); either is refused where it was
-made for another fold or with other calibration settings than those asked for. The NCEP test period 2014-10..12 is used for nothing: training selects its
-two periods and the scored data is cut at each fold's end.
+made for another fold or with other calibration settings than those asked for. The NCEP test period
+2014-10..12 is used for nothing: training selects its two periods and the scored data is cut at each
+fold's end.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from fno_forecast.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDS = ("2014-01-01/2014-03-31", "2014-04-01/2014-06-30")
@@ -80,7 +84,7 @@ def run_fold(
     return {"fold": fold, "trained": overrides["train_period"], "rows": card["scores"]}
 
 
-def _check_settings(stored: dict[str, Any], config: Any, *, where: Path) -> None:
+def _check_settings(stored: dict[str, Any], config: TrainConfig, *, where: Path) -> None:
     """Refuse a fold run in `--work` made for another fold (folders are numbered by the fold's place in
     `--folds`) or with other calibration settings than those asked for: it would be scored (or resumed,
     which keeps its config) under the wrong label."""

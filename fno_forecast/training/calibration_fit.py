@@ -17,7 +17,7 @@ winter fold (2013-11-07..12-31) the offset's weight went to -2, its bound, at 66
 was picked from 168 h, where in the fold the offset helped, and leaving it alone beat the climatology and
 the linear baseline at every lead of both folds; on the hourly and monthly sets of
 `benchmarks.retrain_suite` the re-weighed offset is part of the blends that win (the README's skill
-section and retraining suite have the figures).
+section has the figures of both).
 With `calibration_linear`, the linear AR candidate is fitted on the network's own period (its latest
 `MAX_LINEAR_FIT_VALUES` values at most, so a store bigger than memory is not read once more in full)
 and kept where it fits the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the
@@ -202,7 +202,7 @@ def fit_lead_calibration(
         gram,
         active=active,
         saw_offset=saw_offset,
-        undo_offset=reweigh_offset,
+        reweigh_offset=reweigh_offset,
         period=period,
         inits=int(len(indices)),
         held_out=held_out,
@@ -232,10 +232,10 @@ def _pick(
     active: torch.Tensor,
     saw_offset: bool,
     period: str,
-    undo_offset: bool = True,
     inits: int,
     held_out: bool,
     linear: LinearAR | None = None,
+    reweigh_offset: bool = True,
 ) -> LeadCalibration:
     """Per lead and channel, the lowest held-out error of `CHOICES`: the blend and the shrunk forecast
     cross-fitted on the blocks of `gram (BLOCKS, K, C, P + 1, P + 1)`, the others as they are (ties go to the earlier in `CHOICES`).
@@ -243,7 +243,7 @@ def _pick(
     throughout the held-out weather, not in most of it (with a lower total alone, on 38 monthly inits the
     climatology took the network's 6-month temperature, which the network beats by 4% on the following
     three years: `python -m benchmarks.retrain_suite --only monthly` at d00ce50 and after).
-    `undo_offset = False` offers no climatology without the recent-anomaly offset."""
+    `reweigh_offset = False` offers no climatology without the recent-anomaly offset."""
     fixed = {
         "plain": _unit("network"),
         "prior": _unit("prior"),  # the model's own prior without the network
@@ -266,7 +266,7 @@ def _pick(
         held = ((values < plain) | empty).all(0)
         errors[name] = torch.where(held, values.sum(0), torch.full_like(errors["plain"], float("inf")))
     usable = {"prior": bool(active[PREDICTORS.index("prior")]), "linear": linear is not None}
-    usable["climatology"] = undo_offset or not saw_offset  # without an offset it is the reference
+    usable["climatology"] = reweigh_offset or not saw_offset  # without an offset it is the reference
     for name, ok in usable.items():  # no prior beyond persistence, no linear AR, or not computed
         if not ok:
             errors[name] = torch.full_like(errors["plain"], float("inf"))

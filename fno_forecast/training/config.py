@@ -72,8 +72,8 @@ class TrainConfig:
     # held-out tail favoured it and lost up to 0.16 K in the following season (`benchmarks.held_out_folds`)
     calibration_linear: bool = False
     # the held-out lead calibration may re-weigh the recent-anomaly offset (and pick the climatology
-    # without it); false leaves the offset as its own fit has it. On: the held-out hourly and monthly
-    # rows of `benchmarks.retrain_suite` need it; off helps the NCEP held-out folds (README, skill)
+    # without it); false leaves the offset as its own fit has it. On: the hourly and monthly rows of
+    # `benchmarks.retrain_suite` need it; off helps the NCEP held-out folds (README, skill section)
     calibration_offset: bool = True
     climatology_annual: int = 3
     climatology_diurnal: int = 2
