@@ -187,9 +187,10 @@ def test_calibration_round_trips_and_refuses_bad_factors() -> None:
         LeadCalibration.from_dict({"factors": [[5.0]], "fitted_on": "p", "inits": 1})
 
 
-def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset() -> None:
-    """Anomalies that are white noise in time: no forecast beats the climatology. The recent-anomaly
-    offset (here a constant 1 K that the truth does not have) must be undone, not kept."""
+def test_fit_picks_the_climatology_where_nothing_predicts_and_re_weighs_but_keeps_the_offset() -> None:
+    """Anomalies that are white noise in time: no forecast beats the climatology. With a recent-anomaly
+    offset (here a constant 1 K that the truth does not have) the climatology without it is no
+    candidate: the blend re-weighs the offset toward -1 as far as its ridge lets the tail's evidence."""
     rng = np.random.default_rng(1)
     values = CLIM + rng.normal(0.0, 2.0, (80, 1, LAT.size, LON.size))
     times = np.datetime64("2013-01-01", "ns") + np.arange(80) * np.timedelta64(6, "h")
@@ -200,38 +201,61 @@ def test_fit_picks_the_climatology_where_nothing_predicts_and_undoes_the_offset(
     )
     dataset = WindowDataset(truth, target_steps=3, use_history=False)
     stepper = _drifting_stepper(0.0)  # the plain forecast is persistence
-    offsets = lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size)  # noqa: E731
-    calibration = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets)
-    assert calibration is not None and dict(calibration.picked) == {"climatology": 3}
-    np.testing.assert_array_equal(np.array(calibration.offset_weights)[:, 0], -1.0)
-    np.testing.assert_array_equal(np.array(calibration.factors)[:, 0], 0.0)
     state = torch.from_numpy(truth.values[:2].copy())
     hours = torch.tensor([0.0, 6.0], dtype=torch.float64)
-    offset = torch.ones_like(state)
-    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
-    produced = calibrate(
-        steps,
-        stepper=stepper,
-        state=state,
-        time_hours=hours,
-        calibration=calibration,
-        climatology_offset=offset,
-    )
+    calibration = _fit(stepper, dataset, n_steps=3, held_out=True)
+    # the climatology, or at a lead a blend that weighs the collinear network and persistence to it
+    assert calibration is not None and dict(calibration.picked).get("climatology", 0) >= 2
+    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3)
+    produced = calibrate(steps, stepper=stepper, state=state, time_hours=hours, calibration=calibration)
+    anomaly_power = float(((state - CLIM) ** 2).mean())  # persistence's error, about 4 K^2
     for fields in produced:
-        torch.testing.assert_close(fields, torch.full_like(state, CLIM))
+        assert float(((fields - CLIM) ** 2).mean()) < 0.01 * anomaly_power
+
+    offsets = lambda indices: torch.ones(len(indices), 1, LAT.size, LON.size)  # noqa: E731
+    offset = torch.ones_like(state)
+    target = torch.full_like(state, CLIM)  # the truth's expectation
+
+    def error_of(fitted: LeadCalibration) -> float:
+        steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
+        produced = calibrate(
+            steps, stepper=stepper, state=state, time_hours=hours, calibration=fitted, climatology_offset=offset
+        )
+        return max(float(((fields - target) ** 2).mean()) for fields in produced)
+
+    re_weighed = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets)
+    assert re_weighed is not None and "climatology" not in dict(re_weighed.picked)
+    weights = np.array(re_weighed.offset_weights)[:, 0]
+    assert np.all(weights < -0.2) and np.all(weights > -1.0)  # toward -1, held by the ridge
     # `reweigh_offset = False` (`calibration_offset = false`): the offset keeps the weight of its own
-    # fit, 0 here, and the climatology without it is no candidate; what the fit may still do is shrink
+    # fit, 0 here; what the fit may still do is shrink
     kept = _fit(stepper, dataset, n_steps=3, held_out=True, offsets_for=offsets, reweigh_offset=False)
     assert kept is not None and "climatology" not in dict(kept.picked) and "plain" not in dict(kept.picked)
     np.testing.assert_array_equal(np.array(kept.offset_weights)[:, 0], 0.0)
-    steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
-    produced = calibrate(
-        steps, stepper=stepper, state=state, time_hours=hours, calibration=kept, climatology_offset=offset
-    )
-    reference = torch.full_like(state, CLIM + 1.0)
-    persistence_error = float(((state - reference) ** 2).mean())
-    for fields in produced:  # near the reference with its offset, far from persistence's error
-        assert float(((fields - reference) ** 2).mean()) < 0.1 * persistence_error
+    persistence_error = float(((state - target) ** 2).mean())
+    assert error_of(kept) < 0.4 * persistence_error  # near the reference with its offset: about 1 K^2
+    assert error_of(re_weighed) < 0.6 * error_of(kept)  # re-weighed, the offset's error shrinks
+
+
+def test_the_offset_moves_where_it_weighs_in_the_forecast_not_where_it_is_small() -> None:
+    """The truth's anomaly is minus the offset plus noise, so the unpenalised weight is -1 whatever the
+    offset's size. `OFFSET_RIDGE`, relative to the mean anomaly power, lets a large offset (3 K against
+    anomalies of 1 K, as the 1-day offset of an hourly set) move most of the way and holds a small one
+    (0.3 K, as a 21-day offset on 6-hourly data) near the weight of its own fit."""
+    rng = np.random.default_rng(4)
+    noise, network = rng.normal(0.0, 1.0, (2, 4000))
+    zeros = np.zeros_like(noise)
+    active = torch.tensor([True, False, False, True, False])
+    weight = {}
+    for size in (3.0, 0.3):
+        offset = rng.normal(0.0, size, noise.size)
+        columns = np.stack([network, zeros, zeros, offset, zeros, noise - offset], axis=1)
+        calibration = _pick(
+            _gram(columns), active=active, saw_offset=True, period="p", inits=noise.size, held_out=True
+        )
+        assert set(dict(calibration.picked)) <= {"blend", "shrunk"}
+        weight[size] = calibration.offset_weights[0][0]
+    assert -0.9 < weight[3.0] < -0.7 and -0.35 < weight[0.3] < -0.15
 
 
 def test_a_candidate_must_beat_the_plain_forecast_in_every_block_of_inits() -> None:
