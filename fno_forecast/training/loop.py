@@ -20,6 +20,7 @@ from torch import nn
 
 from fno_forecast.bundle import save_bundle
 from fno_forecast.data.grid import latitude_weight_tensor
+from fno_forecast.errors import ConfigError
 from fno_forecast.lead_calibration import LeadCalibration
 from fno_forecast.models.registry import resolve_defaults, tensor_state_dict
 from fno_forecast.rollout import Unroller
@@ -362,6 +363,21 @@ class Trainer:
         )
 
 
+def _refuse_changed_keys(
+    stored: TrainConfig, asked: TrainConfig, *, keys: frozenset[str], where: Path
+) -> None:
+    """A resumed run keeps the config it started with: a key set to another value is an error."""
+    changed = sorted(key for key in keys if getattr(stored, key) != getattr(asked, key))
+    if changed:
+        values = ", ".join(
+            f"{key} = {getattr(asked, key)!r} (the run has {getattr(stored, key)!r})" for key in changed
+        )
+        raise ConfigError(
+            f"{where}: --resume keeps the config the run started with, and {values} differs; "
+            "leave it unset or train into a new --out"
+        )
+
+
 def train(
     config: TrainConfig,
     *,
@@ -375,11 +391,15 @@ def train(
 ) -> TrainResult:
     """Train a model on `data_path` and write `out_dir/model` (plus checkpoint and metrics.jsonl).
     `explicit` names the keys the user set; the others are derived from the data (None: derive none).
-    Resuming reuses the resolved config of the checkpoint, so the plan it started with."""
+    Resuming reuses the resolved config of the checkpoint, so the plan it started with; a key set
+    (`explicit`) to another value than the checkpoint's is refused, not silently dropped."""
     if resume:
         state = load_checkpoint(Path(out_dir))
         if state is not None:
-            config, explicit = build_config(state["config"], source="checkpoint"), None
+            stored = build_config(state["config"], source="checkpoint")
+            where = Path(out_dir) / "checkpoint.pt"
+            _refuse_changed_keys(stored, config, keys=explicit or frozenset(), where=where)
+            config, explicit = stored, None
     trainer = Trainer(
         config,
         data_path=data_path,

@@ -104,6 +104,24 @@ def test_a_truncated_checkpoint_is_refused_in_one_line(
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_resume_that_changes_a_set_key_is_refused_naming_it(
+    straight_run: tuple[Path, Path, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resumed run keeps the config it started with: a `--set` to another value is an error that
+    names the key and both values, not an override silently dropped; the same value resumes."""
+    data, straight, total = straight_run
+    out = tmp_path / "changed"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes((straight / "checkpoint.pt").read_bytes())
+    assert main([*train_args(data, out, *LONGER, "--set", "stage1_epochs=4"), "--resume"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--resume keeps the config the run started with" in error and len(error.splitlines()) == 1
+    assert "stage1_epochs = 4 (the run has 3)" in error and "checkpoint.pt" in error
+    assert not (out / "model").exists()
+    assert main([*train_args(data, out, *LONGER), "--resume"]) == 0  # finished: the bundle is rewritten
+    assert _global_step(out) == (total, True) and (out / "model" / "model.json").exists()
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
     data = write_tiny_data(tmp_path / "tiny.nc")
