@@ -3,7 +3,8 @@
 Stage 1 trains one-step prediction; stage 2 fine-tunes on K-step rollouts with gradients through the whole
 rollout (a curriculum of growing K, one epoch each), which is what teaches the model not to drift. Each
 epoch ends with validation in physical units per lead; the best weights by validation go into the bundle.
-A `max_minutes` budget ends the run cleanly: it validates what it has and writes the bundle.
+A `max_minutes` budget, counted from the start of the setup, ends the run cleanly: it validates what it has
+and writes the bundle.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class Trainer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`explicit`: the keys the user set (None: all of them); the others are derived from the data
-        (`training.defaults`), and with `max_minutes` the epoch plan is sized to the budget."""
+        (`training.defaults`), and with `max_minutes` the epoch plan is sized to the budget, which
+        counts from here: reading the data and fitting the statistics and corrections spend it too (on
+        a big store that is minutes)."""
+        self.started = clock()
         self.out_dir = Path(out_dir)
         self.quiet = quiet
         self.device = pick_device(config)
@@ -111,8 +115,9 @@ class Trainer:
         )
         if max_minutes and explicit is not None and not plan_keys & explicit:
             # the epochs sized to the budget from a few timed batches; stage 2 re-planned as it goes
+            left_s = max(max_minutes * 60.0 - (clock() - self.started), 0.0)  # after the setup
             config, choice = self.planner.initial(
-                config, stepper=self.stepper, device=self.device, budget_s=max_minutes * 60.0, clock=clock
+                config, stepper=self.stepper, device=self.device, budget_s=left_s, clock=clock
             )
             self.choices.append(choice)
         self.config = config
@@ -192,7 +197,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         run = self._start(resume)
         metrics = MetricsLog(self.out_dir, enabled=self.dist.is_main)
-        started = clock()
+        started = self.started  # the setup counts
         budget = None if max_minutes is None else max_minutes * 60.0
 
         def over_budget() -> bool:  # what the run does after training counts too
@@ -208,7 +213,7 @@ class Trainer:
             replan_at = (first, first + 1) if self.config.rollout_steps else (first,)
             measured = bool(run.epoch_costs)  # a run resumed at that point keeps its plan
             if self.planner.budget_s and run.progress.epoch in replan_at and measured and not run.stopped:
-                remaining_s = self.planner.budget_s - (clock() - started)
+                remaining_s = (budget or self.planner.budget_s) - (clock() - started)
                 self._replan(
                     *self.planner.rollouts(
                         self.config,

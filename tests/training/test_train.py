@@ -120,6 +120,41 @@ def test_budget_ends_cleanly_with_a_bundle(tmp_path: Path) -> None:
     assert again.progress.global_step == result.progress.global_step
 
 
+def test_the_budget_counts_the_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`max_minutes` is wall time from the start of `train`: a setup that takes 20 of the 30 seconds
+    (reading a big store, say) leaves the training the other 10, not a fresh 30."""
+    from fno_forecast.training import loop
+    from fno_forecast.training.config import load_config, parse_override
+
+    data = write_tiny_data(tmp_path / "tiny.nc")
+    overrides = dict(parse_override(item) for item in TINY_OVERRIDES)
+    config = load_config(None, overrides={**overrides, "stage1_epochs": 50})
+    clock = {"now": 0.0}
+
+    def tick() -> float:  # one second per reading
+        clock["now"] += 1.0
+        return clock["now"]
+
+    def run(out: Path, setup_s: float) -> loop.TrainResult:
+        clock["now"] = 0.0
+        real = loop.load_training_data
+
+        def slow_setup(*args: object, **kwargs: object) -> object:
+            clock["now"] += setup_s
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        with monkeypatch.context() as patch:
+            patch.setattr(loop, "load_training_data", slow_setup)
+            return loop.train(
+                config, data_path=str(data), out_dir=out, max_minutes=0.5, quiet=True, clock=tick
+            )
+
+    quick, slow = run(tmp_path / "quick", 0.0), run(tmp_path / "slow", 20.0)
+    assert quick.stopped_by_budget and slow.stopped_by_budget
+    assert 0 < slow.progress.global_step < quick.progress.global_step
+    assert load_bundle(tmp_path / "slow" / "model").metadata["training"]["stopped_by_budget"] is True
+
+
 def test_explicit_periods_and_bad_data_are_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
