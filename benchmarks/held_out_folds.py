@@ -13,7 +13,8 @@ time lies inside the fold; every score has its 95% moving-block bootstrap interv
     python -m benchmarks.held_out_folds --work /tmp/folds-lar --calibration-linear   # with the linear AR
     python -m benchmarks.held_out_folds --work /tmp/folds-off --no-calibration-offset  # offset left alone
 
-A fold whose model is already in `--work` is scored again without retraining; an interrupted training
+A fold whose model is already in `--work` is scored again without retraining (remove `fold-K/model` to
+refit its lead calibration on the finished checkpoint, a minute or two); an interrupted training
 resumes from its checkpoint (which keeps the config it started with); either is refused where it was
 made for another fold or with other calibration settings than those asked for. The NCEP test period
 2014-10..12 is used for nothing: training selects its two periods and the scored data is cut at each

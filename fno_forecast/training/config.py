@@ -71,9 +71,9 @@ class TrainConfig:
     # lead calibration (`fno_forecast.lead_calibration`); off by default: on NCEP it was picked where the
     # held-out tail favoured it and lost up to 0.16 K in the following season (`benchmarks.held_out_folds`)
     calibration_linear: bool = False
-    # the held-out lead calibration may re-weigh the recent-anomaly offset (and pick the climatology
-    # without it); false leaves the offset as its own fit has it. On: the hourly and monthly rows of
-    # `benchmarks.retrain_suite` need it; off helps the NCEP held-out folds (README, skill section)
+    # the held-out lead calibration may re-weigh the recent-anomaly offset, held toward its own fit by
+    # a ridge (`calibration_fit.OFFSET_RIDGE`); false leaves the offset's weight at 0. On: the hourly
+    # row of `benchmarks.retrain_suite` needs it, and the NCEP held-out folds gain (README, skill section)
     calibration_offset: bool = True
     climatology_annual: int = 3
     climatology_diurnal: int = 2

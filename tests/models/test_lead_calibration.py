@@ -217,9 +217,16 @@ def test_fit_picks_the_climatology_where_nothing_predicts_and_re_weighs_but_keep
     target = torch.full_like(state, CLIM)  # the truth's expectation
 
     def error_of(fitted: LeadCalibration) -> float:
-        steps = rollout(stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset)
+        steps = rollout(
+            stepper, state, time_hours=hours, step_hours=6.0, n_steps=3, climatology_offset=offset
+        )
         produced = calibrate(
-            steps, stepper=stepper, state=state, time_hours=hours, calibration=fitted, climatology_offset=offset
+            steps,
+            stepper=stepper,
+            state=state,
+            time_hours=hours,
+            calibration=fitted,
+            climatology_offset=offset,
         )
         return max(float(((fields - target) ** 2).mean()) for fields in produced)
 
