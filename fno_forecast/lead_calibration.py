@@ -26,11 +26,12 @@ network's skill has faded it may know as much as the network or more. The fit of
 (`e = 1`), not inside the blend, whose five weights fitted on a few weeks of held-out inits would
 overfit (`fno_forecast.training.calibration_fit`).
 `fno_forecast.training.calibration_fit` fits the weights on inits that the network never trained on and
-picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the climatology,
-the reference, the linear AR, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the
-network's anomaly damped toward the climatology as an ensemble mean is where skill fades) has the
-lowest held-out error. The autoregressive state is never
-changed: only what the rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast
+picks, per lead and channel, whichever of the plain forecast, the prior, persistence, the reference,
+the linear AR, the fitted blend and the shrunk forecast (only `a`, at most 1, and `d` fitted: the
+network's anomaly damped toward the reference as an ensemble mean is where skill fades) has the lowest
+held-out error. Its `d` is held toward 0, the offset's own fit, by a ridge, and it never picks the
+climatology without the offset where there is one (older bundles may hold both). The autoregressive
+state is never changed: only what the rollout yields is. Leads beyond the fitted ones use the last row. `fno-forecast
 info MODEL` prints the weights; they are a few hundred numbers in `model.json`.
 """
 

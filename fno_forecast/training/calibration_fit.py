@@ -5,13 +5,14 @@ calibration fitted there sees the network's out-of-sample errors, not the smalle
 has learned. Each init is rolled out with the recent-anomaly offset that a served forecast from it would
 use (computed from the steps before it, `fno_forecast.recent_anomaly.recent_anomaly_offsets`). Per lead
 and channel the weights of `fno_forecast.lead_calibration` are fitted by ridge least squares (pulled
-toward the plain forecast) on the earlier half of the inits and scored on the later half, and the other
-way round, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
-cross-fitted errors compete with the held-out errors of the plain forecast, persistence
-and the climatology (which fit nothing), and the lowest wins (the blend is then refitted on all inits).
+toward the plain forecast) on blocks of consecutive inits, each scored with the weights fitted on the
+others, and so is the shrunk forecast (the factor `a`, at most 1, and the offset's weight alone); those
+cross-fitted errors compete with the held-out errors of the plain forecast, the prior, persistence and
+the reference (the climatology with the offset; without an offset, the climatology), which fit nothing,
+and the lowest wins (the blend is then refitted on all inits).
 The recent-anomaly offset was kept by its own cross-validation on a third or more of the training
-period (`fno_forecast.recent_anomaly`), where the tail holds a few independent values of a 7-21 day mean
-anomaly: the blend may re-weigh it, with a ridge toward its own fit (`OFFSET_RIDGE`), but no candidate
+period (`fno_forecast.recent_anomaly`), where the tail holds a few independent values of its window's
+mean anomaly (21 days on NCEP): the blend may re-weigh it, with a ridge toward its own fit (`OFFSET_RIDGE`), but no candidate
 drops it. Free to move (its weight bounded alone) and with the climatology without the offset among the
 candidates, the fit followed the tail's weather: on the tail before the NCEP winter fold (2013-11-07..
 12-31, where the last week's anomaly reversed) the offset's weight went to -2, its bound, at 66-162 h and
@@ -21,10 +22,10 @@ With `calibration_linear`, the linear AR candidate is fitted on the network's ow
 `MAX_LINEAR_FIT_VALUES` values at most, so a store bigger than memory is not read once more in full)
 and kept where it fits the bundle (`MAX_LINEAR_VALUES`); the held-out inits are as new to it as to the
 network.
-Neighbouring inits share their weather, so the halves are the earlier and the later inits, not
+Neighbouring inits share their weather, so the blocks are runs of consecutive inits, not
 alternating ones. Without a held-out tail (a training period too short to spare one, or
 `calibration_holdout = 0`) the blend fits the factor `a` alone, on the network's own windows, with
-alternating halves, and the calibration says so (`held_out = false`): weights on the prior fitted in
+alternating blocks, and the calibration says so (`held_out = false`): weights on the prior fitted in
 sample trust errors the network has learned away (on a 6-day hourly set they made the 24 h forecast 25%
 worse than persistence), while the single factor mostly corrects the prior's damping, which a short
 training period barely changes. Persistence and the climatology may still be picked there: the network
