@@ -212,8 +212,15 @@ class Trainer:
             first = self.config.stage1_epochs
             replan_at = (first, first + 1) if self.config.rollout_steps else (first,)
             measured = bool(run.epoch_costs)  # a run resumed at that point keeps its plan
-            if self.planner.budget_s and run.progress.epoch in replan_at and measured and not run.stopped:
-                remaining_s = (budget or self.planner.budget_s) - (clock() - started)
+            sized = self.planner.budget_s > 0  # the epochs were sized to the budget
+            if (
+                budget is not None
+                and sized
+                and run.progress.epoch in replan_at
+                and measured
+                and not run.stopped
+            ):
+                remaining_s = budget - (clock() - started)
                 self._replan(
                     *self.planner.rollouts(
                         self.config,
