@@ -53,28 +53,26 @@ def run_fold(
     out: Path,
     *,
     calibration_linear: bool = False,
-    calibration_offset: bool | None = None,
+    calibration_offset: bool = True,
 ) -> dict[str, Any]:
     """Train the recipe on everything before `fold` (validated on it), score it on the fold."""
     from fno_forecast.bundle import load_bundle
     from fno_forecast.evaluation.bootstrap import BootstrapConfig
     from fno_forecast.evaluation.scoring import evaluate_model, open_for_bundle
     from fno_forecast.skill_guard import cut_after
-    from fno_forecast.training.checkpoint import load_checkpoint
     from fno_forecast.training.config import load_config_and_keys
     from fno_forecast.training.loop import train
 
     recipe, _ = load_config_and_keys(config_path)
-    overrides: dict[str, Any] = {"train_period": fit_period(recipe.train_period, fold), "val_period": fold}
-    if calibration_linear:
-        overrides["calibration_linear"] = True
-    if calibration_offset is not None:
-        overrides["calibration_offset"] = calibration_offset
+    overrides: dict[str, Any] = {
+        "train_period": fit_period(recipe.train_period, fold),
+        "val_period": fold,
+        "calibration_linear": calibration_linear,
+        "calibration_offset": calibration_offset,
+    }
     config, explicit = load_config_and_keys(config_path, overrides=overrides)
-    if not (out / "model").exists():
+    if not (out / "model").exists():  # `train` refuses to resume a run made with other `overrides`
         resume = (out / "checkpoint.pt").exists()
-        if resume:  # a resumed run keeps the config it started with
-            _check_settings(load_checkpoint(out)["config"], config, where=out / "checkpoint.pt")
         train(config, data_path=str(data), out_dir=out, quiet=True, explicit=explicit, resume=resume)
     bundle = load_bundle(out / "model")
     _check_settings(bundle.metadata["training"]["config"], config, where=out / "model")
@@ -86,9 +84,9 @@ def run_fold(
 
 
 def _check_settings(stored: dict[str, Any], config: TrainConfig, *, where: Path) -> None:
-    """Refuse a fold run in `--work` made for another fold (folders are numbered by the fold's place in
-    `--folds`) or with other calibration settings than those asked for: it would be scored (or resumed,
-    which keeps its config) under the wrong label."""
+    """Refuse a fold model in `--work` made for another fold (folders are numbered by the fold's place
+    in `--folds`) or with other calibration settings than those asked for: it would be scored under the
+    wrong label."""
     from fno_forecast.training.config import build_config
 
     made = build_config(stored, source=str(where))
@@ -130,6 +128,8 @@ def _difference(versus: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fno_forecast.errors import FnoForecastError
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     shared = Path(os.environ.get("FNO_SHARED_DATA", REPO.parent / "shared" / "data"))
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "ncep-air.toml")
@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 fold,
                 out,
                 calibration_linear=args.calibration_linear,
-                calibration_offset=False if args.no_calibration_offset else None,
+                calibration_offset=not args.no_calibration_offset,
             )
-        except ValueError as error:
+        except (ValueError, FnoForecastError) as error:
             print(error, file=sys.stderr)
             return 2
         results.append(result)
